@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+
+/// Keeps secrets out of logs, stored records, error messages and printed configuration.
+public enum Redactor {
+    public static let mask = "[REDACTED]"
+
+    /// Header names whose values are credentials and never stored or logged.
+    public static let secretHeaderNames: Set<String> = [
+        "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
+        "x-sentry-auth", "helicone-auth", "openai-api-key", "anthropic-api-key", "x-goog-api-key",
+    ]
+
+    public static func isSecretHeader(_ name: String) -> Bool { secretHeaderNames.contains(name.lowercased()) }
+
+    /// A URL with its password (and any `key`/`token`-like query values) replaced.
+    public static func redactURL(_ text: String) -> String {
+        guard var components = URLComponents(string: text) else { return mask }
+        if components.password != nil { components.password = "REDACTED" }
+        if let items = components.queryItems {
+            components.queryItems = items.map { item in
+                let name = item.name.lowercased()
+                let secret = ["key", "token", "secret", "password", "sentry_key", "api-key", "api_key"].contains { name.contains($0) }
+                return secret ? URLQueryItem(name: item.name, value: "REDACTED") : item
+            }
+        }
+        return components.string ?? mask
+    }
+
+    /// A short, stable, non-reversible label for a credential, for telling keys apart in records.
+    /// Shows the key's scheme prefix (e.g. `sk-…`) and a hash fragment; never the key itself.
+    public static func fingerprint(ofSecret secret: String, hash: (String) -> String) -> String {
+        let prefix = secret.hasPrefix("sk-ant-") ? "sk-ant-" : secret.hasPrefix("sk-") ? "sk-" : ""
+        return prefix + "…" + String(hash(secret).prefix(12))
+    }
+
+    /// Replaces anything that looks like a provider key inside free text (e.g. an upstream error
+    /// message that echoes "Incorrect API key provided: sk-abc…").
+    public static func scrubText(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            let rest = text[index...]
+            if rest.hasPrefix("sk-") || rest.hasPrefix("Bearer ") {
+                let start = rest.hasPrefix("Bearer ") ? text.index(index, offsetBy: 7) : index
+                var end = start
+                while end < text.endIndex, text[end].isLetter || text[end].isNumber || "-_*.".contains(text[end]) {
+                    end = text.index(after: end)
+                }
+                if text.distance(from: start, to: end) >= 8 {
+                    result += text[index..<start] + mask
+                    index = end
+                    continue
+                }
+            }
+            result.append(text[index])
+            index = text.index(after: index)
+        }
+        return result
+    }
+}
+
+extension GatehouseConfig {
+    /// The effective configuration as YAML with every secret masked, for `check-config`.
+    public func redactedYAML() -> String {
+        func quote(_ s: String) -> String {
+            let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return "\"\(escaped)\""
+        }
+        var lines: [String] = []
+        lines.append("host: \(quote(host))")
+        lines.append("port: \(port)")
+        lines.append("data_dir: \(quote(dataDirectory))")
+        lines.append("database_url: \(quote(Redactor.redactURL(resolvedDatabaseURL)))")
+        lines.append("log_format: \(logFormat.rawValue)")
+        lines.append("log_level: \(logLevel.rawValue)")
+        lines.append("encryption_key: \(encryptionKey == nil ? "null" : quote(Redactor.mask))")
+        lines.append("gateway:")
+        lines.append("  max_request_body_bytes: \(gateway.maxRequestBodyBytes)")
+        lines.append("  upstream_timeout_seconds: \(gateway.upstreamTimeoutSeconds)")
+        lines.append("  connect_timeout_seconds: \(gateway.connectTimeoutSeconds)")
+        lines.append("recorder:")
+        lines.append("  capacity: \(recorder.capacity)")
+        lines.append("  batch_size: \(recorder.batchSize)")
+        lines.append("  flush_interval_ms: \(recorder.flushIntervalMilliseconds)")
+        lines.append("  when_full: \(recorder.whenFull.rawValue)")
+        lines.append("providers:")
+        for p in providers {
+            lines.append("  - name: \(quote(p.name))")
+            lines.append("    kind: \(p.kind.rawValue)")
+            lines.append("    base_url: \(quote(p.baseURL))")
+            lines.append("    api_key: \(p.apiKey == nil ? "null  # caller's own credential is passed through" : quote(Redactor.mask))")
+            if let v = p.apiVersion { lines.append("    api_version: \(quote(v))") }
+            if !p.headers.isEmpty {
+                lines.append("    headers:")
+                for (k, v) in p.headers.sorted(by: { $0.key < $1.key }) {
+                    lines.append("      \(quote(k)): \(quote(Redactor.isSecretHeader(k) ? Redactor.mask : v))")
+                }
+            }
+            lines.append("    price_provider: \(quote(p.effectivePriceProvider))")
+            if p.kind == .mock {
+                lines.append("    mock_latency_ms: \(p.mockLatencyMilliseconds)")
+                lines.append("    mock_chunk_delay_ms: \(p.mockChunkDelayMilliseconds)")
+            }
+        }
+        lines.append(aliases.isEmpty ? "aliases: {}" : "aliases:")
+        for a in aliases { lines.append("  \(quote(a.alias)): \(quote(a.target))") }
+        lines.append(prices.isEmpty ? "prices: []  # shipped table only" : "prices:")
+        for e in prices {
+            lines.append("  - {provider: \(quote(e.provider)), model: \(quote(e.model)), input: \(quote(e.input)), output: \(quote(e.output))}")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+
+extension Redactor {
+    /// `sk-…1a2b3c4d5e6f`: the key's scheme prefix and the first 12 hex digits of its SHA-256.
+    public static func fingerprint(ofSecret secret: String) -> String {
+        fingerprint(ofSecret: secret) { text in
+            SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GatehouseCore
+
+/// Collects what is known about one call as it proceeds and turns it into its `RequestRecord`.
+struct CallMeter: Sendable {
+    let id: String
+    let route: GatewayRoute
+    let startedAt: ContinuousClock.Instant
+    let timestampMicros: Int64
+    let correlationID: String
+    var requestedModel = ""
+    var provider = ""
+    var priceProvider: String?
+    var model = ""
+    var stream = false
+    var keyID: String?
+    var userID: String?
+    var properties: [String: String] = [:]
+    var firstByteAt: ContinuousClock.Instant?
+
+    init(route: GatewayRoute, correlationID: String) {
+        id = CallMeter.newID()
+        self.route = route
+        startedAt = .now
+        timestampMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        self.correlationID = correlationID
+    }
+
+    /// Sortable by time (millisecond prefix) and unique (random suffix): `req_<12 hex ms><16 hex>`.
+    static func newID() -> String {
+        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+        var rng = SystemRandomNumberGenerator()
+        let random = rng.next() as UInt64
+        func hex(_ v: UInt64, _ width: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "req_" + hex(ms, 12) + hex(random, 16)
+    }
+
+    func micros(since start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Int64 {
+        let d = end - start
+        return d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
+
+    func record(status: Int, usage: TokenUsage?, reportedModel: String?, errorClass: ErrorClass?, errorMessage: String?,
+                complete: Bool, prices: PriceTable) -> RequestRecord {
+        let now = ContinuousClock.now
+        let usage = usage ?? .zero
+        let finalModel = reportedModel.flatMap { $0.isEmpty ? nil : $0 } ?? model
+        var cost = MicroDollars.zero
+        if usage != .zero {
+            // A mock model prices as the real model of the same name when there is one, so demos
+            // show realistic spend; otherwise as the table's `mock` entry.
+            let price = prices.price(forModel: finalModel, provider: priceProvider)
+                ?? (priceProvider == "mock" ? prices.price(forModel: "mock", provider: "mock") : nil)
+            cost = price?.cost(of: usage) ?? .zero
+        }
+        return RequestRecord(
+            id: id, timestampMicros: timestampMicros, route: route, provider: provider, requestedModel: requestedModel,
+            model: finalModel, status: status, stream: stream, latencyMicros: micros(since: startedAt, to: now),
+            timeToFirstTokenMicros: firstByteAt.map { micros(since: startedAt, to: $0) }, usage: usage, cost: cost,
+            keyID: keyID, userID: userID, properties: properties, correlationID: correlationID, errorClass: errorClass,
+            errorMessage: errorMessage.map { String(Redactor.scrubText($0).prefix(1000)) }, complete: complete)
+    }
+}
+
+/// Metadata headers: who the call is for and what it is about.
+enum CallMetadata {
+    static let maxProperties = 32
+    static let maxNameLength = 64
+    static let maxValueLength = 512
+
+    struct Invalid: Error { var message: String }
+
+    /// `Gatehouse-Property-<Name>` / `Helicone-Property-<Name>` (names lowercased), and the user
+    /// id from `Gatehouse-User-Id` / `Helicone-User-Id`.
+    static func read(_ headers: [(name: String, value: String)]) throws -> (user: String?, properties: [String: String]) {
+        var user: String?
+        var properties: [String: String] = [:]
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower == "gatehouse-user-id" || lower == "helicone-user-id" {
+                guard value.count <= maxValueLength else { throw Invalid(message: "\(name) is longer than \(maxValueLength) characters") }
+                if lower == "gatehouse-user-id" || user == nil { user = value }
+                continue
+            }
+            let prefix = lower.hasPrefix("gatehouse-property-") ? "gatehouse-property-" : lower.hasPrefix("helicone-property-") ? "helicone-property-" : nil
+            guard let prefix else { continue }
+            let key = String(lower.dropFirst(prefix.count))
+            guard !key.isEmpty, key.count <= maxNameLength else {
+                throw Invalid(message: "\(name): property names must be 1 to \(maxNameLength) characters")
+            }
+            guard value.count <= maxValueLength else { throw Invalid(message: "\(name) is longer than \(maxValueLength) characters") }
+            if prefix == "gatehouse-property-" || properties[key] == nil { properties[key] = value }
+        }
+        guard properties.count <= maxProperties else { throw Invalid(message: "at most \(maxProperties) properties per call") }
+        return (user, properties)
+    }
+}

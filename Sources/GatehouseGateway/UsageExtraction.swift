@@ -1,0 +1,132 @@
+import Foundation
+import GatehouseCore
+
+/// Reads token usage from provider responses, whole or streamed.
+public enum UsageExtraction {
+    /// OpenAI's usage object in any of its shapes: chat/completions/embeddings
+    /// (`prompt_tokens`, `completion_tokens`, `*_tokens_details`) and Responses
+    /// (`input_tokens`, `output_tokens`, `*_tokens_details`).
+    public static func openAI(_ usage: [String: Any]) -> TokenUsage {
+        func int(_ key: String) -> Int { (usage[key] as? NSNumber)?.intValue ?? 0 }
+        func detail(_ object: String, _ key: String) -> Int {
+            ((usage[object] as? [String: Any])?[key] as? NSNumber)?.intValue ?? 0
+        }
+        if usage["input_tokens"] != nil || usage["output_tokens"] != nil {
+            return TokenUsage(inputTokens: int("input_tokens"), outputTokens: int("output_tokens"),
+                              cachedInputTokens: detail("input_tokens_details", "cached_tokens"),
+                              reasoningTokens: detail("output_tokens_details", "reasoning_tokens"))
+        }
+        return TokenUsage(inputTokens: int("prompt_tokens"), outputTokens: int("completion_tokens"),
+                          cachedInputTokens: detail("prompt_tokens_details", "cached_tokens"),
+                          reasoningTokens: detail("completion_tokens_details", "reasoning_tokens"))
+    }
+
+    /// Anthropic's usage, normalized to OpenAI's convention: `inputTokens` counts every prompt
+    /// token, the cache reads and writes included (Anthropic reports them beside `input_tokens`).
+    public static func anthropic(_ usage: [String: Any]) -> TokenUsage {
+        func int(_ key: String) -> Int { (usage[key] as? NSNumber)?.intValue ?? 0 }
+        let read = int("cache_read_input_tokens"), written = int("cache_creation_input_tokens")
+        return TokenUsage(inputTokens: int("input_tokens") + read + written, outputTokens: int("output_tokens"),
+                          cachedInputTokens: read, cacheCreationInputTokens: written)
+    }
+
+    /// Usage and model from a complete JSON response body.
+    public static func fromBody(_ body: [UInt8], dialect: APIDialect) -> (usage: TokenUsage?, model: String?) {
+        guard let object = JSONDecoderBridge.object(body) as? [String: Any] else { return (nil, nil) }
+        let model = object["model"] as? String
+        guard let usage = object["usage"] as? [String: Any] else { return (nil, model) }
+        return (dialect == .anthropic ? anthropic(usage) : openAI(usage), model)
+    }
+}
+
+/// Follows a streamed response event by event, keeping the usage known so far, so a stream
+/// cut mid-way is still metered with what had been reported.
+struct StreamUsageAccumulator {
+    let route: GatewayRoute
+    private(set) var usage: TokenUsage?
+    private(set) var model: String?
+    /// Whether the provider's end-of-stream marker arrived (`[DONE]`, `response.completed`,
+    /// `message_stop`).
+    private(set) var sawEnd = false
+    /// An error event inside the stream (Anthropic `error`, Responses `response.failed`).
+    private(set) var streamError: String?
+
+    init(route: GatewayRoute) { self.route = route }
+
+    /// Reads one event. Returns true when the event is the usage-only chunk that Gatehouse
+    /// asked for on the client's behalf (OpenAI `choices: []` with `usage`).
+    mutating func observe(_ event: SSEEvent) -> Bool {
+        guard event.hasData else { return false }
+        if event.data == "[DONE]" {
+            sawEnd = true
+            return false
+        }
+        // Most chunks carry no usage; skip decoding them unless they could matter.
+        let data = event.data
+        switch route.dialect {
+        case .openAI:
+            if route == .responses {
+                guard let type = event.event ?? Self.quickType(data),
+                      type == "response.completed" || type == "response.incomplete" || type == "response.failed"
+                        || (model == nil && type == "response.created") || type == "error" else { return false }
+                guard let object = JSONDecoderBridge.object(Array(data.utf8)) as? [String: Any] else { return false }
+                let response = object["response"] as? [String: Any]
+                if let m = response?["model"] as? String { model = m }
+                if let u = response?["usage"] as? [String: Any] { usage = UsageExtraction.openAI(u) }
+                if type == "response.completed" || type == "response.incomplete" { sawEnd = true }
+                if type == "response.failed" || type == "error" {
+                    streamError = ((response?["error"] as? [String: Any])?["message"] as? String) ?? (object["message"] as? String) ?? type
+                    sawEnd = true
+                }
+                return false
+            }
+            let mayMatter = model == nil || data.contains("\"usage\":{") || data.contains("\"usage\": {")
+            guard mayMatter, let object = JSONDecoderBridge.object(Array(data.utf8)) as? [String: Any] else { return false }
+            if model == nil, let m = object["model"] as? String { model = m }
+            guard let u = object["usage"] as? [String: Any] else { return false }
+            usage = UsageExtraction.openAI(u)
+            let choices = object["choices"] as? [Any]
+            return choices?.isEmpty ?? true
+        case .anthropic:
+            let type = event.event ?? Self.quickType(data)
+            switch type {
+            case "message_start":
+                guard let object = JSONDecoderBridge.object(Array(data.utf8)) as? [String: Any],
+                      let message = object["message"] as? [String: Any] else { return false }
+                model = message["model"] as? String ?? model
+                if let u = message["usage"] as? [String: Any] { usage = UsageExtraction.anthropic(u) }
+            case "message_delta":
+                // Cumulative counts; newer API versions may also restate input and cache counts.
+                guard let object = JSONDecoderBridge.object(Array(data.utf8)) as? [String: Any],
+                      let u = object["usage"] as? [String: Any] else { return false }
+                var current = usage ?? TokenUsage()
+                let delta = UsageExtraction.anthropic(u)
+                current.outputTokens = max(current.outputTokens, delta.outputTokens)
+                if u["input_tokens"] != nil { current.inputTokens = max(current.inputTokens, delta.inputTokens) }
+                if u["cache_read_input_tokens"] != nil { current.cachedInputTokens = max(current.cachedInputTokens, delta.cachedInputTokens) }
+                if u["cache_creation_input_tokens"] != nil {
+                    current.cacheCreationInputTokens = max(current.cacheCreationInputTokens, delta.cacheCreationInputTokens)
+                }
+                usage = current
+            case "message_stop":
+                sawEnd = true
+            case "error":
+                let object = JSONDecoderBridge.object(Array(data.utf8)) as? [String: Any]
+                streamError = ((object?["error"] as? [String: Any])?["message"] as? String) ?? "error event"
+                sawEnd = true
+            default:
+                break
+            }
+            return false
+        }
+    }
+
+    /// The `"type"` of an event whose `event:` line is missing, without decoding it all.
+    static func quickType(_ data: String) -> String? {
+        guard let range = data.range(of: "\"type\":") ?? data.range(of: "\"type\" :") else { return nil }
+        let rest = data[range.upperBound...].drop { $0 == " " }
+        guard rest.first == "\"" else { return nil }
+        let value = rest.dropFirst().prefix { $0 != "\"" }
+        return String(value)
+    }
+}

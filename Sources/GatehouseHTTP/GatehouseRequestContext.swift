@@ -1,0 +1,49 @@
+import GatehouseCore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The request context of every Gatehouse route: Hummingbird's core storage plus the
+/// correlation id that ties the request's logs, errors and AI call together.
+public struct GatehouseRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `CorrelationMiddleware` before any route runs.
+    public var correlationID: String
+    /// Lets routes that read large bodies (the gateway) collect them with their own limit.
+    public var maxUploadSize: Int { 256 * 1024 * 1024 }
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        correlationID = ""
+    }
+}
+
+/// Reads `X-Request-Id` (or a W3C `traceparent`), generates an id when neither is usable,
+/// puts it on the logger and echoes it back as `X-Request-Id`.
+public struct CorrelationMiddleware: RouterMiddleware {
+    public typealias Context = GatehouseRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = CorrelationID.resolve(requestID: request.headers[.xRequestID], traceparent: request.headers[.traceparent])
+        context.correlationID = id
+        context.logger[metadataKey: "correlation_id"] = .string(id)
+        do {
+            var response = try await next(request, context)
+            response.headers[.xRequestID] = id
+            return response
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            response.headers[.xRequestID] = id
+            return response
+        }
+    }
+}
+
+extension HTTPField.Name {
+    public static let xRequestID = Self("X-Request-Id")!
+    public static let traceparent = Self("traceparent")!
+    public static let retryAfter = Self("Retry-After")!
+}

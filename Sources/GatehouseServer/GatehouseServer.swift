@@ -1,0 +1,89 @@
+import AsyncHTTPClient
+import Foundation
+import GatehouseCore
+import GatehouseGateway
+import GatehouseHTTP
+import GatehouseStorage
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// A built Gatehouse: the HTTP application and every service it needs, ready to run.
+public struct GatehouseServer: Sendable {
+    public let config: GatehouseConfig
+    public let store: SQLRequestStore
+    public let recorder: Recorder
+    let application: Application<RouterResponder<GatehouseRequestContext>>
+    let services: [any Service]
+    let closeStore: @Sendable () async throws -> Void
+    let logger: Logger
+
+    /// Builds the application for `config`: opens the store, creates the recorder, the upstream
+    /// HTTP client and the routes. Nothing listens until `run()`.
+    ///
+    /// `onListening` receives the bound port (useful with port 0).
+    public static func build(config: GatehouseConfig, logger: Logger,
+                             onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> GatehouseServer {
+        _ = MetricsRegistry.bootstrap()
+        let opened = try await StoreFactory.open(databaseURL: config.resolvedDatabaseURL, logger: logger)
+        let recorder = Recorder(store: opened.store, settings: config.recorder, logger: logger)
+
+        var prices = try PriceTable.shipped()
+        for entry in config.prices { prices.upsert(try PriceTable.modelPrice(from: entry)) }
+
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout.connect = .seconds(Int64(config.gateway.connectTimeoutSeconds))
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        clientConfiguration.decompression = .disabled
+        clientConfiguration.redirectConfiguration = .disallow
+        let httpClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
+
+        let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder)
+        let router = Router(context: GatehouseRequestContext.self)
+        router.add(middleware: CorrelationMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware())
+        gateway.addRoutes(to: router)
+        UsageRoutes(store: opened.store).addRoutes(to: router)
+        OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers).addRoutes(to: router)
+
+        let store = opened.store
+        var application = Application(
+            responder: router.buildResponder(),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "gatehouse"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? config.port) },
+            logger: logger)
+        // Migrations need the PostgreSQL pool running, which starts with the service group.
+        application.beforeServerStarts { try await store.migrate() }
+
+        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder]
+        return GatehouseServer(config: config, store: opened.store, recorder: recorder, application: application,
+                               services: services, closeStore: opened.close, logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT (or until the task is cancelled), then shuts down in order:
+    /// stop accepting and finish in-flight requests, flush the recorder, close upstream
+    /// connections, close the store.
+    public func run(handleSignals: Bool = true) async throws {
+        // ServiceGroup shuts services down in reverse order: the application first, the store's
+        // pool last, so the recorder's final flush still has a database.
+        let group = ServiceGroup(configuration: .init(
+            services: (services + [application]).map { .init(service: $0) },
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger))
+        try await group.run()
+        try await closeStore()
+    }
+}
+
+/// Keeps the upstream HTTP client for the server's lifetime and shuts it down after the
+/// application has stopped sending through it.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown().get()
+    }
+}

@@ -1,0 +1,34 @@
+import GatehouseHTTP
+import Hummingbird
+import Metrics
+
+/// Counts every request and times it, labelled by the matched route pattern (not the raw
+/// path, which would make one series per id) and status. Logs one access line per request.
+struct HTTPMetricsMiddleware: RouterMiddleware {
+    typealias Context = GatehouseRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var status = 500
+        defer {
+            let route = context.endpointPath ?? "unmatched"
+            let method = request.method.rawValue
+            let elapsed = ContinuousClock.now - start
+            Counter(label: "gatehouse_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))]).increment()
+            Timer(label: "gatehouse_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
+                .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            context.logger.info("request", metadata: [
+                "method": .string(method), "path": .string(request.uri.path), "status": .stringConvertible(status),
+                "duration_ms": .string(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+            ])
+        }
+        do {
+            let response = try await next(request, context)
+            status = Int(response.status.code)
+            return response
+        } catch let error as any HTTPResponseError {
+            status = Int(error.status.code)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The process-wide Prometheus registry behind swift-metrics. `MetricsSystem` can be
+/// bootstrapped once per process, so every application built in it (tests build several)
+/// shares this registry.
+public enum MetricsRegistry {
+    private static let shared: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let fast: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+                                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                                .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
+        let slow: [Duration] = [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+                                .seconds(5), .seconds(10), .seconds(20), .seconds(30), .seconds(60), .seconds(120), .seconds(300)]
+        factory.defaultDurationHistogramBuckets = fast
+        factory.durationHistogramBuckets = [
+            "gatehouse_ai_request_duration_seconds": slow,
+            "gatehouse_ai_time_to_first_token_seconds": slow,
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
+
+    /// Bootstraps swift-metrics on first use; later calls return the same registry.
+    public static func bootstrap() -> PrometheusCollectorRegistry { shared }
+
+    /// Help text per metric. swift-metrics carries none, and `promtool check metrics` wants it.
+    static let help: [String: String] = [
+        "gatehouse_http_requests_total": "HTTP requests served, by route pattern, method and status.",
+        "gatehouse_http_request_duration_seconds": "Time to produce the HTTP response head, by route pattern and method.",
+        "gatehouse_ai_requests_total": "AI calls through the gateway, by provider, model, route, status and error class.",
+        "gatehouse_ai_tokens_total": "Tokens metered, by provider, model and type (input, output, cached_input, cache_creation_input, reasoning).",
+        "gatehouse_ai_cost_microdollars_total": "Cost of AI calls in micro-dollars (1e-6 USD), from the price table.",
+        "gatehouse_ai_request_duration_seconds": "Whole AI call duration including streaming, by provider and model.",
+        "gatehouse_ai_time_to_first_token_seconds": "Time from request to the first response byte from the provider.",
+        "gatehouse_recorder_queue_depth": "Request records waiting to be written to the store.",
+        "gatehouse_recorder_dropped_records_total": "Request records dropped because the recorder queue was full.",
+        "gatehouse_recorder_written_records_total": "Request records written to the store.",
+        "gatehouse_recorder_write_failures_total": "Failed batch writes to the store (each retried).",
+    ]
+
+    /// The exposition text with `# HELP` lines added before each known metric's `# TYPE`.
+    public static func exposition() -> String {
+        let text = shared.emitToString()
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 2048)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("# TYPE ") {
+                let name = line.dropFirst("# TYPE ".count).prefix { $0 != " " }
+                if let help = help[String(name)] { out += "# HELP \(name) \(help)\n" }
+            }
+            out += line
+            out += "\n"
+        }
+        while out.hasSuffix("\n\n") { out.removeLast() }
+        return out
+    }
+}

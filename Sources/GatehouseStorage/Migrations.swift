@@ -1,0 +1,119 @@
+import Foundation
+import GatehouseCore
+
+/// A numbered schema change with its SQL for each database. Versions only grow; a released
+/// migration is never edited, a new one is added.
+struct Migration: Sendable {
+    var version: Int
+    var name: String
+    var sqlite: [String]
+    var postgres: [String]
+
+    func statements(for dialect: any SQLDialect) -> [String] { dialect.name == "postgres" ? postgres : sqlite }
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 1, name: "request records",
+            sqlite: [
+                """
+                CREATE TABLE requests (
+                    id TEXT PRIMARY KEY,
+                    ts INTEGER NOT NULL,
+                    route TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    requested_model TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    stream INTEGER NOT NULL,
+                    latency_us INTEGER NOT NULL,
+                    ttft_us INTEGER,
+                    input_tokens INTEGER NOT NULL,
+                    output_tokens INTEGER NOT NULL,
+                    cached_input_tokens INTEGER NOT NULL,
+                    cache_creation_input_tokens INTEGER NOT NULL,
+                    reasoning_tokens INTEGER NOT NULL,
+                    cost_micros INTEGER NOT NULL,
+                    key_id TEXT,
+                    user_id TEXT,
+                    properties TEXT NOT NULL DEFAULT '{}',
+                    correlation_id TEXT NOT NULL,
+                    error_class TEXT,
+                    error_message TEXT,
+                    complete INTEGER NOT NULL
+                )
+                """,
+                "CREATE INDEX requests_ts ON requests (ts)",
+                "CREATE INDEX requests_correlation ON requests (correlation_id)",
+                "CREATE INDEX requests_model_ts ON requests (model, ts)",
+                "CREATE INDEX requests_key_ts ON requests (key_id, ts)",
+            ],
+            postgres: [
+                """
+                CREATE TABLE requests (
+                    id TEXT PRIMARY KEY,
+                    ts BIGINT NOT NULL,
+                    route TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    requested_model TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    stream SMALLINT NOT NULL,
+                    latency_us BIGINT NOT NULL,
+                    ttft_us BIGINT,
+                    input_tokens BIGINT NOT NULL,
+                    output_tokens BIGINT NOT NULL,
+                    cached_input_tokens BIGINT NOT NULL,
+                    cache_creation_input_tokens BIGINT NOT NULL,
+                    reasoning_tokens BIGINT NOT NULL,
+                    cost_micros BIGINT NOT NULL,
+                    key_id TEXT,
+                    user_id TEXT,
+                    properties JSONB NOT NULL DEFAULT '{}'::jsonb,
+                    correlation_id TEXT NOT NULL,
+                    error_class TEXT,
+                    error_message TEXT,
+                    complete SMALLINT NOT NULL
+                )
+                """,
+                "CREATE INDEX requests_ts ON requests (ts)",
+                "CREATE INDEX requests_correlation ON requests (correlation_id)",
+                "CREATE INDEX requests_model_ts ON requests (model, ts)",
+                "CREATE INDEX requests_key_ts ON requests (key_id, ts)",
+                "CREATE INDEX requests_properties ON requests USING GIN (properties jsonb_path_ops)",
+            ]),
+    ]
+
+    /// Applies every migration newer than the database's version, each in its own transaction.
+    /// Returns the versions applied.
+    @discardableResult
+    static func apply(to driver: any SQLDriver, migrations: [Migration] = all) async throws -> [Int] {
+        let applied = AppliedVersions()
+        try await driver.withMigrationLock { driver in
+            _ = try await driver.query(
+                "CREATE TABLE IF NOT EXISTS gatehouse_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)", [])
+            let rows = try await driver.query("SELECT COALESCE(MAX(version), 0) AS version FROM gatehouse_migrations", [])
+            let current = rows.first?["version"].int ?? 0
+            if let newest = migrations.map(\.version).max(), current > Int64(newest) {
+                throw StoreError.unavailable("the database is at schema version \(current), newer than this binary knows (\(newest)); upgrade Gatehouse")
+            }
+            for migration in migrations.sorted(by: { $0.version < $1.version }) where migration.version > current {
+                let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                var statements = migration.statements(for: driver.dialect).map { SQLStatement($0) }
+                let d = driver.dialect
+                statements.append(SQLStatement(
+                    "INSERT INTO gatehouse_migrations (version, name, applied_at) VALUES (\(d.placeholder(1)), \(d.placeholder(2)), \(d.placeholder(3)))",
+                    [.int(Int64(migration.version)), .text(migration.name), .int(now)]))
+                try await driver.transaction(statements)
+                await applied.add(migration.version)
+            }
+        }
+        return await applied.versions
+    }
+
+    private actor AppliedVersions {
+        var versions: [Int] = []
+        func add(_ v: Int) { versions.append(v) }
+    }
+}

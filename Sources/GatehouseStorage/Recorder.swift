@@ -1,0 +1,161 @@
+import Foundation
+import GatehouseCore
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Takes request records from the hot path without waiting on the database and writes them in
+/// batches, one transaction each.
+///
+/// - A full queue applies the configured policy: `drop` discards the new record, counts it in
+///   `gatehouse_recorder_dropped_records_total` and logs once per burst; `block` waits up to a
+///   second for room first.
+/// - A failed write keeps the batch and retries with backoff; records are only lost when the
+///   queue is full (and then counted).
+/// - Graceful shutdown drains the queue completely before `run()` returns.
+public final class Recorder: Service, RequestRecordSink {
+    private struct State {
+        var queue: [RequestRecord] = []
+        var droppedSinceLog = 0
+        var wakeup: CheckedContinuation<Void, Never>?
+        var shuttingDown = false
+    }
+
+    private let store: any RequestStore
+    private let settings: GatehouseConfig.RecorderSettings
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private let depthGauge = Gauge(label: "gatehouse_recorder_queue_depth")
+    private let droppedCounter = Counter(label: "gatehouse_recorder_dropped_records_total")
+    private let writtenCounter = Counter(label: "gatehouse_recorder_written_records_total")
+    private let failureCounter = Counter(label: "gatehouse_recorder_write_failures_total")
+
+    public init(store: any RequestStore, settings: GatehouseConfig.RecorderSettings, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public var queueDepth: Int { state.withLock { $0.queue.count } }
+
+    /// Queues a record. Returns false when it was dropped.
+    @discardableResult
+    public func record(_ record: RequestRecord) async -> Bool {
+        if enqueue(record) { return true }
+        if settings.whenFull == .block {
+            let deadline = ContinuousClock.now + .seconds(1)
+            while ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+                if enqueue(record) { return true }
+            }
+        }
+        noteDropped()
+        return false
+    }
+
+    private func enqueue(_ record: RequestRecord) -> Bool {
+        let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard state.queue.count < settings.capacity else { return (false, nil) }
+            state.queue.append(record)
+            if state.queue.count >= settings.batchSize, let w = state.wakeup {
+                state.wakeup = nil
+                return (true, w)
+            }
+            return (true, nil)
+        }
+        wake?.resume()
+        if accepted { depthGauge.record(queueDepth) }
+        return accepted
+    }
+
+    private func noteDropped() {
+        droppedCounter.increment()
+        let first = state.withLock { state -> Bool in
+            state.droppedSinceLog += 1
+            return state.droppedSinceLog == 1
+        }
+        if first {
+            logger.error("recorder queue is full; dropping request records until it drains",
+                         metadata: ["capacity": "\(settings.capacity)", "policy": "\(settings.whenFull.rawValue)"])
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !state.withLock({ $0.shuttingDown }) {
+                await waitForWork()
+                await flushAvailable(final: false)
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        // Shutting down: write everything that is left, retrying until it is stored or the
+        // process is killed; these records exist nowhere else.
+        await flushAvailable(final: true)
+        logger.debug("recorder drained")
+    }
+
+    private func beginShutdown() {
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.shuttingDown = true
+            defer { state.wakeup = nil }
+            return state.wakeup
+        }
+        wake?.resume()
+    }
+
+    /// Sleeps until a batch is full, the flush interval passes, or shutdown begins.
+    private func waitForWork() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [settings] in try? await Task.sleep(for: .milliseconds(settings.flushIntervalMilliseconds)) }
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = self.state.withLock { state -> Bool in
+                        if state.shuttingDown || state.queue.count >= self.settings.batchSize { return true }
+                        state.wakeup = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            await group.next()
+            // Whichever finished first, release the other.
+            let pending = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.wakeup = nil }
+                return state.wakeup
+            }
+            pending?.resume()
+            group.cancelAll()
+        }
+    }
+
+    /// Writes batches until the queue is empty. Failures back off and retry the same batch.
+    public func flushAvailable(final: Bool) async {
+        var backoff = 0.05
+        while true {
+            let batch = state.withLock { state -> [RequestRecord] in
+                let n = min(state.queue.count, settings.batchSize)
+                return Array(state.queue.prefix(n))
+            }
+            if batch.isEmpty { return }
+            do {
+                try await store.insert(batch)
+                state.withLock { state in
+                    state.queue.removeFirst(batch.count)
+                    if state.queue.count < settings.capacity / 2 { state.droppedSinceLog = 0 }
+                }
+                writtenCounter.increment(by: batch.count)
+                depthGauge.record(queueDepth)
+                backoff = 0.05
+            } catch {
+                failureCounter.increment()
+                logger.error("writing request records failed; will retry", metadata: ["records": "\(batch.count)", "error": "\(error)"])
+                if !final && state.withLock({ $0.shuttingDown }) == false && Task.isCancelled { return }
+                try? await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+}

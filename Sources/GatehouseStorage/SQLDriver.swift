@@ -1,0 +1,94 @@
+/// A bound SQL parameter or a result cell, independent of the database.
+public enum SQLValue: Sendable, Hashable {
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case null
+
+    var int: Int64? {
+        switch self {
+        case .int(let v): v
+        case .double(let v): Int64(exactly: v.rounded()) ?? nil
+        case .text(let s): Int64(s)
+        case .null: nil
+        }
+    }
+
+    var double: Double? {
+        switch self {
+        case .int(let v): Double(v)
+        case .double(let v): v
+        case .text(let s): Double(s)
+        case .null: nil
+        }
+    }
+
+    var text: String? {
+        switch self {
+        case .text(let s): s
+        case .int(let v): String(v)
+        case .double(let v): String(v)
+        case .null: nil
+        }
+    }
+}
+
+/// One result row, by column name.
+public struct SQLRow: Sendable {
+    public var values: [String: SQLValue]
+    public subscript(_ column: String) -> SQLValue { values[column] ?? .null }
+}
+
+/// What differs between the SQL of SQLite and PostgreSQL. Everything else is shared.
+public protocol SQLDialect: Sendable {
+    var name: String { get }
+    /// The n-th (1-based) bind placeholder.
+    func placeholder(_ index: Int) -> String
+    /// The text value at key `nameParameter` (a placeholder) of a JSON object column.
+    func jsonText(column: String, keyPlaceholder: String) -> String
+    /// How a JSON key is bound for `jsonText`.
+    func jsonKeyBind(_ key: String) -> SQLValue
+    /// Casts a bound text placeholder to the JSON column type.
+    func jsonValue(_ placeholder: String) -> String
+    /// Selects a JSON column as text.
+    func jsonAsText(_ column: String) -> String
+    /// An integer sum that is 0 over no rows.
+    func sumInt(_ expression: String) -> String
+    /// Whether latency percentiles can be computed in SQL (`percentile_cont`).
+    var hasPercentiles: Bool { get }
+}
+
+/// The minimum a store needs from a database connection (pool).
+public protocol SQLDriver: Sendable {
+    var dialect: any SQLDialect { get }
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    /// Runs the statements in order inside one transaction; all or nothing.
+    func transaction(_ statements: [SQLStatement]) async throws
+    /// Runs `body` inside a transaction holding the migration lock (an advisory lock on
+    /// PostgreSQL), so that instances starting together migrate once.
+    func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws
+    func close() async throws
+}
+
+public struct SQLStatement: Sendable {
+    public var sql: String
+    public var binds: [SQLValue]
+    public init(_ sql: String, _ binds: [SQLValue] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+}
+
+/// Builds SQL with placeholders numbered for the dialect; values are only ever bound.
+struct SQLBuilder {
+    let dialect: any SQLDialect
+    private(set) var binds: [SQLValue] = []
+
+    init(dialect: any SQLDialect) { self.dialect = dialect }
+
+    /// Adds a bind and returns its placeholder.
+    mutating func bind(_ value: SQLValue) -> String {
+        binds.append(value)
+        return dialect.placeholder(binds.count)
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import GatehouseCore
+
+/// The request store for any `SQLDriver`: the same SQL on SQLite and PostgreSQL, with the
+/// few differences behind `SQLDialect`.
+public final class SQLRequestStore: RequestStore {
+    let driver: any SQLDriver
+    private var dialect: any SQLDialect { driver.dialect }
+
+    /// Rows per INSERT statement: 23 binds each stays far below both databases' bind limits.
+    static let rowsPerStatement = 200
+    /// Upper bound on rows read to compute percentiles where SQL cannot (SQLite); beyond it the
+    /// usage API answers 422 and asks for a narrower range or filter.
+    public static let maxPercentileRows = 2_000_000
+
+    init(driver: any SQLDriver) { self.driver = driver }
+
+    public var databaseKind: String { dialect.name }
+
+    static let columns = [
+        "id", "ts", "route", "provider", "requested_model", "model", "status", "stream", "latency_us", "ttft_us",
+        "input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens",
+        "cost_micros", "key_id", "user_id", "properties", "correlation_id", "error_class", "error_message", "complete",
+    ]
+
+    public func insert(_ records: [RequestRecord]) async throws {
+        guard !records.isEmpty else { return }
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < records.count {
+            let chunk = records[start..<min(start + Self.rowsPerStatement, records.count)]
+            statements.append(insertStatement(Array(chunk)))
+            start += Self.rowsPerStatement
+        }
+        try await driver.transaction(statements)
+    }
+
+    private func insertStatement(_ records: [RequestRecord]) -> SQLStatement {
+        var builder = SQLBuilder(dialect: dialect)
+        var rows: [String] = []
+        rows.reserveCapacity(records.count)
+        for r in records {
+            let values: [SQLValue] = [
+                .text(r.id), .int(r.timestampMicros), .text(r.route.rawValue), .text(r.provider), .text(r.requestedModel),
+                .text(r.model), .int(Int64(r.status)), .int(r.stream ? 1 : 0), .int(r.latencyMicros),
+                r.timeToFirstTokenMicros.map { .int($0) } ?? .null,
+                .int(Int64(r.usage.inputTokens)), .int(Int64(r.usage.outputTokens)), .int(Int64(r.usage.cachedInputTokens)),
+                .int(Int64(r.usage.cacheCreationInputTokens)), .int(Int64(r.usage.reasoningTokens)), .int(r.cost.value),
+                r.keyID.map { .text($0) } ?? .null, r.userID.map { .text($0) } ?? .null,
+                .text(Self.encodeProperties(r.properties)), .text(r.correlationID),
+                r.errorClass.map { .text($0.rawValue) } ?? .null, r.errorMessage.map { .text($0) } ?? .null,
+                .int(r.complete ? 1 : 0),
+            ]
+            let placeholders = values.enumerated().map { index, value in
+                let p = builder.bind(value)
+                return Self.columns[index] == "properties" ? dialect.jsonValue(p) : p
+            }
+            rows.append("(" + placeholders.joined(separator: ", ") + ")")
+        }
+        // A record id is unique: re-inserting a batch after an ambiguous failure must not duplicate.
+        let sql = "INSERT INTO requests (\(Self.columns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING"
+        return SQLStatement(sql, builder.binds)
+    }
+
+    static func encodeProperties(_ properties: [String: String]) -> String {
+        guard !properties.isEmpty,
+              let data = try? JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public func ping() async throws {
+        _ = try await driver.query("SELECT 1 AS ok", [])
+    }
+
+    public func request(id: String) async throws -> RequestRecord? {
+        var builder = SQLBuilder(dialect: dialect)
+        let sql = "SELECT \(selectColumns) FROM requests WHERE id = \(builder.bind(.text(id)))"
+        return try await driver.query(sql, builder.binds).first.map(Self.decode)
+    }
+
+    private var selectColumns: String {
+        Self.columns.map { $0 == "properties" ? "\(dialect.jsonAsText("properties")) AS properties" : $0 }.joined(separator: ", ")
+    }
+
+    // MARK: - Listing
+
+    public func requests(_ query: RequestListQuery) async throws -> RequestPage {
+        var builder = SQLBuilder(dialect: dialect)
+        var conditions = filterConditions(query.filter, &builder)
+        if let from = query.fromMicros { conditions.append("ts >= \(builder.bind(.int(from)))") }
+        if let to = query.toMicros { conditions.append("ts < \(builder.bind(.int(to)))") }
+        if let cursor = query.cursor {
+            guard let (ts, id) = Self.decodeCursor(cursor) else { throw StoreError.invalidCursor }
+            let t1 = builder.bind(.int(ts)), t2 = builder.bind(.int(ts)), i = builder.bind(.text(id))
+            conditions.append("(ts < \(t1) OR (ts = \(t2) AND id < \(i)))")
+        }
+        let limit = max(1, min(query.limit, 1000))
+        let sql = "SELECT \(selectColumns) FROM requests\(whereClause(conditions)) ORDER BY ts DESC, id DESC LIMIT \(builder.bind(.int(Int64(limit + 1))))"
+        let rows = try await driver.query(sql, builder.binds)
+        var records = try rows.map(Self.decode)
+        var next: String?
+        if records.count > limit {
+            records.removeLast()
+            if let last = records.last { next = Self.encodeCursor(ts: last.timestampMicros, id: last.id) }
+        }
+        return RequestPage(records: records, nextCursor: next)
+    }
+
+    static func encodeCursor(ts: Int64, id: String) -> String {
+        Data("\(ts):\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) -> (Int64, String)? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard cursor.count <= 512, let data = Data(base64Encoded: base64) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let colon = text.firstIndex(of: ":"), let ts = Int64(text[..<colon]) else { return nil }
+        let id = String(text[text.index(after: colon)...])
+        return id.isEmpty ? nil : (ts, id)
+    }
+
+    // MARK: - Usage
+
+    public func usage(_ query: UsageQuery) async throws -> UsageReport {
+        var totalsReport = try await aggregate(query, group: nil, bucket: nil)
+        let totals = totalsReport.first?.stats ?? UsageStats()
+        var groups: [UsageGroup] = []
+        if let grouping = query.groupBy {
+            groups = try await aggregate(query, group: grouping, bucket: nil).map { UsageGroup(key: $0.key, stats: $0.stats) }
+            groups.sort { ($0.stats.cost, $0.stats.requests, $1.key ?? "") > ($1.stats.cost, $1.stats.requests, $0.key ?? "") }
+        }
+        var series: [UsageBucket] = []
+        if let interval = query.intervalMicros {
+            series = try await aggregate(query, group: nil, bucket: interval).compactMap { row in
+                row.key.flatMap(Int64.init).map { UsageBucket(startMicros: $0, stats: row.stats) }
+            }
+            series.sort { $0.startMicros < $1.startMicros }
+        }
+        if !dialect.hasPercentiles {
+            let percentiles = try await percentilesInSwift(query, group: query.groupBy)
+            if var first = totalsReport.first {
+                first.stats.latency = percentiles.total
+                totalsReport[0] = first
+            }
+            for i in groups.indices { groups[i].stats.latency = percentiles.byGroup[groups[i].key ?? "\u{0}"] }
+            return UsageReport(totals: totalsReport.first?.stats ?? totals, groups: groups, series: series)
+        }
+        return UsageReport(totals: totals, groups: groups, series: series)
+    }
+
+    private func groupExpression(_ grouping: UsageGrouping, _ builder: inout SQLBuilder) -> String {
+        switch grouping {
+        case .model: "model"
+        case .provider: "provider"
+        case .key: "key_id"
+        case .user: "user_id"
+        case .route: "route"
+        case .status: "CAST(status AS TEXT)"
+        case .property(let name): dialect.jsonText(column: "properties", keyPlaceholder: builder.bind(dialect.jsonKeyBind(name)))
+        }
+    }
+
+    private func aggregate(_ query: UsageQuery, group: UsageGrouping?, bucket: Int64?) async throws -> [(key: String?, stats: UsageStats)] {
+        var builder = SQLBuilder(dialect: dialect)
+        var keyExpression: String?
+        if let group { keyExpression = groupExpression(group, &builder) }
+        if let bucket {
+            let b1 = builder.bind(.int(bucket)), b2 = builder.bind(.int(bucket))
+            keyExpression = "CAST(((ts / \(b1)) * \(b2)) AS TEXT)"
+        }
+        var conditions = filterConditions(query.filter, &builder)
+        conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
+        conditions.append("ts < \(builder.bind(.int(query.toMicros)))")
+        var select = [
+            "COUNT(*) AS requests",
+            "\(dialect.sumInt("CASE WHEN error_class IS NULL THEN 0 ELSE 1 END")) AS errors",
+            "\(dialect.sumInt("input_tokens")) AS input_tokens",
+            "\(dialect.sumInt("output_tokens")) AS output_tokens",
+            "\(dialect.sumInt("cached_input_tokens")) AS cached_input_tokens",
+            "\(dialect.sumInt("cache_creation_input_tokens")) AS cache_creation_input_tokens",
+            "\(dialect.sumInt("reasoning_tokens")) AS reasoning_tokens",
+            "\(dialect.sumInt("cost_micros")) AS cost_micros",
+        ]
+        // Series buckets carry no percentiles: one sort per bucket is not worth it there.
+        if dialect.hasPercentiles && bucket == nil {
+            select += [
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_us) AS p50",
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_us) AS p95",
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_us) AS p99",
+            ]
+        }
+        if let keyExpression { select.insert("\(keyExpression) AS group_key", at: 0) }
+        var sql = "SELECT \(select.joined(separator: ", ")) FROM requests\(whereClause(conditions))"
+        if keyExpression != nil { sql += " GROUP BY 1" }
+        let rows = try await driver.query(sql, builder.binds)
+        return rows.compactMap { row in
+            var stats = UsageStats()
+            stats.requests = row["requests"].int ?? 0
+            if keyExpression == nil && stats.requests == 0 { return (nil, stats) }
+            stats.errors = row["errors"].int ?? 0
+            stats.usage.inputTokens = row["input_tokens"].int ?? 0
+            stats.usage.outputTokens = row["output_tokens"].int ?? 0
+            stats.usage.cachedInputTokens = row["cached_input_tokens"].int ?? 0
+            stats.usage.cacheCreationInputTokens = row["cache_creation_input_tokens"].int ?? 0
+            stats.usage.reasoningTokens = row["reasoning_tokens"].int ?? 0
+            stats.cost = MicroDollars(row["cost_micros"].int ?? 0)
+            if let p50 = row["p50"].double, let p95 = row["p95"].double, let p99 = row["p99"].double {
+                stats.latency = LatencyPercentiles(p50: p50, p95: p95, p99: p99)
+            }
+            return (keyExpression == nil ? nil : row["group_key"].text, stats)
+        }
+    }
+
+    /// Percentiles for SQLite: read latencies in order and interpolate like `percentile_cont`.
+    private func percentilesInSwift(_ query: UsageQuery, group: UsageGrouping?) async throws
+        -> (total: LatencyPercentiles?, byGroup: [String: LatencyPercentiles]) {
+        var builder = SQLBuilder(dialect: dialect)
+        let keyExpression = group.map { groupExpression($0, &builder) }
+        var conditions = filterConditions(query.filter, &builder)
+        conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
+        conditions.append("ts < \(builder.bind(.int(query.toMicros)))")
+        let countSQL = "SELECT COUNT(*) AS n FROM requests\(whereClause(conditions))"
+        let count = try await driver.query(countSQL, builder.binds).first?["n"].int ?? 0
+        if count > Self.maxPercentileRows { throw UsageQueryTooLarge(rows: count, limit: Self.maxPercentileRows) }
+        let select = (keyExpression.map { "\($0) AS group_key, " } ?? "") + "latency_us"
+        let sql = "SELECT \(select) FROM requests\(whereClause(conditions)) ORDER BY latency_us"
+        let rows = try await driver.query(sql, builder.binds)
+        var all: [Int64] = []
+        all.reserveCapacity(rows.count)
+        var grouped: [String: [Int64]] = [:]
+        for row in rows {
+            let latency = row["latency_us"].int ?? 0
+            all.append(latency)
+            if keyExpression != nil { grouped[row["group_key"].text ?? "\u{0}", default: []].append(latency) }
+        }
+        return (LatencyPercentiles.compute(sorted: all), grouped.compactMapValues { LatencyPercentiles.compute(sorted: $0) })
+    }
+
+    // MARK: - Filters and decoding
+
+    private func filterConditions(_ filter: RequestFilter, _ builder: inout SQLBuilder) -> [String] {
+        var c: [String] = []
+        if let v = filter.model { c.append("model = \(builder.bind(.text(v)))") }
+        if let v = filter.provider { c.append("provider = \(builder.bind(.text(v)))") }
+        if let v = filter.keyID { c.append("key_id = \(builder.bind(.text(v)))") }
+        if let v = filter.userID { c.append("user_id = \(builder.bind(.text(v)))") }
+        if let v = filter.route { c.append("route = \(builder.bind(.text(v.rawValue)))") }
+        if let v = filter.status { c.append("status = \(builder.bind(.int(Int64(v))))") }
+        if let v = filter.correlationID { c.append("correlation_id = \(builder.bind(.text(v)))") }
+        if let failed = filter.failed { c.append(failed ? "error_class IS NOT NULL" : "error_class IS NULL") }
+        for (name, value) in filter.properties.sorted(by: { $0.key < $1.key }) {
+            let key = builder.bind(dialect.jsonKeyBind(name.lowercased()))
+            c.append("\(dialect.jsonText(column: "properties", keyPlaceholder: key)) = \(builder.bind(.text(value)))")
+        }
+        return c
+    }
+
+    private func whereClause(_ conditions: [String]) -> String {
+        conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+    }
+
+    static func decode(_ row: SQLRow) throws -> RequestRecord {
+        guard let id = row["id"].text, let ts = row["ts"].int,
+              let routeText = row["route"].text, let route = GatewayRoute(rawValue: routeText) else {
+            throw StoreError.corrupt("request row without id, ts or a known route")
+        }
+        var properties: [String: String] = [:]
+        if let json = row["properties"].text, let data = json.data(using: .utf8),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            for (k, v) in object { properties[k] = v as? String ?? "\(v)" }
+        }
+        return RequestRecord(
+            id: id, timestampMicros: ts, route: route, provider: row["provider"].text ?? "",
+            requestedModel: row["requested_model"].text ?? "", model: row["model"].text ?? "",
+            status: Int(row["status"].int ?? 0), stream: row["stream"].int == 1, latencyMicros: row["latency_us"].int ?? 0,
+            timeToFirstTokenMicros: row["ttft_us"].int,
+            usage: TokenUsage(inputTokens: Int(row["input_tokens"].int ?? 0), outputTokens: Int(row["output_tokens"].int ?? 0),
+                              cachedInputTokens: Int(row["cached_input_tokens"].int ?? 0),
+                              cacheCreationInputTokens: Int(row["cache_creation_input_tokens"].int ?? 0),
+                              reasoningTokens: Int(row["reasoning_tokens"].int ?? 0)),
+            cost: MicroDollars(row["cost_micros"].int ?? 0), keyID: row["key_id"].text, userID: row["user_id"].text,
+            properties: properties, correlationID: row["correlation_id"].text ?? "",
+            errorClass: row["error_class"].text.flatMap(ErrorClass.init(rawValue:)), errorMessage: row["error_message"].text,
+            complete: row["complete"].int != 0)
+    }
+}
+

@@ -1,0 +1,70 @@
+import GatehouseCore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// An opened store and what must run for it to work.
+public struct OpenedStore: Sendable {
+    public var store: SQLRequestStore
+    /// Services to run in the ServiceGroup (the PostgreSQL pool), started before anything else.
+    public var services: [any Service]
+    /// Closes connections; call after every user of the store has stopped.
+    public var close: @Sendable () async throws -> Void
+    public var kind: String
+}
+
+public enum StoreFactory {
+    /// Opens the store named by `databaseURL` and applies pending migrations.
+    ///
+    /// For PostgreSQL the pool's `run()` has to be going while migrations run, so it is started
+    /// in `runTask`'s scope by the caller: use `withStore` where no ServiceGroup exists.
+    public static func open(databaseURL: String, logger: Logger) async throws -> OpenedStore {
+        guard let url = DatabaseURL(databaseURL) else {
+            throw StoreError.unavailable("unsupported database URL \(Redactor.redactURL(databaseURL))")
+        }
+        switch url {
+        case .sqlite(let path):
+            let driver = try await SQLiteDriver.open(path: path, logger: logger)
+            return OpenedStore(store: SQLRequestStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
+        case .postgres(let text):
+            let client = PostgresClient(configuration: try PostgresDriver.configuration(fromURL: text), backgroundLogger: logger)
+            let driver = PostgresDriver(client: client, logger: logger)
+            return OpenedStore(store: SQLRequestStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
+                               close: {}, kind: "postgres")
+        }
+    }
+
+    /// Opens a store, runs `body` with it and closes it; for the CLI and tests.
+    public static func withStore<T: Sendable>(databaseURL: String, logger: Logger,
+                                              _ body: @Sendable (SQLRequestStore) async throws -> T) async throws -> T {
+        let opened = try await open(databaseURL: databaseURL, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in opened.services { group.addTask { try await service.run() } }
+            defer { group.cancelAll() }
+            try await opened.store.migrate()
+            let result = try await body(opened.store)
+            try await opened.close()
+            return result
+        }
+    }
+}
+
+extension SQLRequestStore {
+    /// Applies pending migrations (a no-op when already current).
+    public func migrate() async throws {
+        try await Migrations.apply(to: driver)
+    }
+}
+
+/// Runs the PostgreSQL pool for the server's lifetime and migrates once it is up.
+struct PostgresService: Service {
+    let client: PostgresClient
+    let driver: PostgresDriver
+    let logger: Logger
+
+    func run() async throws {
+        // The pool stops when this task is cancelled, which ServiceGroup does last (it was
+        // registered first), after the recorder's final flush.
+        await client.run()
+    }
+}

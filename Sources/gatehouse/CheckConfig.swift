@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import GatehouseCore
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration and print the effective settings with secrets redacted.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        do {
+            let config = try options.load()
+            print("# configuration is valid; effective settings (secrets redacted):")
+            print(config.redactedYAML(), terminator: "")
+        } catch let errors as ConfigErrors {
+            FileHandle.standardError.write(Data("\(errors)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

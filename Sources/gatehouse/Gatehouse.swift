@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Gatehouse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatehouse",
+        abstract: "The operations hub for AI apps: an LLM gateway that meters every call, in one binary.",
+        version: "0.1.0",
+        subcommands: [Serve.self, Usage.self, CheckConfig.self],
+        defaultSubcommand: nil)
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import GatehouseCore
+import NIOCore
+import Rainbow
+
+struct Usage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show AI usage and cost from a running Gatehouse, as a table by model (or another grouping).")
+
+    @Option(help: "Gatehouse base URL (GATEHOUSE_URL). Default http://127.0.0.1:8080.")
+    var url: String?
+
+    @Option(help: "Group by model, provider, key, user, route, status or property.<name>.")
+    var by: String = "model"
+
+    @Option(help: "Start: today (UTC midnight), a relative time like 24h or 7d, a date, or RFC 3339.")
+    var since: String = "today"
+
+    @Option(help: "End; default now.")
+    var until: String?
+
+    @Flag(help: "Print the API's JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        let base = (url ?? ProcessInfo.processInfo.environment["GATEHOUSE_URL"] ?? "http://127.0.0.1:8080")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        var components = URLComponents(string: base + "/api/v1/ai/usage")
+        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "group_by", value: by), URLQueryItem(name: "interval", value: "none")]
+        if let until { items.append(URLQueryItem(name: "to", value: until)) }
+        components?.queryItems = items
+        guard let target = components?.string else { throw ValidationError("--url \(base) is not a URL") }
+
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await HTTPClient.shared.execute(HTTPClientRequest(url: target), timeout: .seconds(30))
+            body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        } catch {
+            throw CLIError("cannot reach Gatehouse at \(base): \(error)")
+        }
+        let data = Data(buffer: body)
+        guard response.status == .ok else {
+            let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
+                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? String(decoding: data, as: UTF8.self)
+            throw CLIError("Gatehouse answered \(response.status.code): \(message)")
+        }
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError("Gatehouse answered something that is not a usage report")
+        }
+        print(UsageTable.render(report, groupName: by))
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The usage report as an aligned table, with a totals row.
+enum UsageTable {
+    static func render(_ report: [String: Any], groupName: String) -> String {
+        let headers = [groupName.uppercased(), "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHED", "COST (USD)", "P95 MS"]
+        func row(_ label: String, _ s: [String: Any]) -> [String] {
+            let latency = s["latency_ms"] as? [String: Any]
+            return [
+                label, number(s["requests"]), number(s["errors"]), number(s["input_tokens"]), number(s["output_tokens"]),
+                number(s["cached_input_tokens"]), (s["cost_usd"] as? String) ?? "0.000000",
+                latency.flatMap { ($0["p95"] as? NSNumber).map { String(format: "%.1f", $0.doubleValue) } } ?? "-",
+            ]
+        }
+        let groups = (report["groups"] as? [[String: Any]]) ?? []
+        var rows = groups.map { row(($0["key"] as? String) ?? "(none)", $0) }
+        let totals = row("TOTAL", (report["totals"] as? [String: Any]) ?? [:])
+        var widths = headers.map(\.count)
+        for r in rows + [totals] { for (i, cell) in r.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        var out = ["Usage \(report["from"] as? String ?? "") → \(report["to"] as? String ?? "")".bold, line(headers).bold]
+        if rows.isEmpty { rows = [] ; out.append("(no calls in this range)".dim) }
+        out += rows.map(line)
+        out.append(line(totals).bold)
+        return out.joined(separator: "\n")
+    }
+
+    static func number(_ value: Any?) -> String {
+        guard let n = (value as? NSNumber)?.int64Value else { return "0" }
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        formatter.groupingSeparator = ","
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: NSNumber(value: n)) ?? String(n)
+    }
+}
