@@ -93,14 +93,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "GatehouseTestSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
-        .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage"], swiftSettings: strict),
+        .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
         .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway"], swiftSettings: strict),
         .testTarget(
             name: "GatehouseEndToEndTests",
             dependencies: [
-                "GatehouseCore", "GatehouseServer", "GatehouseStorage",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "GatehouseCore", "GatehouseServer", "GatehouseStorage", "GatehouseTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

@@ -39,11 +39,14 @@ def cmd_render(template, out, *pairs):
     text = open(template).read()
     for kv in pairs:
         k, v = kv.split("=", 1)
-        if k.startswith("@"):
-            text = text.replace(k, v)
-        else:
-            text = text.replace(k, v)
+        text = text.replace(k, v)
+    import re
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        print("render: %s: placeholders left: %s" % (template, sorted(set(left))), file=sys.stderr)
+        return 1
     open(out, "w").write(text)
+    return 0
 
 
 def _no_proxy_opener():
@@ -172,6 +175,55 @@ def cmd_parse_wrk(out_file, json_out):
     return 1
 
 
+def _run(cmd):
+    import subprocess
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        return p.stdout.decode(errors="replace").strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cmd_env(out, *pairs):
+    """Describe the machine and the run; KEY=VALUE pairs (numbers parsed) are added as given."""
+    import platform
+    env = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "nproc": os.cpu_count(),
+        "nproc_available": len(os.sched_getaffinity(0)),
+        "kernel": " ".join(platform.uname()[i] for i in (0, 2, 4)),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "clk_tck": os.sysconf("SC_CLK_TCK"),
+        "python_version": platform.python_version(),
+    }
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                env["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                env["mem_gib"] = round(int(line.split()[1]) / 1048576.0, 1)
+    except OSError:
+        pass
+    v = _run(["nginx", "-v"])
+    env["nginx_version"] = v.replace("nginx version: ", "") if v else None
+    v = _run(["wrk", "-v"])
+    env["wrk_version"] = v.splitlines()[0].split(" Copyright")[0] if v else None
+    for kv in pairs:
+        k, val = kv.split("=", 1)
+        for conv in (int, float):
+            try:
+                val = conv(val)
+                break
+            except ValueError:
+                pass
+        env[k] = val
+    with open(out, "w") as f:
+        f.write(json.dumps(env, indent=2) + "\n")
+    return 0
+
+
 # ---------------------------------------------------------------------------- the report
 def _load(path):
     try:
@@ -201,75 +253,129 @@ def _mib(kb):
     return None if kb is None else round(kb / 1024.0, 1)
 
 
-def cmd_report(results_dir, json_out, max_error_rate):
-    max_error_rate = float(max_error_rate)
-    env = _load(os.path.join(results_dir, "env.json")) or {}
+def _median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return None
+    n = len(vals)
+    return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2.0
+
+
+def _read_stages(results_dir):
     stages = []
     tsv = os.path.join(results_dir, "stages.tsv")
-    if os.path.exists(tsv):
-        for line in open(tsv):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 9:
-                continue
-            sid, kind, target, rate, rc, tticks, uticks, up_delta, note = parts[:9]
-            stages.append({
-                "id": sid, "kind": kind, "target": target,
-                "rate": float(rate) if rate not in ("", "-") else None,
-                "rc": int(rc), "target_cpu_ticks": None if tticks == "-" else int(tticks),
-                "upstream_cpu_ticks": None if uticks == "-" else int(uticks),
-                "upstream_requests": None if up_delta == "-" else int(up_delta),
-                "note": note,
-                "result": _load(os.path.join(results_dir, sid + ".json")),
-            })
+    if not os.path.exists(tsv):
+        return stages
+    num = lambda v: None if v in ("", "-") else int(v)  # noqa: E731
+    for line in open(tsv):
+        p = line.rstrip("\n").split("\t")
+        if len(p) < 12:
+            continue
+        stages.append({
+            "id": p[0], "kind": p[1], "target": p[2],
+            "rate": None if p[3] in ("", "-") else float(p[3]),
+            "rc": int(p[4]),
+            "target_cpu_ticks": num(p[5]), "upstream_cpu_ticks": num(p[6]),
+            "upstream_requests": num(p[7]),
+            "busy_ticks": num(p[9]), "tool_cpu_ticks": num(p[10]), "wall_ms": num(p[11]),
+            "result": _load(os.path.join(results_dir, p[0] + ".json")),
+        })
+    return stages
+
+
+def _stage_figures(st, clk, max_error_rate, failures):
+    """Fill in per-stage derived figures; append failures."""
+    r = st["result"]
+    st["ok"] = True
+    if r is None:
+        st["ok"] = False
+        failures.append("%s: no result (tool exit %d)" % (st["id"], st["rc"]))
+        return
+    if st["kind"] in ("fixed", "aa"):
+        total = r["requests_intended"]
+        bad = r["non_2xx"] + r["errors"]
+        ok_all = r.get("responses_total_incl_warmup", 0) - r.get("warmup_failures", 0) - r["non_2xx"]
+        all_resp = r.get("responses_total_incl_warmup") or total
+    else:  # wrk
+        e = r["errors"]
+        total = r["requests"]
+        r["non_2xx"] = e["status"]
+        r["errors_total"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
+        bad = r["non_2xx"] + r["errors_total"]
+        ok_all = total - e["status"]
+        all_resp = total
+        r["requests_per_s"] = round(total / (r["duration_us"] / 1e6), 1) if r["duration_us"] else None
+    st["requests"] = total
+    st["failed"] = bad
+    st["failure_ratio"] = round(bad / total, 6) if total else 1.0
+    if st["rc"] != 0:
+        st["ok"] = False
+        failures.append("%s: the load tool exited with %d" % (st["id"], st["rc"]))
+    if total == 0 or bad / float(total) > max_error_rate:
+        st["ok"] = False
+        failures.append("%s: %d of %d requests failed (non-2xx or error); the limit is %.3f%%"
+                        % (st["id"], bad, total, max_error_rate * 100))
+    us = lambda ticks: round(ticks / clk * 1e6 / all_resp, 1) if ticks is not None and all_resp else None  # noqa: E731
+    st["target_cpu_us_per_request"] = us(st["target_cpu_ticks"])
+    st["upstream_cpu_us_per_request"] = us(st["upstream_cpu_ticks"])
+    st["tool_cpu_us_per_request"] = us(st["tool_cpu_ticks"])
+    if st["busy_ticks"] is not None and st["wall_ms"]:
+        cores = lambda ticks: round(100.0 * ticks / clk / (st["wall_ms"] / 1000.0), 1)  # noqa: E731
+        other = st["busy_ticks"] - sum(v or 0 for v in (st["target_cpu_ticks"], st["upstream_cpu_ticks"],
+                                                         st["tool_cpu_ticks"]))
+        st["cpu_percent_of_one_core"] = {
+            "all": cores(st["busy_ticks"]),
+            "target": cores(st["target_cpu_ticks"]) if st["target_cpu_ticks"] is not None else None,
+            "upstream": cores(st["upstream_cpu_ticks"] or 0),
+            "load_tool": cores(st["tool_cpu_ticks"] or 0),
+            # kernel work for loopback TCP is partly charged here, so a few % is normal
+            "other": cores(max(0, other)),
+        }
+    # The upstream must have seen every request the target answered successfully.
+    if st["upstream_requests"] is not None and st["kind"] in ("fixed", "aa", "max"):
+        st["upstream_requests_per_response"] = round(st["upstream_requests"] / all_resp, 4) if all_resp else None
+        if ok_all > 0 and st["upstream_requests"] < 0.99 * ok_all:
+            st["ok"] = False
+            failures.append("%s: the upstream saw %d requests for %d successful answers: the target "
+                            "did not forward them" % (st["id"], st["upstream_requests"], ok_all))
+
+
+def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
+    max_error_rate = float(max_error_rate)
+    other_cpu_warn = float(other_cpu_warn)
+    env = _load(os.path.join(results_dir, "env.json")) or {}
+    memory = {}
+    for name, label in (("gatehouse", "gatehouse"),
+                        ("proxy-nginx", "nginx proxy (master + worker)"),
+                        ("upstream-nginx", "mock upstream nginx (master + worker)")):
+        start = _load(os.path.join(results_dir, "mem-%s-start.json" % name))
+        end = _load(os.path.join(results_dir, "mem-%s-end.json" % name))
+        if start or end:
+            memory[label] = {"start_vmrss_kb": (start or {}).get("vmrss_kb"),
+                             "end_vmrss_kb": (end or {}).get("vmrss_kb"),
+                             "peak_vmhwm_kb": (end or {}).get("vmhwm_kb"),
+                             "processes_at_end": (end or {}).get("processes")}
+    env["memory"] = memory
+    gh = _load(os.path.join(results_dir, "gatehouse-info.json"))
+    if gh:
+        env["gatehouse"] = gh
     clk = float(env.get("clk_tck") or 100)
-    failures = list(env.get("failures") or [])
+    failures = []
     fpath = os.path.join(results_dir, "failures.txt")
     if os.path.exists(fpath):
         failures += [l.strip() for l in open(fpath) if l.strip()]
 
-    # ---- per-stage figures
+    stages = _read_stages(results_dir)
     for st in stages:
-        r = st["result"]
-        st["ok"] = True
-        if r is None:
-            st["ok"] = False
-            failures.append("%s: no result (exit %d)" % (st["id"], st["rc"]))
-            continue
-        if st["kind"] in ("fixed", "calib") or st["kind"] == "aa":
-            total = r["requests_intended"]
-            bad = r["non_2xx"] + r["errors"]
-            ok = r["ok_2xx"]
-            all_resp = r.get("responses_total_incl_warmup") or total
-        else:  # wrk
-            e = r["errors"]
-            total = r["requests"]
-            bad = e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
-            ok = total - e["status"]
-            all_resp = total
-            r["requests_per_s"] = round(total / (r["duration_us"] / 1e6), 1) if r["duration_us"] else None
-            r["non_2xx"] = e["status"]
-            r["errors_total"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
-        st["total"] = total
-        st["bad"] = bad
-        st["failure_ratio"] = (bad / total) if total else 1.0
-        if st["rc"] != 0:
-            st["ok"] = False
-            failures.append("%s: tool exited %d" % (st["id"], st["rc"]))
-        if total == 0 or st["failure_ratio"] > max_error_rate:
-            st["ok"] = False
-            failures.append("%s: %d of %d requests failed (non-2xx or error), limit %.3f%%"
-                            % (st["id"], bad, total, max_error_rate * 100))
-        if st["target_cpu_ticks"] is not None and all_resp:
-            st["target_cpu_us_per_request"] = round(st["target_cpu_ticks"] / clk * 1e6 / all_resp, 1)
-        if st["upstream_cpu_ticks"] is not None and all_resp:
-            st["upstream_cpu_us_per_request"] = round(st["upstream_cpu_ticks"] / clk * 1e6 / all_resp, 1)
-        # The upstream must have seen (at least) every successful request.
-        if st["upstream_requests"] is not None and st["kind"] in ("fixed", "aa", "max"):
-            st["upstream_requests_vs_ok"] = round(st["upstream_requests"] / all_resp, 4) if all_resp else None
-            if all_resp and st["upstream_requests"] < 0.99 * (ok if st["kind"] == "max" else all_resp - bad):
-                st["ok"] = False
-                failures.append("%s: upstream saw %d requests for %d answered: the target did not "
-                                "forward them" % (st["id"], st["upstream_requests"], all_resp))
+        _stage_figures(st, clk, max_error_rate, failures)
+    warnings = []
+    for st in stages:
+        o = (st.get("cpu_percent_of_one_core") or {}).get("other")
+        if o is not None and o > other_cpu_warn:
+            warnings.append("%s: other processes used %.0f%% of a core during the stage; its figures "
+                            "are disturbed" % (st["id"], o))
+    if env.get("nproc_available") and env.get("nproc") and env["nproc_available"] < env["nproc"]:
+        warnings.append("this process may use %s of the %s CPUs" % (env["nproc_available"], env["nproc"]))
 
     by_id = {s["id"]: s for s in stages}
     targets = [t for t in ("direct", "nginx", "gatehouse") if any(s["target"] == t for s in stages)]
@@ -277,120 +383,121 @@ def cmd_report(results_dir, json_out, max_error_rate):
 
     def lat(sid, key):
         s = by_id.get(sid)
-        if not s or not s.get("result") or not s["result"].get("latency"):
-            return None
-        return s["result"]["latency"][key]
+        r = (s or {}).get("result") or {}
+        return (r.get("latency") or {}).get(key)
 
-    summary = {"fixed": {}, "max": {}, "memory": env.get("memory", {}), "generator": {}}
+    summary = {"fixed": {}, "max": {}, "memory": memory, "generator": {}}
     for rate in rates:
         rk = "%g" % rate
-        d1 = "fixed-direct-%s" % rk
-        d2 = "aa-direct-%s" % rk
-        row = {}
-        base = {}
+        d1, d2 = "fixed-direct-%s" % rk, "aa-direct-%s" % rk
+        base, noise = {}, {}
         for key in ("p50_ms", "p99_ms"):
             a, b = lat(d1, key), lat(d2, key)
             vals = [v for v in (a, b) if v is not None]
-            base[key] = sum(vals) / len(vals) if vals else None
-            row.setdefault("direct_noise", {})[key] = (round(abs(a - b), 4)
-                                                       if a is not None and b is not None else None)
-        for t in targets:
-            sid = "fixed-%s-%s" % (t, rk)
+            base[key] = round(sum(vals) / len(vals), 4) if vals else None
+            noise[key] = round(abs(a - b), 4) if a is not None and b is not None else None
+        row = {"direct_baseline": base, "direct_noise": noise}
+        for t in targets + ["direct_repeat"]:
+            sid = d2 if t == "direct_repeat" else "fixed-%s-%s" % (t, rk)
             s = by_id.get(sid)
             if not s:
                 continue
             r = s.get("result") or {}
             l = r.get("latency") or {}
+            svc = r.get("service_time") or {}
             ent = {
-                "stage": sid,
-                "sent_rate": r.get("sent_rate"),
+                "stage": sid, "ok": s.get("ok"), "sent_rate": r.get("sent_rate"),
                 "p50_ms": l.get("p50_ms"), "p90_ms": l.get("p90_ms"), "p99_ms": l.get("p99_ms"),
                 "p999_ms": l.get("p999_ms"), "max_ms": l.get("max_ms"), "mean_ms": l.get("mean_ms"),
-                "service_time_p50_ms": (r.get("service_time") or {}).get("p50_ms"),
-                "service_time_p99_ms": (r.get("service_time") or {}).get("p99_ms"),
-                "non_2xx": r.get("non_2xx"), "errors": r.get("errors"),
-                "error_kinds": r.get("error_kinds"),
+                "service_time_p50_ms": svc.get("p50_ms"), "service_time_p99_ms": svc.get("p99_ms"),
+                "requests": s.get("requests"), "non_2xx": r.get("non_2xx"), "errors": r.get("errors"),
+                "error_kinds": r.get("error_kinds"), "status_counts": r.get("status_counts"),
                 "target_cpu_us_per_request": s.get("target_cpu_us_per_request"),
                 "upstream_cpu_us_per_request": s.get("upstream_cpu_us_per_request"),
+                "cpu_percent_of_one_core": s.get("cpu_percent_of_one_core"),
                 "queued_for_connection": r.get("queued_for_connection"),
-                "ok": s.get("ok"),
             }
-            if t != "direct":
+            if t in ("nginx", "gatehouse"):
                 for key in ("p50_ms", "p99_ms"):
                     ent["added_" + key] = (round(l[key] - base[key], 4)
                                            if l.get(key) is not None and base[key] is not None else None)
             row[t] = ent
-        if d2 in by_id:
-            r = by_id[d2].get("result") or {}
-            l = r.get("latency") or {}
-            row["direct_repeat"] = {"stage": d2, "p50_ms": l.get("p50_ms"), "p99_ms": l.get("p99_ms"),
-                                    "non_2xx": r.get("non_2xx"), "errors": r.get("errors"),
-                                    "ok": by_id[d2].get("ok")}
-        row["direct_baseline"] = base
         summary["fixed"][rk] = row
         gen = {}
-        for sid in (d1, d2) + tuple("fixed-%s-%s" % (t, rk) for t in targets):
-            r = (by_id.get(sid) or {}).get("result")
-            if r:
-                gen[sid] = {"cpu_us_per_request": r.get("generator_cpu_us_per_request"),
-                            "send_lag_p50_ms": (r.get("send_lag") or {}).get("p50_ms"),
-                            "send_lag_p99_ms": (r.get("send_lag") or {}).get("p99_ms"),
-                            "sends_late_over_1ms": r.get("sends_late_over_1ms"),
-                            "timer": r.get("timer")}
+        for s in stages:
+            if s["kind"] in ("fixed", "aa") and s["rate"] == rate and s.get("result"):
+                r = s["result"]
+                gen[s["id"]] = {"cpu_us_per_request": r.get("generator_cpu_us_per_request"),
+                                "cpu_percent_of_one_core": (s.get("cpu_percent_of_one_core") or {}).get("load_tool"),
+                                "send_lag_p50_ms": (r.get("send_lag") or {}).get("p50_ms"),
+                                "send_lag_p99_ms": (r.get("send_lag") or {}).get("p99_ms"),
+                                "sends_late_over_1ms": r.get("sends_late_over_1ms"),
+                                "timer": r.get("timer")}
         summary["generator"][rk] = gen
     calib = by_id.get("calib-wrk-c1-direct")
     if calib and calib.get("result"):
         summary["generator"]["wrk_c1_direct_latency_us"] = calib["result"]["latency_us"]
-    dmax = (by_id.get("max-direct") or {}).get("result") or {}
+
     for t in targets:
-        s = by_id.get("max-%s" % t)
-        if not s or not s.get("result"):
+        runs = [s for s in stages if s["kind"] == "max" and s["target"] == t and s.get("result")]
+        if not runs:
             continue
-        r = s["result"]
-        lu = r["latency_us"]
+        rps = [s["result"].get("requests_per_s") for s in runs]
         summary["max"][t] = {
-            "stage": s["id"],
-            "requests_per_s": r.get("requests_per_s"),
-            "percent_of_direct": (round(100.0 * r["requests_per_s"] / dmax["requests_per_s"], 1)
-                                  if dmax.get("requests_per_s") else None),
-            "p50_ms": lu["p50"] / 1000.0, "p99_ms": lu["p99"] / 1000.0,
-            "non_2xx": r.get("non_2xx"), "errors": r.get("errors_total"),
-            "error_kinds": r["errors"],
-            "target_cpu_us_per_request": s.get("target_cpu_us_per_request"),
-            "upstream_cpu_us_per_request": s.get("upstream_cpu_us_per_request"),
-            "ok": s.get("ok"),
+            "stages": [s["id"] for s in runs],
+            "requests_per_s": _median(rps),
+            "requests_per_s_runs": rps,
+            "p50_ms": _median([s["result"]["latency_us"]["p50"] / 1000.0 for s in runs]),
+            "p99_ms": _median([s["result"]["latency_us"]["p99"] / 1000.0 for s in runs]),
+            "requests": sum(s["requests"] for s in runs),
+            "non_2xx": sum(s["result"]["non_2xx"] for s in runs),
+            "errors": sum(s["result"]["errors_total"] for s in runs),
+            "target_cpu_us_per_request": _median([s.get("target_cpu_us_per_request") for s in runs]),
+            "upstream_cpu_us_per_request": _median([s.get("upstream_cpu_us_per_request") for s in runs]),
+            "load_tool_cpu_percent_of_one_core": _median(
+                [(s.get("cpu_percent_of_one_core") or {}).get("load_tool") for s in runs]),
+            "other_cpu_percent_of_one_core": _median(
+                [(s.get("cpu_percent_of_one_core") or {}).get("other") for s in runs]),
+            "ok": all(s.get("ok") for s in runs),
         }
+    dmax = (summary["max"].get("direct") or {}).get("requests_per_s")
+    for t, e in summary["max"].items():
+        e["percent_of_direct"] = round(100.0 * e["requests_per_s"] / dmax, 1) if dmax and e["requests_per_s"] else None
 
     passed = not failures
-    doc = {"passed": passed, "failures": failures, "environment": env, "summary": summary,
-           "max_error_rate": max_error_rate,
-           "stages": [{k: v for k, v in s.items()} for s in stages]}
+    doc = {"passed": passed, "failures": failures, "warnings": warnings, "environment": env,
+           "max_error_rate": max_error_rate, "summary": summary, "stages": stages}
     if json_out:
         with open(json_out, "w") as f:
             f.write(json.dumps(doc, indent=2) + "\n")
+    print(_markdown(doc, targets))
+    return 0 if passed else 1
 
-    # ---- Markdown
+
+def _markdown(doc, targets):
+    env, summary = doc["environment"], doc["summary"]
     o = []
     w = o.append
     w("## Gatehouse load benchmark — %s" % env.get("date", "?"))
     w("")
-    w("- Machine: **%s CPU cores in total** (%s), kernel %s, %s GiB RAM. Everything shares these "
-      "cores: the mock upstream (nginx, 1 worker), the proxy under test (nginx with 1 worker, or "
-      "Gatehouse), and the load generator." % (env.get("nproc"), env.get("cpu_model"),
-                                                env.get("kernel"), env.get("mem_gib")))
-    w("- Load average before the run: %s (anything well above 0 means other work was running and the "
-      "figures are noisier)." % env.get("loadavg_start"))
-    w("- Tools: %s; %s; loadgen.py %s (Python %s, timer: %s); curl-free checks via Python." % (
+    w("- Machine: **%s CPU cores in total** (%s), %s, %s GiB RAM. The mock upstream (nginx, "
+      "`worker_processes 1`), the proxy under test (nginx with `worker_processes 1`, or Gatehouse) "
+      "and the load generator all share these %s cores." % (
+          env.get("nproc"), env.get("cpu_model"), env.get("kernel"), env.get("mem_gib"), env.get("nproc")))
+    w("- Load average before / after: %s / %s." % (env.get("loadavg_start"), env.get("loadavg_end")))
+    w("- Tools: %s; %s; loadgen.py %s (Python %s, timer: %s)." % (
         env.get("nginx_version"), env.get("wrk_version"), env.get("loadgen_version"),
         env.get("python_version"), env.get("loadgen_timer", "?")))
     if env.get("gatehouse"):
         g = env["gatehouse"]
         w("- Gatehouse: `%s` (%s, sha256 %s…)." % (g.get("path"), g.get("version") or "version unknown",
                                                   (g.get("sha256") or "?")[:12]))
-    w("- Fixed-rate runs: %ss measured after %ss warm-up, open loop, latency from the intended send "
-      "time; max-throughput runs: wrk `-t%s -c%s -d%ss`." % (
+    elif env.get("gatehouse_skipped") in (1, "1"):
+        w("- Gatehouse: skipped (`--skip-gatehouse`).")
+    w("- Fixed rates: %s s measured after %s s warm-up each, open loop, latency from the *intended* "
+      "send time. Max throughput: wrk `-t%s -c%s -d%ss`, %s runs per target, median shown." % (
           env.get("duration_fixed"), env.get("warmup"), env.get("wrk_threads"),
-          env.get("wrk_connections"), env.get("duration_max")))
+          env.get("wrk_connections"), env.get("duration_max"), env.get("max_repeats")))
     w("")
     w("### Latency at fixed request rates")
     w("")
@@ -398,80 +505,87 @@ def cmd_report(results_dir, json_out, max_error_rate):
       "| target CPU (µs/req) | non-2xx | errors |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rk, row in summary["fixed"].items():
-        for t in targets:
+        for t in targets + ["direct_repeat"]:
             e = row.get(t)
             if not e:
                 continue
+            if t == "direct_repeat":
+                n = row["direct_noise"]
+                added = ("noise %s" % _fmt(n["p50_ms"]), "noise %s" % _fmt(n["p99_ms"]))
+                name = "direct (repeat)"
+            elif t == "direct":
+                added, name = ("(baseline)", "(baseline)"), t
+            else:
+                added, name = (_signed(e.get("added_p50_ms")), _signed(e.get("added_p99_ms"))), t
             w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                t, rk, _fmt(e["sent_rate"], 1), _fmt(e["p50_ms"]), _fmt(e["p99_ms"]),
-                _signed(e.get("added_p50_ms")) if t != "direct" else "(baseline)",
-                _signed(e.get("added_p99_ms")) if t != "direct" else "(baseline)",
-                _fmt(e["target_cpu_us_per_request"], 1) if t != "direct" else "—",
+                name, rk, _fmt(e["sent_rate"], 1), _fmt(e["p50_ms"]), _fmt(e["p99_ms"]), added[0], added[1],
+                _fmt(e["target_cpu_us_per_request"], 1) if t in ("nginx", "gatehouse") else "—",
                 _fmt(e["non_2xx"]), _fmt(e["errors"])))
-        rep = row.get("direct_repeat")
-        if rep:
-            n = row["direct_noise"]
-            w("| direct (repeat) | %s | | %s | %s | noise %s | noise %s | — | %s | %s |" % (
-                rk, _fmt(rep["p50_ms"]), _fmt(rep["p99_ms"]), _fmt(n["p50_ms"]), _fmt(n["p99_ms"]),
-                _fmt(rep["non_2xx"]), _fmt(rep["errors"])))
     w("")
-    w("Added = target minus the direct baseline at the same rate (the mean of the direct run before "
-      "and the repeat after the targets). *noise* = |direct − direct (repeat)|: differences smaller "
-      "than that are not resolved.")
+    w("*added* = target − direct baseline at the same rate (baseline: the mean of the direct run "
+      "before the targets and its repeat after them). *noise* = |direct − direct (repeat)|: a "
+      "difference smaller than that is not resolved. *target CPU*: user+system time of the target's "
+      "processes per request (clock-tick resolution).")
     w("")
     if summary["max"]:
         w("### Maximum throughput (closed loop)")
         w("")
-        w("| target | req/s | % of direct | p50 (ms) | p99 (ms) | target CPU (µs/req) | non-2xx | errors |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        w("| target | req/s (median) | runs | % of direct | p50 (ms) | p99 (ms) | target CPU (µs/req) "
+          "| non-2xx | errors |")
+        w("|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for t in targets:
             e = summary["max"].get(t)
             if not e:
                 continue
-            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                t, _fmt(e["requests_per_s"], 0), _fmt(e["percent_of_direct"], 1),
-                _fmt(e["p50_ms"]), _fmt(e["p99_ms"]),
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                t, _fmt(e["requests_per_s"], 0), " / ".join(_fmt(v, 0) for v in e["requests_per_s_runs"]),
+                _fmt(e["percent_of_direct"], 1), _fmt(e["p50_ms"]), _fmt(e["p99_ms"]),
                 _fmt(e["target_cpu_us_per_request"], 1) if t != "direct" else "—",
                 _fmt(e["non_2xx"]), _fmt(e["errors"])))
         w("")
-    mem = env.get("memory") or {}
+    mem = summary.get("memory") or {}
     if mem:
-        w("### Memory (from /proc/PID/status, read after all runs)")
+        w("### Memory (/proc/PID/status; peak = VmHWM read after all runs)")
         w("")
-        w("| process | RSS after start (MiB) | RSS at end (MiB) | peak RSS, VmHWM (MiB) |")
+        w("| process | RSS after start (MiB) | RSS at end (MiB) | peak RSS (MiB) |")
         w("|---|---:|---:|---:|")
         for name, m in mem.items():
             w("| %s | %s | %s | %s |" % (name, _fmt(_mib(m.get("start_vmrss_kb")), 1),
                                          _fmt(_mib(m.get("end_vmrss_kb")), 1),
-                                         _fmt(_mib(m.get("end_vmhwm_kb")), 1)))
+                                         _fmt(_mib(m.get("peak_vmhwm_kb")), 1)))
         w("")
-    w("### The load generator's own cost")
+    w("### The load generator's own cost (fixed-rate stages)")
     w("")
-    w("| stage | generator CPU (µs/req) | send lag p50 (ms) | send lag p99 (ms) | sends > 1 ms late |")
-    w("|---|---:|---:|---:|---:|")
+    w("| stage | CPU (µs/req) | CPU (% of a core) | send lag p50 (ms) | send lag p99 (ms) | sends > 1 ms late |")
+    w("|---|---:|---:|---:|---:|---:|")
     for rk, gen in summary["generator"].items():
-        if not isinstance(gen, dict) or "p50" in gen:
+        if rk == "wrk_c1_direct_latency_us":
             continue
         for sid, g in gen.items():
-            w("| %s | %s | %s | %s | %s |" % (sid, _fmt(g["cpu_us_per_request"], 1),
-                                             _fmt(g["send_lag_p50_ms"], 4), _fmt(g["send_lag_p99_ms"], 4),
-                                             _fmt(g["sends_late_over_1ms"])))
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                sid, _fmt(g["cpu_us_per_request"], 1), _fmt(g["cpu_percent_of_one_core"], 1),
+                _fmt(g["send_lag_p50_ms"], 4), _fmt(g["send_lag_p99_ms"], 4), _fmt(g["sends_late_over_1ms"])))
     c1 = summary["generator"].get("wrk_c1_direct_latency_us")
     if c1:
         w("")
-        w("For scale: wrk with one connection, closed loop, direct to the upstream: p50 %s ms, "
-          "p99 %s ms (a C client's round trip when nothing is idle)." % (
-              _fmt(c1["p50"] / 1000.0), _fmt(c1["p99"] / 1000.0)))
+        w("For scale: wrk with one connection, closed loop, direct: p50 %s ms, p99 %s ms." % (
+            _fmt(c1["p50"] / 1000.0), _fmt(c1["p99"] / 1000.0)))
     w("")
-    if passed:
-        w("**Result: PASS** — every stage answered with at most %.3f%% non-2xx/errors." % (max_error_rate * 100))
+    if doc["warnings"]:
+        w("**Warnings**")
+        w("")
+        for x in doc["warnings"]:
+            w("- %s" % x)
+        w("")
+    if doc["passed"]:
+        w("**Result: PASS** — every stage stayed within %.3f%% non-2xx + errors, and the upstream "
+          "received every request." % (doc["max_error_rate"] * 100))
     else:
         w("**Result: FAIL**")
         w("")
-        for f in failures:
+        for f in doc["failures"]:
             w("- %s" % f)
-    print("\n".join(o))
-    return 0 if passed else 1
+    return "\n".join(o)
 
 
 def main():
@@ -482,7 +596,7 @@ def main():
     fn = {
         "ports": cmd_ports, "render": cmd_render, "smoke": cmd_smoke, "wait-http": cmd_wait_http,
         "upstream-count": cmd_upstream_count, "cputicks": cmd_cputicks, "mem": cmd_mem,
-        "parse-wrk": cmd_parse_wrk, "report": cmd_report,
+        "parse-wrk": cmd_parse_wrk, "report": cmd_report, "env": cmd_env,
     }.get(cmd)
     if fn is None:
         print(__doc__, file=sys.stderr)

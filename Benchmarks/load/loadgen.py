@@ -592,6 +592,7 @@ def main(argv=None):
                    help="a request not answered this long after its intended time is an error")
     p.add_argument("--start-delay", type=float, default=0.1)
     p.add_argument("--json", help="write the result here instead of stdout")
+    p.add_argument("--version", action="version", version=VERSION)
     p.add_argument("--allow-non-loopback", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.rate <= 0 or args.rate > 100000:

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import GatehouseCore
+
+@Suite struct CorrelationAndRedactionTests {
+    @Test func requestIDWinsThenTraceparentThenGenerated() {
+        #expect(CorrelationID.resolve(requestID: "abc-123", traceparent: nil) == "abc-123")
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        #expect(CorrelationID.resolve(requestID: nil, traceparent: trace) == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(CorrelationID.resolve(requestID: "has space", traceparent: trace) == "4bf92f3577b34da6a3ce929d0e0e4736")
+        let generated = CorrelationID.resolve(requestID: String(repeating: "x", count: 200), traceparent: "garbage")
+        #expect(generated.count == 32 && generated.allSatisfy(\.isHexDigit))
+        #expect(CorrelationID.traceID(fromTraceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil)
+    }
+
+    @Test func scrubbingRemovesKeysFromFreeText() {
+        let text = "Incorrect API key provided: sk-proj-abcdef1234567890. Header was Bearer sk-ant-api03-XYZXYZXYZXYZ"
+        let scrubbed = Redactor.scrubText(text)
+        #expect(!scrubbed.contains("abcdef1234567890"))
+        #expect(!scrubbed.contains("XYZXYZXYZXYZ"))
+        #expect(scrubbed.contains("Incorrect API key provided"))
+        #expect(Redactor.redactURL("postgres://u:pw@h/db").contains("pw") == false)
+    }
+
+    @Test func fingerprintsDoNotRevealTheKey() {
+        let fp = Redactor.fingerprint(ofSecret: "sk-test-verysecretvalue")
+        #expect(fp.hasPrefix("sk-…"))
+        #expect(!fp.contains("verysecret"))
+        #expect(fp == Redactor.fingerprint(ofSecret: "sk-test-verysecretvalue"))
+    }
+}
+
+@Suite struct TimeExpressionTests {
+    let now = Date(timeIntervalSince1970: 1_795_000_000)
+
+    @Test func durations() {
+        #expect(TimeExpressions.durationMicros("100ms") == 100_000)
+        #expect(TimeExpressions.durationMicros("2s") == 2_000_000)
+        #expect(TimeExpressions.durationMicros("5m") == 300_000_000)
+        #expect(TimeExpressions.durationMicros("1h") == 3_600_000_000)
+        #expect(TimeExpressions.durationMicros("7d") == 604_800_000_000)
+        #expect(TimeExpressions.durationMicros("h") == nil)
+        #expect(TimeExpressions.durationMicros("99999999999999999d") == nil)
+    }
+
+    @Test func instants() {
+        let nowMicros: Int64 = 1_795_000_000_000_000
+        #expect(TimeExpressions.instantMicros("now", now: now) == nowMicros)
+        #expect(TimeExpressions.instantMicros("-1h", now: now) == nowMicros - 3_600_000_000)
+        #expect(TimeExpressions.instantMicros("24h", now: now) == nowMicros - 86_400_000_000)
+        #expect(TimeExpressions.instantMicros("2026-11-22T10:00:00Z", now: now) == 1_795_341_600_000_000)
+        #expect(TimeExpressions.instantMicros("2026-11-22", now: now) == 1_795_305_600_000_000)
+        #expect(TimeExpressions.instantMicros("1795000000", now: now) == nowMicros)
+        #expect(TimeExpressions.instantMicros("yesterday-ish", now: now) == nil)
+    }
+
+    @Test func percentilesInterpolateLikePostgres() throws {
+        // percentile_cont over 1...10: p50 = 5.5, p95 = 9.55, p99 = 9.91.
+        let p = try #require(LatencyPercentiles.compute(sorted: Array(1...10)))
+        #expect(abs(p.p50 - 5.5) < 1e-9)
+        #expect(abs(p.p95 - 9.55) < 1e-9)
+        #expect(abs(p.p99 - 9.91) < 1e-9)
+        #expect(LatencyPercentiles.compute(sorted: []) == nil)
+        #expect(LatencyPercentiles.compute(sorted: [42])?.p99 == 42)
+    }
+}

@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+
+/// A child process whose standard error is collected line by line.
+public final class ChildProcess: Sendable {
+    private let process: Process
+    private let lines = LineBuffer()
+
+    final class LineBuffer: Sendable {
+        let storage = Mutex<[String]>([])
+        func withLock<T>(_ body: (inout [String]) -> T) -> T { storage.withLock { body(&$0) } }
+    }
+
+    public init(executable: String, arguments: [String], environment: [String: String]? = nil, workingDirectory: URL? = nil) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = errorPipe
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        let lines = self.lines
+        let handle = errorPipe.fileHandleForReading
+        // A dedicated thread reads until EOF so the child never blocks on a full pipe.
+        let thread = Thread {
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    lines.withLock { $0.append(line) }
+                }
+            }
+            if !pending.isEmpty { lines.withLock { $0.append(String(decoding: pending, as: UTF8.self)) } }
+        }
+        try process.run()
+        thread.start()
+    }
+
+    public var output: [String] { lines.withLock { $0 } }
+    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits until a line satisfies `match`, or fails after `timeout`.
+    public func waitForLine(timeout: Duration = .seconds(60), _ match: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = output.first(where: match) { return line }
+            if !process.isRunning {
+                throw ProcessRunner.Failure(message: "process exited (\(process.terminationStatus)) before the expected line:\n" + output.suffix(30).joined(separator: "\n"))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessRunner.Failure(message: "timed out waiting for a line:\n" + output.suffix(30).joined(separator: "\n"))
+    }
+
+    /// Sends `signal` and waits for the process to exit; returns its status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                throw ProcessRunner.Failure(message: "process did not stop within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A running `gatehouse serve` on a free port, with its own data directory.
+public final class GatehouseProcess: Sendable {
+    public let child: ChildProcess
+    public let port: Int
+    public let dataDirectory: URL
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts the real binary with `yaml` as its configuration file.
+    public static func start(yaml: String = "", databaseURL: String? = nil, extraArguments: [String] = [],
+                             environment: [String: String] = [:]) async throws -> GatehouseProcess {
+        let directory = try TestEnvironment.temporaryDirectory()
+        let configFile = directory.appendingPathComponent("gatehouse.yaml")
+        try yaml.write(to: configFile, atomically: true, encoding: .utf8)
+        var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", directory.appendingPathComponent("data").path,
+                         "--config", configFile.path, "--log-format", "json"]
+        if let databaseURL { arguments += ["--database-url", databaseURL] }
+        arguments += extraArguments
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("GATEHOUSE_") || key == "OPENAI_API_KEY" || key == "ANTHROPIC_API_KEY" { env[key] = nil }
+        env.merge(environment) { $1 }
+        let child = try ChildProcess(executable: TestEnvironment.gatehouseBinary, arguments: arguments, environment: env)
+        let line = try await child.waitForLine { $0.contains("gatehouse is listening") }
+        guard let data = line.data(using: .utf8), let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let address = object["address"] as? String, let port = address.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw ProcessRunner.Failure(message: "no address in \(line)")
+        }
+        return GatehouseProcess(child: child, port: port, dataDirectory: directory)
+    }
+
+    private init(child: ChildProcess, port: Int, dataDirectory: URL) {
+        self.child = child
+        self.port = port
+        self.dataDirectory = dataDirectory
+    }
+
+    @discardableResult
+    public func stop() async throws -> Int32 { try await child.stop() }
+}
+
+/// The Python mock LLM provider (`Tests/Support/mock_upstream.py`).
+public final class MockUpstream: Sendable {
+    public let child: ChildProcess
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    public static func start() async throws -> MockUpstream {
+        let directory = try TestEnvironment.temporaryDirectory()
+        let portFile = directory.appendingPathComponent("port")
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/mock_upstream.py").path
+        let child = try ChildProcess(executable: try TestEnvironment.python,
+                                     arguments: [script, "--host", "127.0.0.1", "--port", "0", "--port-file", portFile.path])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return MockUpstream(child: child, port: port)
+            }
+            guard child.isRunning else { throw ProcessRunner.Failure(message: "mock upstream exited:\n" + child.output.joined(separator: "\n")) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessRunner.Failure(message: "mock upstream did not start")
+    }
+
+    private init(child: ChildProcess, port: Int) {
+        self.child = child
+        self.port = port
+    }
+
+    /// Every request the mock received, as it recorded them.
+    public func requests() async throws -> [[String: Any]] {
+        let (status, body) = try await HTTP.get(baseURL + "/__mock/requests")
+        guard status == 200, let list = try JSONSerialization.jsonObject(with: body) as? [[String: Any]] else {
+            throw ProcessRunner.Failure(message: "mock answered \(status)")
+        }
+        return list
+    }
+
+    public func stop() async throws { try await child.stop() }
+}
+
+/// The official SDKs, driven by `Tests/Support/sdk_client.py`.
+public enum SDK {
+    public static func run(_ scenario: String, baseURL: String, model: String, apiKey: String = "sk-test-client-key-000",
+                           headers: [String: String] = [:], maxTokens: Int? = nil) async throws -> [String: Any] {
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/sdk_client.py").path
+        var arguments = [script, scenario, "--base-url", baseURL, "--api-key", apiKey, "--model", model]
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { arguments += ["--header", "\(name): \(value)"] }
+        if let maxTokens { arguments += ["--max-tokens", String(maxTokens)] }
+        let result = try await ProcessRunner.runAsync(try TestEnvironment.python, arguments)
+        guard result.status == 0, let line = result.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw ProcessRunner.Failure(message: "sdk_client \(scenario) failed (\(result.status)):\n\(result.output)")
+        }
+        return object
+    }
+}
+
+/// Plain HTTP for tests.
+public enum HTTP {
+    public static func get(_ url: String, headers: [(String, String)] = []) async throws -> (Int, Data) {
+        let reply = try await send(url, method: .GET, headers: headers, body: nil)
+        return (reply.status, reply.body)
+    }
+
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: Data
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        public var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+    }
+
+    public static func send(_ url: String, method: HTTPMethod = .POST, headers: [(String, String)] = [], body: Data?) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(buffer: collected))
+    }
+
+    public static func post(_ url: String, json: String, headers: [(String, String)] = []) async throws -> Reply {
+        try await send(url, headers: [("content-type", "application/json")] + headers, body: Data(json.utf8))
+    }
+}
