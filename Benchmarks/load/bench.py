@@ -4,9 +4,10 @@
   bench.py ports N                      N free TCP ports on 127.0.0.1, one per line
   bench.py render TEMPLATE OUT K=V...   copy TEMPLATE to OUT replacing @K@ (or K, for yaml) by V
   bench.py smoke URL BODYFILE [HDR...]  POST once; check 200 + a chat.completion with usage
-  bench.py wait-http URL SECONDS        wait until GET URL answers 200
+  bench.py wait-http URL SECONDS [PID]  wait until GET URL answers 200 (while PID lives)
   bench.py upstream-count URL           the request counter of nginx stub_status
   bench.py cputicks PID...              utime+stime (clock ticks) of the PIDs and descendants
+  bench.py ticks NAME=PID...            the same per name, as "name:ticks,..."
   bench.py mem PID...                   {"vmrss_kb","vmhwm_kb"} summed over the PIDs and descendants
   bench.py parse-wrk OUTFILE JSONOUT    pull the WRKJSON line out of wrk's output
   bench.py report ...                   combine the stage results into Markdown + JSON
@@ -88,10 +89,22 @@ def cmd_smoke(url, body_file, *headers):
     return 0
 
 
-def cmd_wait_http(url, seconds):
+def _alive(pid):
+    try:
+        stat = open("/proc/%d/stat" % int(pid)).read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def cmd_wait_http(url, seconds, pid=None):
+    """Wait for GET url -> 200; give up early when process `pid` has exited."""
     deadline = time.monotonic() + float(seconds)
     last = "no answer"
     while time.monotonic() < deadline:
+        if pid and not _alive(pid):
+            print("wait-http: process %s exited before %s answered" % (pid, url), file=sys.stderr)
+            return 1
         try:
             with _no_proxy_opener().open(url, timeout=2) as r:
                 if r.status == 200:
@@ -140,6 +153,24 @@ def cmd_cputicks(*pids):
             fields = stat[stat.rindex(")") + 2:].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
     print(total)
+    return 0
+
+
+def cmd_ticks(*named):
+    """NAME=PID... -> 'name:ticks,...' (utime+stime of each PID and its descendants)."""
+    out = []
+    for kv in named:
+        name, _, pid = kv.partition("=")
+        total = 0
+        for p in _descendants(pid):
+            try:
+                stat = open("/proc/%d/stat" % p).read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+        out.append("%s:%d" % (name, total))
+    print(",".join(out) or "-")
     return 0
 
 
@@ -261,83 +292,109 @@ def _median(vals):
     return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2.0
 
 
+def _parse_ticks(text):
+    out = {}
+    for part in (text or "").split(","):
+        name, sep, val = part.partition(":")
+        if sep and val.strip().lstrip("-").isdigit():
+            out[name] = int(val)
+    return out
+
+
 def _read_stages(results_dir):
+    """One entry per stage (a run of one load tool), from stages.tsv."""
     stages = []
     tsv = os.path.join(results_dir, "stages.tsv")
     if not os.path.exists(tsv):
         return stages
-    num = lambda v: None if v in ("", "-") else int(v)  # noqa: E731
     for line in open(tsv):
         p = line.rstrip("\n").split("\t")
         if len(p) < 12:
             continue
+        before, after = _parse_ticks(p[5]), _parse_ticks(p[6])
+        ticks = {k: after[k] - before[k] for k in after if k in before}
+        up = None
+        if p[7].isdigit() and p[8].isdigit():
+            up = int(p[8]) - int(p[7]) - 1  # minus the counter read itself
         stages.append({
-            "id": p[0], "kind": p[1], "target": p[2],
+            "id": p[0], "kind": p[1], "targets": p[2].split(","),
             "rate": None if p[3] in ("", "-") else float(p[3]),
-            "rc": int(p[4]),
-            "target_cpu_ticks": num(p[5]), "upstream_cpu_ticks": num(p[6]),
-            "upstream_requests": num(p[7]),
-            "busy_ticks": num(p[9]), "tool_cpu_ticks": num(p[10]), "wall_ms": num(p[11]),
+            "rc": int(p[4]), "cpu_ticks": ticks, "upstream_requests": up,
+            "busy_ticks": int(p[9]), "tool_cpu_ticks": int(p[10]), "wall_ms": int(p[11]),
             "result": _load(os.path.join(results_dir, p[0] + ".json")),
         })
     return stages
 
 
-def _stage_figures(st, clk, max_error_rate, failures):
-    """Fill in per-stage derived figures; append failures."""
-    r = st["result"]
-    st["ok"] = True
+def _runs_of(stage):
+    """Per-target results of a stage: [(target, result dict normalised)]."""
+    r = stage["result"]
     if r is None:
+        return []
+    if stage["kind"] == "fixed":
+        out = []
+        for name, t in (r.get("targets") or {}).items():
+            t = dict(t)
+            t["all_responses"] = t.get("responses_total_incl_warmup") or 0
+            t["ok_all"] = t["all_responses"] - t.get("warmup_failures", 0) - t.get("non_2xx", 0)
+            t["requests"] = t["requests_intended"]
+            t["failed"] = t["non_2xx"] + t["errors"]
+            out.append((name, t))
+        return out
+    e = r["errors"]  # wrk
+    t = dict(r)
+    t["non_2xx"] = e["status"]
+    t["errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
+    t["requests"] = r["requests"]
+    t["failed"] = t["non_2xx"] + t["errors"]
+    t["all_responses"] = r["requests"]
+    t["ok_all"] = r["requests"] - e["status"]
+    t["requests_per_s"] = round(r["requests"] / (r["duration_us"] / 1e6), 1) if r["duration_us"] else None
+    return [(stage["targets"][0], t)]
+
+
+def _stage_figures(st, clk, max_error_rate, failures):
+    """Derive per-stage and per-target figures; append failures."""
+    st["ok"] = True
+    runs = _runs_of(st)
+    st["runs"] = {}
+    if not runs:
         st["ok"] = False
-        failures.append("%s: no result (tool exit %d)" % (st["id"], st["rc"]))
+        failures.append("%s: no result (the load tool exited with %d)" % (st["id"], st["rc"]))
         return
-    if st["kind"] in ("fixed", "aa"):
-        total = r["requests_intended"]
-        bad = r["non_2xx"] + r["errors"]
-        ok_all = r.get("responses_total_incl_warmup", 0) - r.get("warmup_failures", 0) - r["non_2xx"]
-        all_resp = r.get("responses_total_incl_warmup") or total
-    else:  # wrk
-        e = r["errors"]
-        total = r["requests"]
-        r["non_2xx"] = e["status"]
-        r["errors_total"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
-        bad = r["non_2xx"] + r["errors_total"]
-        ok_all = total - e["status"]
-        all_resp = total
-        r["requests_per_s"] = round(total / (r["duration_us"] / 1e6), 1) if r["duration_us"] else None
-    st["requests"] = total
-    st["failed"] = bad
-    st["failure_ratio"] = round(bad / total, 6) if total else 1.0
     if st["rc"] != 0:
         st["ok"] = False
         failures.append("%s: the load tool exited with %d" % (st["id"], st["rc"]))
-    if total == 0 or bad / float(total) > max_error_rate:
-        st["ok"] = False
-        failures.append("%s: %d of %d requests failed (non-2xx or error); the limit is %.3f%%"
-                        % (st["id"], bad, total, max_error_rate * 100))
-    us = lambda ticks: round(ticks / clk * 1e6 / all_resp, 1) if ticks is not None and all_resp else None  # noqa: E731
-    st["target_cpu_us_per_request"] = us(st["target_cpu_ticks"])
-    st["upstream_cpu_us_per_request"] = us(st["upstream_cpu_ticks"])
-    st["tool_cpu_us_per_request"] = us(st["tool_cpu_ticks"])
-    if st["busy_ticks"] is not None and st["wall_ms"]:
-        cores = lambda ticks: round(100.0 * ticks / clk / (st["wall_ms"] / 1000.0), 1)  # noqa: E731
-        other = st["busy_ticks"] - sum(v or 0 for v in (st["target_cpu_ticks"], st["upstream_cpu_ticks"],
-                                                         st["tool_cpu_ticks"]))
-        st["cpu_percent_of_one_core"] = {
-            "all": cores(st["busy_ticks"]),
-            "target": cores(st["target_cpu_ticks"]) if st["target_cpu_ticks"] is not None else None,
-            "upstream": cores(st["upstream_cpu_ticks"] or 0),
-            "load_tool": cores(st["tool_cpu_ticks"] or 0),
-            # kernel work for loopback TCP is partly charged here, so a few % is normal
-            "other": cores(max(0, other)),
-        }
-    # The upstream must have seen every request the target answered successfully.
-    if st["upstream_requests"] is not None and st["kind"] in ("fixed", "aa", "max"):
-        st["upstream_requests_per_response"] = round(st["upstream_requests"] / all_resp, 4) if all_resp else None
-        if ok_all > 0 and st["upstream_requests"] < 0.99 * ok_all:
+    total_resp = sum(t["all_responses"] for _, t in runs)
+    total_ok = sum(t["ok_all"] for _, t in runs)
+    per_req = lambda ticks, n: round(ticks / clk * 1e6 / n, 1) if ticks is not None and n else None  # noqa: E731
+    for name, t in runs:
+        t["ok"] = True
+        if t["requests"] == 0 or t["failed"] / float(t["requests"]) > max_error_rate:
+            t["ok"] = st["ok"] = False
+            failures.append("%s: %s: %d of %d requests failed (non-2xx or error); the limit is %.3f%%"
+                            % (st["id"], name, t["failed"], t["requests"], max_error_rate * 100))
+        base = "direct" if name == "direct-repeat" else name
+        t["target_cpu_us_per_request"] = per_req(st["cpu_ticks"].get(base), t["all_responses"])
+        st["runs"][name] = t
+    st["upstream_cpu_us_per_request"] = per_req(st["cpu_ticks"].get("upstream"), total_resp)
+    st["tool_cpu_us_per_request"] = per_req(st["tool_cpu_ticks"], total_resp)
+    if st["wall_ms"]:
+        pct = lambda ticks: round(100.0 * ticks / clk / (st["wall_ms"] / 1000.0), 1)  # noqa: E731
+        other = st["busy_ticks"] - sum(st["cpu_ticks"].values()) - st["tool_cpu_ticks"]
+        st["cpu_percent_of_one_core"] = dict(
+            [("all", pct(st["busy_ticks"]))]
+            + [(k, pct(v)) for k, v in sorted(st["cpu_ticks"].items())]
+            + [("load_tool", pct(st["tool_cpu_ticks"])),
+               # kernel work for loopback TCP is partly charged here, so a few % is normal
+               ("other", pct(max(0, other)))])
+    # The upstream must have seen every request that was answered successfully.
+    if st["upstream_requests"] is not None and st["kind"] in ("fixed", "max"):
+        st["upstream_requests_per_ok_response"] = round(st["upstream_requests"] / total_ok, 4) if total_ok else None
+        if total_ok > 0 and st["upstream_requests"] < 0.99 * total_ok:
             st["ok"] = False
-            failures.append("%s: the upstream saw %d requests for %d successful answers: the target "
-                            "did not forward them" % (st["id"], st["upstream_requests"], ok_all))
+            failures.append("%s: the upstream saw %d requests for %d successful answers: a target "
+                            "answered without forwarding" % (st["id"], st["upstream_requests"], total_ok))
 
 
 def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
@@ -355,7 +412,6 @@ def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
                              "end_vmrss_kb": (end or {}).get("vmrss_kb"),
                              "peak_vmhwm_kb": (end or {}).get("vmhwm_kb"),
                              "processes_at_end": (end or {}).get("processes")}
-    env["memory"] = memory
     gh = _load(os.path.join(results_dir, "gatehouse-info.json"))
     if gh:
         env["gatehouse"] = gh
@@ -372,96 +428,87 @@ def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
     for st in stages:
         o = (st.get("cpu_percent_of_one_core") or {}).get("other")
         if o is not None and o > other_cpu_warn:
-            warnings.append("%s: other processes used %.0f%% of a core during the stage; its figures "
+            warnings.append("%s: other processes used %.0f%% of a core during this stage; its figures "
                             "are disturbed" % (st["id"], o))
     if env.get("nproc_available") and env.get("nproc") and env["nproc_available"] < env["nproc"]:
-        warnings.append("this process may use %s of the %s CPUs" % (env["nproc_available"], env["nproc"]))
+        warnings.append("this process may use only %s of the %s CPUs" % (env["nproc_available"], env["nproc"]))
 
-    by_id = {s["id"]: s for s in stages}
-    targets = [t for t in ("direct", "nginx", "gatehouse") if any(s["target"] == t for s in stages)]
-    rates = sorted({s["rate"] for s in stages if s["kind"] == "fixed" and s["rate"]})
-
-    def lat(sid, key):
-        s = by_id.get(sid)
-        r = (s or {}).get("result") or {}
-        return (r.get("latency") or {}).get(key)
-
+    targets = [t for t in ("direct", "nginx", "gatehouse")
+               if any(t in s["targets"] for s in stages)]
     summary = {"fixed": {}, "max": {}, "memory": memory, "generator": {}}
-    for rate in rates:
-        rk = "%g" % rate
-        d1, d2 = "fixed-direct-%s" % rk, "aa-direct-%s" % rk
+    for st in stages:
+        if st["kind"] != "fixed" or not st["runs"]:
+            continue
+        rk = "%g" % st["rate"]
+        runs = st["runs"]
         base, noise = {}, {}
         for key in ("p50_ms", "p99_ms"):
-            a, b = lat(d1, key), lat(d2, key)
+            a = ((runs.get("direct") or {}).get("latency") or {}).get(key)
+            b = ((runs.get("direct-repeat") or {}).get("latency") or {}).get(key)
             vals = [v for v in (a, b) if v is not None]
             base[key] = round(sum(vals) / len(vals), 4) if vals else None
             noise[key] = round(abs(a - b), 4) if a is not None and b is not None else None
-        row = {"direct_baseline": base, "direct_noise": noise}
-        for t in targets + ["direct_repeat"]:
-            sid = d2 if t == "direct_repeat" else "fixed-%s-%s" % (t, rk)
-            s = by_id.get(sid)
-            if not s:
-                continue
-            r = s.get("result") or {}
-            l = r.get("latency") or {}
-            svc = r.get("service_time") or {}
+        row = {"stage": st["id"], "direct_baseline": base, "direct_noise": noise,
+               "upstream_cpu_us_per_request": st.get("upstream_cpu_us_per_request"),
+               "cpu_percent_of_one_core": st.get("cpu_percent_of_one_core")}
+        for name, t in runs.items():
+            l = t.get("latency") or {}
+            svc = t.get("service_time") or {}
             ent = {
-                "stage": sid, "ok": s.get("ok"), "sent_rate": r.get("sent_rate"),
+                "ok": t["ok"], "measured_s": t.get("measured_s"), "sent_rate": t.get("sent_rate"),
                 "p50_ms": l.get("p50_ms"), "p90_ms": l.get("p90_ms"), "p99_ms": l.get("p99_ms"),
                 "p999_ms": l.get("p999_ms"), "max_ms": l.get("max_ms"), "mean_ms": l.get("mean_ms"),
                 "service_time_p50_ms": svc.get("p50_ms"), "service_time_p99_ms": svc.get("p99_ms"),
-                "requests": s.get("requests"), "non_2xx": r.get("non_2xx"), "errors": r.get("errors"),
-                "error_kinds": r.get("error_kinds"), "status_counts": r.get("status_counts"),
-                "target_cpu_us_per_request": s.get("target_cpu_us_per_request"),
-                "upstream_cpu_us_per_request": s.get("upstream_cpu_us_per_request"),
-                "cpu_percent_of_one_core": s.get("cpu_percent_of_one_core"),
-                "queued_for_connection": r.get("queued_for_connection"),
+                "requests": t["requests"], "non_2xx": t["non_2xx"], "errors": t["errors"],
+                "error_kinds": t.get("error_kinds"), "status_counts": t.get("status_counts"),
+                "target_cpu_us_per_request": t.get("target_cpu_us_per_request"),
+                "queued_for_connection": t.get("queued_for_connection"),
+                "send_lag_p50_ms": (t.get("send_lag") or {}).get("p50_ms"),
+                "send_lag_p99_ms": (t.get("send_lag") or {}).get("p99_ms"),
+                "sends_late_over_1ms": t.get("sends_late_over_1ms"),
             }
-            if t in ("nginx", "gatehouse"):
+            if name in ("nginx", "gatehouse"):
                 for key in ("p50_ms", "p99_ms"):
                     ent["added_" + key] = (round(l[key] - base[key], 4)
                                            if l.get(key) is not None and base[key] is not None else None)
-            row[t] = ent
+            row[name] = ent
         summary["fixed"][rk] = row
-        gen = {}
-        for s in stages:
-            if s["kind"] in ("fixed", "aa") and s["rate"] == rate and s.get("result"):
-                r = s["result"]
-                gen[s["id"]] = {"cpu_us_per_request": r.get("generator_cpu_us_per_request"),
-                                "cpu_percent_of_one_core": (s.get("cpu_percent_of_one_core") or {}).get("load_tool"),
-                                "send_lag_p50_ms": (r.get("send_lag") or {}).get("p50_ms"),
-                                "send_lag_p99_ms": (r.get("send_lag") or {}).get("p99_ms"),
-                                "sends_late_over_1ms": r.get("sends_late_over_1ms"),
-                                "timer": r.get("timer")}
-        summary["generator"][rk] = gen
-    calib = by_id.get("calib-wrk-c1-direct")
-    if calib and calib.get("result"):
-        summary["generator"]["wrk_c1_direct_latency_us"] = calib["result"]["latency_us"]
+        r = st["result"]
+        summary["generator"][rk] = {
+            "stage": st["id"], "timer": r.get("timer"),
+            "cpu_us_per_request": r.get("generator_cpu_us_per_request"),
+            "cpu_percent_of_one_core": r.get("generator_cpu_percent_of_one_core"),
+            "send_lag_p50_ms": _median([row[n]["send_lag_p50_ms"] for n in runs]),
+            "send_lag_p99_ms": max([row[n]["send_lag_p99_ms"] or 0 for n in runs] or [0]),
+            "sends_late_over_1ms": sum(row[n]["sends_late_over_1ms"] or 0 for n in runs),
+            "slices_per_target": r.get("slices_per_target"), "slice_s": r.get("slice_s"),
+        }
+    calib = [s for s in stages if s["kind"] == "calib" and s["runs"]]
+    if calib:
+        summary["generator"]["wrk_c1_direct_latency_us"] = calib[0]["result"]["latency_us"]
 
     for t in targets:
-        runs = [s for s in stages if s["kind"] == "max" and s["target"] == t and s.get("result")]
+        runs = [(s, s["runs"][t]) for s in stages if s["kind"] == "max" and t in s["runs"]]
         if not runs:
             continue
-        rps = [s["result"].get("requests_per_s") for s in runs]
+        rps = [r.get("requests_per_s") for _, r in runs]
         summary["max"][t] = {
-            "stages": [s["id"] for s in runs],
+            "stages": [s["id"] for s, _ in runs],
             "requests_per_s": _median(rps),
             "requests_per_s_runs": rps,
-            "p50_ms": _median([s["result"]["latency_us"]["p50"] / 1000.0 for s in runs]),
-            "p99_ms": _median([s["result"]["latency_us"]["p99"] / 1000.0 for s in runs]),
-            "requests": sum(s["requests"] for s in runs),
-            "non_2xx": sum(s["result"]["non_2xx"] for s in runs),
-            "errors": sum(s["result"]["errors_total"] for s in runs),
-            "target_cpu_us_per_request": _median([s.get("target_cpu_us_per_request") for s in runs]),
-            "upstream_cpu_us_per_request": _median([s.get("upstream_cpu_us_per_request") for s in runs]),
-            "load_tool_cpu_percent_of_one_core": _median(
-                [(s.get("cpu_percent_of_one_core") or {}).get("load_tool") for s in runs]),
+            "p50_ms": _median([r["latency_us"]["p50"] / 1000.0 for _, r in runs]),
+            "p99_ms": _median([r["latency_us"]["p99"] / 1000.0 for _, r in runs]),
+            "requests": sum(r["requests"] for _, r in runs),
+            "non_2xx": sum(r["non_2xx"] for _, r in runs),
+            "errors": sum(r["errors"] for _, r in runs),
+            "target_cpu_us_per_request": _median([r.get("target_cpu_us_per_request") for _, r in runs]),
+            "upstream_cpu_us_per_request": _median([s.get("upstream_cpu_us_per_request") for s, _ in runs]),
             "other_cpu_percent_of_one_core": _median(
-                [(s.get("cpu_percent_of_one_core") or {}).get("other") for s in runs]),
-            "ok": all(s.get("ok") for s in runs),
+                [(s.get("cpu_percent_of_one_core") or {}).get("other") for s, _ in runs]),
+            "ok": all(s.get("ok") for s, _ in runs),
         }
     dmax = (summary["max"].get("direct") or {}).get("requests_per_s")
-    for t, e in summary["max"].items():
+    for e in summary["max"].values():
         e["percent_of_direct"] = round(100.0 * e["requests_per_s"] / dmax, 1) if dmax and e["requests_per_s"] else None
 
     passed = not failures
@@ -494,10 +541,13 @@ def _markdown(doc, targets):
                                                   (g.get("sha256") or "?")[:12]))
     elif env.get("gatehouse_skipped") in (1, "1"):
         w("- Gatehouse: skipped (`--skip-gatehouse`).")
-    w("- Fixed rates: %s s measured after %s s warm-up each, open loop, latency from the *intended* "
-      "send time. Max throughput: wrk `-t%s -c%s -d%ss`, %s runs per target, median shown." % (
-          env.get("duration_fixed"), env.get("warmup"), env.get("wrk_threads"),
-          env.get("wrk_connections"), env.get("duration_max"), env.get("max_repeats")))
+    w("- Fixed rates: open loop, latency from the *intended* send time; per rate one run rotating "
+      "between the targets in %s s slices (first %s s of each unmeasured) until each has %s s "
+      "measured, after %s s warm-up each. Max throughput: wrk `-t%s -c%s -d%ss`, %s runs per "
+      "target, median shown." % (
+          env.get("slice_s"), env.get("settle_s"), env.get("duration_fixed"), env.get("warmup"),
+          env.get("wrk_threads"), env.get("wrk_connections"), env.get("duration_max"),
+          env.get("max_repeats")))
     w("")
     w("### Latency at fixed request rates")
     w("")
@@ -505,14 +555,14 @@ def _markdown(doc, targets):
       "| target CPU (µs/req) | non-2xx | errors |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rk, row in summary["fixed"].items():
-        for t in targets + ["direct_repeat"]:
+        for t in targets + ["direct-repeat"]:
             e = row.get(t)
             if not e:
                 continue
-            if t == "direct_repeat":
+            if t == "direct-repeat":
                 n = row["direct_noise"]
                 added = ("noise %s" % _fmt(n["p50_ms"]), "noise %s" % _fmt(n["p99_ms"]))
-                name = "direct (repeat)"
+                name = "direct (again)"
             elif t == "direct":
                 added, name = ("(baseline)", "(baseline)"), t
             else:
@@ -522,10 +572,10 @@ def _markdown(doc, targets):
                 _fmt(e["target_cpu_us_per_request"], 1) if t in ("nginx", "gatehouse") else "—",
                 _fmt(e["non_2xx"]), _fmt(e["errors"])))
     w("")
-    w("*added* = target − direct baseline at the same rate (baseline: the mean of the direct run "
-      "before the targets and its repeat after them). *noise* = |direct − direct (repeat)|: a "
-      "difference smaller than that is not resolved. *target CPU*: user+system time of the target's "
-      "processes per request (clock-tick resolution).")
+    w("*added* = target − direct baseline at the same rate (the mean of the two direct entries in "
+      "the rotation). *noise* = |direct − direct (again)|: a difference smaller than that is not "
+      "resolved. *target CPU*: user+system time of the target's processes per request "
+      "(clock-tick resolution).")
     w("")
     if summary["max"]:
         w("### Maximum throughput (closed loop)")
@@ -554,17 +604,17 @@ def _markdown(doc, targets):
                                          _fmt(_mib(m.get("end_vmrss_kb")), 1),
                                          _fmt(_mib(m.get("peak_vmhwm_kb")), 1)))
         w("")
-    w("### The load generator's own cost (fixed-rate stages)")
+    w("### The load generator's own cost")
     w("")
-    w("| stage | CPU (µs/req) | CPU (% of a core) | send lag p50 (ms) | send lag p99 (ms) | sends > 1 ms late |")
-    w("|---|---:|---:|---:|---:|---:|")
-    for rk, gen in summary["generator"].items():
+    w("| rate (req/s) | CPU (µs/req) | CPU (% of a core) | send lag p50 (ms) | worst send lag p99 (ms) "
+      "| sends > 1 ms late |")
+    w("|---:|---:|---:|---:|---:|---:|")
+    for rk, g in summary["generator"].items():
         if rk == "wrk_c1_direct_latency_us":
             continue
-        for sid, g in gen.items():
-            w("| %s | %s | %s | %s | %s | %s |" % (
-                sid, _fmt(g["cpu_us_per_request"], 1), _fmt(g["cpu_percent_of_one_core"], 1),
-                _fmt(g["send_lag_p50_ms"], 4), _fmt(g["send_lag_p99_ms"], 4), _fmt(g["sends_late_over_1ms"])))
+        w("| %s | %s | %s | %s | %s | %s |" % (
+            rk, _fmt(g["cpu_us_per_request"], 1), _fmt(g["cpu_percent_of_one_core"], 1),
+            _fmt(g["send_lag_p50_ms"], 4), _fmt(g["send_lag_p99_ms"], 4), _fmt(g["sends_late_over_1ms"])))
     c1 = summary["generator"].get("wrk_c1_direct_latency_us")
     if c1:
         w("")
@@ -595,7 +645,7 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     fn = {
         "ports": cmd_ports, "render": cmd_render, "smoke": cmd_smoke, "wait-http": cmd_wait_http,
-        "upstream-count": cmd_upstream_count, "cputicks": cmd_cputicks, "mem": cmd_mem,
+        "upstream-count": cmd_upstream_count, "cputicks": cmd_cputicks, "ticks": cmd_ticks, "mem": cmd_mem,
         "parse-wrk": cmd_parse_wrk, "report": cmd_report, "env": cmd_env,
     }.get(cmd)
     if fn is None:

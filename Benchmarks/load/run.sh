@@ -6,9 +6,13 @@
 #   bash Benchmarks/load/run.sh --gatehouse PATH [--duration-fixed 30] [--duration-max 10] [--json out.json]
 #   bash Benchmarks/load/run.sh --skip-gatehouse ...      (direct + nginx only)
 set -uo pipefail
+# The whole script is one { ... } block: bash reads it completely before running it, so editing or
+# checking out another version of this file during a run cannot derail the run.
+{
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-python3}"
+export PYTHONDONTWRITEBYTECODE=1
 
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-}"
 SKIP_GATEHOUSE="${SKIP_GATEHOUSE:-0}"
@@ -19,7 +23,9 @@ RATES="200,1000"      # fixed request rates, req/s
 WRK_THREADS=1         # see README: 1 thread gave steadier numbers than 2 on 2 cores
 WRK_CONNS=64
 MAX_REPEATS=3         # max-throughput runs per target (interleaved); the median is reported
-FIXED_CONNS=16        # keep-alive connections the fixed-rate generator opens up front
+FIXED_CONNS=16        # keep-alive connections per target the fixed-rate generator opens up front
+SLICE=5               # fixed rates: seconds per target before rotating to the next
+SETTLE=0.5            # fixed rates: unmeasured seconds at the start of each slice
 REQ_TIMEOUT=5         # seconds; a later answer counts as an error
 MAX_ERR=0.001         # a stage fails above this share of non-2xx + errors (0.1 %)
 STARTUP_TIMEOUT=60    # seconds for Gatehouse to answer GET /health
@@ -27,6 +33,7 @@ JSON_OUT=""
 KEEP_TMP=0
 INSTALL=1
 UPSTREAM_ACCESS_LOG=0
+WAIT_QUIET=0          # seconds to wait, before each stage, for other work on the machine to stop
 AA=1                  # repeat the direct run after the targets (noise floor)
 CLIENT_KEY="${GATEHOUSE_CLIENT_KEY:-}"
 
@@ -43,11 +50,14 @@ usage: bash Benchmarks/load/run.sh (--gatehouse PATH | --skip-gatehouse) [option
   --wrk-threads N        wrk threads for max throughput             (default $WRK_THREADS)
   --wrk-connections N    wrk connections for max throughput         (default $WRK_CONNS)
   --max-repeats N        max-throughput runs per target; median reported (default $MAX_REPEATS)
-  --fixed-connections N  generator keep-alive connections           (default $FIXED_CONNS)
+  --fixed-connections N  generator keep-alive connections per target (default $FIXED_CONNS)
+  --slice S              fixed rates: seconds per target per turn    (default $SLICE)
   --max-error-rate F     allowed share of non-2xx + errors per stage (default $MAX_ERR)
   --startup-timeout S    wait for Gatehouse GET /health             (default $STARTUP_TIMEOUT)
   --client-key KEY       send 'Authorization: Bearer KEY' to every target (or env GATEHOUSE_CLIENT_KEY)
-  --no-repeat            skip the repeated direct run (noise floor)
+  --no-repeat            leave out the second direct target in the fixed-rate rotation (noise floor)
+  --wait-quiet S         before each stage, wait up to S seconds until the machine is idle
+                         (< 10% of a core busy over 1 s); for shared machines   (default $WAIT_QUIET)
   --json PATH            write every figure as JSON here
   --keep-tmp             keep the temp dir (configs, logs, raw results)
   --upstream-access-log  have the mock upstream write an access log (off: it grows by ~100 MB
@@ -70,10 +80,12 @@ while [ $# -gt 0 ]; do
         --max-repeats) MAX_REPEATS="${2:?}"; shift 2 ;;
         --upstream-access-log) UPSTREAM_ACCESS_LOG=1; shift ;;
         --fixed-connections) FIXED_CONNS="${2:?}"; shift 2 ;;
+        --slice) SLICE="${2:?}"; shift 2 ;;
         --max-error-rate) MAX_ERR="${2:?}"; shift 2 ;;
         --startup-timeout) STARTUP_TIMEOUT="${2:?}"; shift 2 ;;
         --client-key) CLIENT_KEY="${2:?}"; shift 2 ;;
         --no-repeat) AA=0; shift ;;
+        --wait-quiet) WAIT_QUIET="${2:?}"; shift 2 ;;
         --json) JSON_OUT="${2:?}"; shift 2 ;;
         --json=*) JSON_OUT="${1#*=}"; shift ;;
         --keep-tmp) KEEP_TMP=1; shift ;;
@@ -84,26 +96,28 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "run.sh: $*" >&2; exit 1; }
+bad() { echo "run.sh: $*" >&2; exit 2; }  # a bad argument
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 is_int() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
-for v in DUR_FIXED DUR_MAX WRK_THREADS WRK_CONNS FIXED_CONNS STARTUP_TIMEOUT MAX_REPEATS; do
-    is_int "${!v}" || die "$v must be a positive integer (got '${!v}')"
+for v in DUR_FIXED DUR_MAX WRK_THREADS WRK_CONNS FIXED_CONNS STARTUP_TIMEOUT MAX_REPEATS SLICE; do
+    is_int "${!v}" || bad "$v must be a positive integer (got '${!v}')"
 done
-[[ "$WARMUP" =~ ^[0-9]+$ ]] || die "--warmup must be a whole number of seconds"
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || bad "--warmup must be a whole number of seconds"
+[[ "$WAIT_QUIET" =~ ^[0-9]+$ ]] && [ "$WAIT_QUIET" -le 600 ] || bad "--wait-quiet must be 0..600 seconds"
 [ "$DUR_FIXED" -le 600 ] && [ "$DUR_MAX" -le 600 ] && [ "$WARMUP" -le 60 ] && [ "$MAX_REPEATS" -le 10 ] \
-    || die "capped to keep the run bounded: fixed/max <= 600 s, warm-up <= 60 s, max-repeats <= 10"
+    || bad "capped to keep the run bounded: fixed/max <= 600 s, warm-up <= 60 s, max-repeats <= 10"
 IFS=',' read -r -a RATE_LIST <<<"$RATES"
 for r in "${RATE_LIST[@]}"; do
-    is_int "$r" && [ "$r" -le 20000 ] || die "--rates: '$r' is not an integer in 1..20000"
+    is_int "$r" && [ "$r" -le 20000 ] || bad "--rates: '$r' is not an integer in 1..20000"
 done
 if [ "$SKIP_GATEHOUSE" != "1" ]; then
-    [ -n "$GATEHOUSE_BIN" ] || die "give --gatehouse PATH (or --skip-gatehouse)"
-    [ -x "$GATEHOUSE_BIN" ] || die "not an executable file: $GATEHOUSE_BIN"
+    [ -n "$GATEHOUSE_BIN" ] || bad "give --gatehouse PATH (or --skip-gatehouse)"
+    [ -x "$GATEHOUSE_BIN" ] || bad "not an executable file: $GATEHOUSE_BIN"
     GATEHOUSE_BIN="$(cd "$(dirname "$GATEHOUSE_BIN")" && pwd)/$(basename "$GATEHOUSE_BIN")"
 fi
 if [ -n "$JSON_OUT" ]; then
-    mkdir -p "$(dirname "$JSON_OUT")" || die "cannot create the directory for $JSON_OUT"
+    mkdir -p "$(dirname "$JSON_OUT")" || bad "cannot create the directory for $JSON_OUT"
     JSON_OUT="$(cd "$(dirname "$JSON_OUT")" && pwd)/$(basename "$JSON_OUT")"
 fi
 
@@ -222,11 +236,11 @@ start_nginx() {  # start_nginx NAME TEMPLATE PORT -> sets NGINX_PID
 log "temp dir $TMP; ports: upstream $UP_PORT, nginx proxy $PROXY_PORT, gatehouse $GH_PORT"
 start_nginx upstream-nginx "$HERE/templates/upstream.nginx.conf" "$UP_PORT"
 UP_PID=$NGINX_PID
-"$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$UP_PORT/nginx_status" 15 \
+"$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$UP_PORT/nginx_status" 15 "$UP_PID" \
     || { cat "$TMP/upstream-nginx/error.log" >&2; die "the mock upstream did not start"; }
 start_nginx proxy-nginx "$HERE/templates/proxy.nginx.conf" "$PROXY_PORT"
 PROXY_PID=$NGINX_PID
-"$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$PROXY_PORT/nginx_status" 15 \
+"$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$PROXY_PORT/nginx_status" 15 "$PROXY_PID" \
     || { cat "$TMP/proxy-nginx/error.log" >&2; die "the nginx proxy did not start"; }
 
 TARGETS=(direct nginx)
@@ -256,13 +270,12 @@ EOF
         --config "$TMP/gatehouse.yaml" --log-level warning >"$TMP/gatehouse.log" 2>&1 &
     GH_PID=$!
     PIDS+=("$GH_PID")
-    if "$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$GH_PORT/health" "$STARTUP_TIMEOUT" \
-        && kill -0 "$GH_PID" 2>/dev/null; then
+    if "$PY" "$HERE/bench.py" wait-http "http://127.0.0.1:$GH_PORT/health" "$STARTUP_TIMEOUT" "$GH_PID"; then
         TARGETS+=(gatehouse)
         URL[gatehouse]="http://127.0.0.1:$GH_PORT/v1/chat/completions"
         TPID[gatehouse]="$GH_PID"
     else
-        fail "gatehouse: did not answer GET /health with 200 within ${STARTUP_TIMEOUT}s"
+        fail "gatehouse: did not come up (no 200 from GET /health within ${STARTUP_TIMEOUT}s, or it exited; log: $TMP/gatehouse.log)"
         tail -n 30 "$TMP/gatehouse.log" >&2
     fi
 fi
@@ -287,9 +300,6 @@ mem_snapshot() {  # mem_snapshot WHEN
 }
 mem_snapshot start
 
-ticks() {  # ticks PID|"" -> cpu ticks or "-"
-    if [ -z "$1" ]; then echo "-"; else "$PY" "$HERE/bench.py" cputicks "$1"; fi
-}
 upcount() { "$PY" "$HERE/bench.py" upstream-count "http://127.0.0.1:$UP_PORT/nginx_status" 2>/dev/null || echo "-"; }
 
 # CPU accounting around each stage, to tell the target's cost from everybody else's:
@@ -298,55 +308,83 @@ upcount() { "$PY" "$HERE/bench.py" upstream-count "http://127.0.0.1:$UP_PORT/ngi
 # Whatever is left after target + upstream + tool is "other" work on the machine (a build...).
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 tool_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
-snap_before() {  # snap_before TARGET_PID -> sets S0 (helpers first, then the tight counters)
-    S0="$(ticks "$1") $(ticks "$UP_PID") $(upcount)"
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+wait_quiet() {
+    [ "$WAIT_QUIET" -gt 0 ] || return 0
+    local start=$SECONDS b0 b1
+    while :; do
+        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
+        if [ $((b1 - b0)) -le $((CLK_TCK / 10)) ]; then
+            [ $((SECONDS - start)) -gt 1 ] && log "waited $((SECONDS - start))s for the machine to be idle"
+            return 0
+        fi
+        if [ $((SECONDS - start)) -ge "$WAIT_QUIET" ]; then
+            log "the machine is still busy ($((100 * (b1 - b0) / CLK_TCK))% of a core) after ${WAIT_QUIET}s; going on"
+            return 0
+        fi
+    done
+}
+# snap NAME... -> "name:ticks,..." for the upstream and the named targets that have processes
+proc_ticks() {
+    local args=("upstream=$UP_PID") t
+    for t in "$@"; do [ -n "${TPID[$t]:-}" ] && args+=("$t=${TPID[$t]}"); done
+    "$PY" "$HERE/bench.py" ticks "${args[@]}"
+}
+snap_before() {  # snap_before TARGET... -> S0 (helpers first, then the tight counters)
+    S0="$(proc_ticks "$@") $(upcount)"
     S0="$S0 $(busy_ticks) $(tool_ticks) $(date +%s%3N)"
 }
-snap_after() {   # snap_after TARGET_PID -> sets S1 (the tight counters first)
+snap_after() {   # snap_after TARGET... -> S1 (the tight counters first)
     S1="$(busy_ticks) $(tool_ticks) $(date +%s%3N)"
-    S1="$(ticks "$1") $(ticks "$UP_PID") $(upcount) $S1"
+    S1="$(proc_ticks "$@") $(upcount) $S1"
 }
-# record_stage ID KIND TARGET RATE RC   (uses S0 and S1)
+# record_stage ID KIND TARGETS RATE RC   (uses S0 and S1; the report does the arithmetic)
 record_stage() {
     local a b
     read -r -a a <<<"$S0"
     read -r -a b <<<"$S1"
-    local dt="-" du="-" dc="-"
-    [ "${a[0]}" != "-" ] && [ "${b[0]}" != "-" ] && dt=$((b[0] - a[0]))
-    [ "${a[1]}" != "-" ] && [ "${b[1]}" != "-" ] && du=$((b[1] - a[1]))
-    [ "${a[2]}" != "-" ] && [ "${b[2]}" != "-" ] && dc=$((b[2] - a[2] - 1))  # minus our own status read
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
-        "$dt" "$du" "$dc" "-" $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5])) >>"$RES/stages.tsv"
+        "${a[0]}" "${b[0]}" "${a[1]}" "${b[1]}" $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) \
+        >>"$RES/stages.tsv"
 }
 
-stage_fixed() {  # stage_fixed ID KIND TARGET RATE
-    local id=$1 kind=$2 t=$3 rate=$4
-    log "stage $id: ${rate} req/s for ${DUR_FIXED}s (+${WARMUP}s warm-up) -> ${URL[$t]}"
-    local rc=0
-    snap_before "${TPID[$t]}"
-    run_bounded $((DUR_FIXED + WARMUP + REQ_TIMEOUT + 30)) "$RES/$id.log" \
-        "$PY" "$HERE/loadgen.py" --url "${URL[$t]}" --rate "$rate" --duration "$DUR_FIXED" \
-        --warmup "$WARMUP" --body-file "$BODY" --connections "$FIXED_CONNS" \
-        --timeout "$REQ_TIMEOUT" --json "$RES/$id.json" "${HDR_ARGS[@]}" || rc=$?
-    snap_after "${TPID[$t]}"
-    record_stage "$id" "$kind" "$t" "$rate" "$rc"
-    tail -n 1 "$RES/$id.log" >&2
+stage_fixed() {  # stage_fixed RATE: every loaded target (+ direct again) in one rotating run
+    local rate=$1 id="fixed-$1" rc=0 t names=() args=()
+    for t in "${LOADED[@]}"; do names+=("$t"); args+=(--target "$t=${URL[$t]}"); done
+    if [ "$AA" = "1" ] && in_loaded direct; then
+        names+=(direct-repeat); args+=(--target "direct-repeat=${URL[direct]}")
+    fi
+    local n=${#names[@]}
+    # bound: warm-up + whole slices for every target, plus slack
+    local secs=$((n * (WARMUP + DUR_FIXED * 2 + SLICE) + REQ_TIMEOUT + 60))
+    wait_quiet
+    log "stage $id: ${rate} req/s, ${DUR_FIXED}s measured per target, rotating ${SLICE}s slices: ${names[*]}"
+    snap_before "${names[@]}"
+    run_bounded "$secs" "$RES/$id.log" \
+        "$PY" "$HERE/loadgen.py" "${args[@]}" --rate "$rate" --duration "$DUR_FIXED" \
+        --warmup "$WARMUP" --slice "$SLICE" --settle "$SETTLE" --body-file "$BODY" \
+        --connections "$FIXED_CONNS" --timeout "$REQ_TIMEOUT" --json "$RES/$id.json" \
+        "${HDR_ARGS[@]}" || rc=$?
+    snap_after "${names[@]}"
+    record_stage "$id" fixed "$(IFS=,; echo "${names[*]}")" "$rate" "$rc"
+    grep '^loadgen:' "$RES/$id.log" | sed 's/^/    /' >&2
 }
 
 stage_wrk() {  # stage_wrk ID KIND TARGET THREADS CONNS SECONDS
     local id=$1 kind=$2 t=$3 thr=$4 conns=$5 secs=$6
     local rc=0
+    wait_quiet
     if [ "$WARMUP" -gt 0 ]; then
         run_bounded $((WARMUP + 30)) "$RES/$id.warmup.log" env WRK_BODY_FILE="$BODY" \
             WRK_AUTHORIZATION="$WRK_AUTH" wrk -t"$thr" -c"$conns" -d"${WARMUP}s" --timeout "${REQ_TIMEOUT}s" \
             -s "$HERE/post.lua" "${URL[$t]}" || true
     fi
     log "stage $id: wrk -t$thr -c$conns -d${secs}s -> ${URL[$t]}"
-    snap_before "${TPID[$t]}"
+    snap_before "$t"
     run_bounded $((secs + 30)) "$RES/$id.log" env WRK_BODY_FILE="$BODY" WRK_AUTHORIZATION="$WRK_AUTH" \
         wrk -t"$thr" -c"$conns" -d"${secs}s" --timeout "${REQ_TIMEOUT}s" --latency \
         -s "$HERE/post.lua" "${URL[$t]}" || rc=$?
-    snap_after "${TPID[$t]}"
+    snap_after "$t"
     "$PY" "$HERE/bench.py" parse-wrk "$RES/$id.log" "$RES/$id.json" || { [ "$rc" = 0 ] && rc=1; }
     record_stage "$id" "$kind" "$t" "-" "$rc"
     grep -E 'Requests/sec|Non-2xx|Socket errors' "$RES/$id.log" | sed 's/^/    /' >&2 || true
@@ -357,18 +395,15 @@ in_loaded() { local x; for x in "${LOADED[@]}"; do [ "$x" = "$1" ] && return 0; 
 # ------------------------------------------------------------------------------ the stages
 # Calibration: a C client, one connection, closed loop, direct: the floor of the round trip.
 if in_loaded direct; then
-    stage_wrk calib-wrk-c1-direct calib-wrk direct 1 1 3
+    stage_wrk calib-wrk-c1-direct calib direct 1 1 3
 fi
-# Fixed rates, interleaved by rate so that the baseline and the targets are measured close in
-# time; the direct run is repeated after the targets to show the noise floor.
-for rate in "${RATE_LIST[@]}"; do
-    for t in "${LOADED[@]}"; do
-        stage_fixed "fixed-$t-$rate" fixed "$t" "$rate"
+# Fixed rates: one run per rate in which the generator rotates between all targets (and direct a
+# second time, to show the noise floor) in short slices, so that drifts hit them all alike.
+if [ "${#LOADED[@]}" -gt 0 ]; then
+    for rate in "${RATE_LIST[@]}"; do
+        stage_fixed "$rate"
     done
-    if [ "$AA" = "1" ] && in_loaded direct; then
-        stage_fixed "aa-direct-$rate" aa direct "$rate"
-    fi
-done
+fi
 # Maximum throughput, closed loop, repeated and interleaved (the median is reported).
 for ((i = 1; i <= MAX_REPEATS; i++)); do
     for t in "${LOADED[@]}"; do
@@ -377,7 +412,7 @@ for ((i = 1; i <= MAX_REPEATS; i++)); do
 done
 
 mem_snapshot end
-if [ -n "$GH_PID" ] && ! kill -0 "$GH_PID" 2>/dev/null; then
+if in_loaded gatehouse && ! "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import bench; sys.exit(0 if bench._alive(sys.argv[2]) else 1)' "$HERE" "$GH_PID"; then
     fail "gatehouse: the process exited during the run"
     tail -n 30 "$TMP/gatehouse.log" >&2
 fi
@@ -389,7 +424,8 @@ for p in sorted(glob.glob(sys.argv[1] + "/fixed-*.json")):
 "$PY" "$HERE/bench.py" env "$RES/env.json" \
     "duration_fixed=$DUR_FIXED" "duration_max=$DUR_MAX" "warmup=$WARMUP" "rates=$RATES" \
     "wrk_threads=$WRK_THREADS" "wrk_connections=$WRK_CONNS" "fixed_connections=$FIXED_CONNS" \
-    "max_repeats=$MAX_REPEATS" "max_error_rate=$MAX_ERR" \
+    "max_repeats=$MAX_REPEATS" "max_error_rate=$MAX_ERR" "wait_quiet_s=$WAIT_QUIET" \
+    "slice_s=$SLICE" "settle_s=$SETTLE" \
     "request_timeout_s=$REQ_TIMEOUT" "loadgen_version=$("$PY" "$HERE/loadgen.py" --version 2>/dev/null || echo 1.0)" \
     "loadgen_timer=${TIMER_KIND:-?}" "gatehouse_skipped=$SKIP_GATEHOUSE" \
     "upstream_port=$UP_PORT" "proxy_port=$PROXY_PORT" "gatehouse_port=$GH_PORT" \
@@ -403,3 +439,4 @@ if [ "$REPORT_RC" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
     exit 1
 fi
 exit 0
+}

@@ -160,7 +160,8 @@ public final class MockUpstream: Sendable {
         return list
     }
 
-    public func stop() async throws { try await child.stop() }
+    /// The mock's own shutdown is not under test: kill it outright.
+    public func stop() async throws { try await child.stop(signal: SIGKILL) }
 }
 
 /// The official SDKs, driven by `Tests/Support/sdk_client.py`.
