@@ -25,12 +25,16 @@ final class LogSink: Sendable {
     }
 }
 
-/// One JSON object per line: `timestamp`, `level`, `logger`, `message`, then the metadata
-/// (`correlation_id` among it on every line of a request).
-struct JSONLogHandler: LogHandler {
+/// Writes each log event as one line: a JSON object (`timestamp`, `level`, `logger`,
+/// `message`, then the metadata, `correlation_id` among it on every line of a request), or
+/// `2026-11-22T10:00:00.000Z info     gatehouse: message key=value` for people at a terminal.
+struct GatehouseLogHandler: LogHandler {
+    enum Format { case json, text }
+
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level
     let label: String
+    let format: Format
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -38,16 +42,19 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let level = event.level, message = event.message, explicit = event.metadata
-        var object: [String: Any] = [
-            "timestamp": TimeExpressions.format(micros: Int64(Date().timeIntervalSince1970 * 1_000_000)),
-            "level": level.rawValue, "logger": label, "message": message.description,
-        ]
-        for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) where object[key] == nil {
-            object[key] = Self.jsonValue(value)
+        let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
+        let time = TimeExpressions.format(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        switch format {
+        case .json:
+            var object: [String: Any] = ["timestamp": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]
+            for (key, value) in merged where object[key] == nil { object[key] = Self.jsonValue(value) }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+            LogSink.standardError.write(String(decoding: data, as: UTF8.self))
+        case .text:
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let levelText = event.level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+            LogSink.standardError.write("\(time) \(levelText) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)")
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        LogSink.standardError.write(String(decoding: data, as: UTF8.self))
     }
 
     static func jsonValue(_ value: Logger.Metadata.Value) -> Any {
@@ -60,34 +67,13 @@ struct JSONLogHandler: LogHandler {
     }
 }
 
-/// `2026-11-22T10:00:00.000Z info  gatehouse: message key=value` for people at a terminal.
-struct TextLogHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level
-    let label: String
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let level = event.level, message = event.message, explicit = event.metadata
-        let merged = metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 })
-        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let time = TimeExpressions.format(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))
-        let levelText = level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-        LogSink.standardError.write("\(time) \(levelText) \(label): \(message)\(fields.isEmpty ? "" : " " + fields)")
-    }
-}
-
 public enum LoggingSetup {
     /// Bootstraps swift-log once for the process. `auto` picks text at a terminal, JSON elsewhere.
     public static func bootstrap(format: GatehouseConfig.LogFormat, level: GatehouseConfig.LogLevel) {
         let useJSON = format == .json || (format == .auto && isatty(STDERR_FILENO) == 0)
         let logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in
-            useJSON ? JSONLogHandler(logLevel: logLevel, label: label) as any LogHandler : TextLogHandler(logLevel: logLevel, label: label)
+            GatehouseLogHandler(logLevel: logLevel, label: label, format: useJSON ? .json : .text)
         }
     }
 }
