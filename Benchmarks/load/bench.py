@@ -448,6 +448,12 @@ def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
             vals = [v for v in (a, b) if v is not None]
             base[key] = round(sum(vals) / len(vals), 4) if vals else None
             noise[key] = round(abs(a - b), 4) if a is not None and b is not None else None
+        ps = lambda n, k: (((runs.get(n) or {}).get("per_slice") or {}).get(k))  # noqa: E731
+        for key in ("median_p50_ms", "median_p99_ms"):
+            a, b = ps("direct", key), ps("direct-repeat", key)
+            vals = [v for v in (a, b) if v is not None]
+            base["per_slice_" + key] = round(sum(vals) / len(vals), 4) if vals else None
+            noise["per_slice_" + key] = round(abs(a - b), 4) if a is not None and b is not None else None
         row = {"stage": st["id"], "direct_baseline": base, "direct_noise": noise,
                "upstream_cpu_us_per_request": st.get("upstream_cpu_us_per_request"),
                "cpu_percent_of_one_core": st.get("cpu_percent_of_one_core")}
@@ -466,11 +472,15 @@ def cmd_report(results_dir, json_out, max_error_rate, other_cpu_warn="15"):
                 "send_lag_p50_ms": (t.get("send_lag") or {}).get("p50_ms"),
                 "send_lag_p99_ms": (t.get("send_lag") or {}).get("p99_ms"),
                 "sends_late_over_1ms": t.get("sends_late_over_1ms"),
+                "per_slice": t.get("per_slice"),
             }
             if name in ("nginx", "gatehouse"):
                 for key in ("p50_ms", "p99_ms"):
                     ent["added_" + key] = (round(l[key] - base[key], 4)
                                            if l.get(key) is not None and base[key] is not None else None)
+                for key in ("median_p50_ms", "median_p99_ms"):
+                    v, b = ps(name, key), base["per_slice_" + key]
+                    ent["added_per_slice_" + key] = round(v - b, 4) if v is not None and b is not None else None
             row[name] = ent
         summary["fixed"][rk] = row
         r = st["result"]
@@ -577,6 +587,31 @@ def _markdown(doc, targets):
       "resolved. *target CPU*: user+system time of the target's processes per request "
       "(clock-tick resolution).")
     w("")
+    if any((row.get("direct") or {}).get("per_slice") for row in summary["fixed"].values()):
+        w("Cross-check robust to short bursts of other work: the median over the rotation's slices "
+          "of each slice's own p50 / p99 (ms).")
+        w("")
+        w("| target | rate (req/s) | slices | p50 | p99 | added p50 | added p99 |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for rk, row in summary["fixed"].items():
+            for t in targets + ["direct-repeat"]:
+                e = row.get(t)
+                p = (e or {}).get("per_slice")
+                if not p:
+                    continue
+                if t == "direct-repeat":
+                    n = row["direct_noise"]
+                    added = ("noise %s" % _fmt(n.get("per_slice_median_p50_ms")),
+                             "noise %s" % _fmt(n.get("per_slice_median_p99_ms")))
+                elif t == "direct":
+                    added = ("(baseline)", "(baseline)")
+                else:
+                    added = (_signed(e.get("added_per_slice_median_p50_ms")),
+                             _signed(e.get("added_per_slice_median_p99_ms")))
+                w("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    "direct (again)" if t == "direct-repeat" else t, rk, p["slices"],
+                    _fmt(p["median_p50_ms"]), _fmt(p["median_p99_ms"]), added[0], added[1]))
+        w("")
     if summary["max"]:
         w("### Maximum throughput (closed loop)")
         w("")

@@ -113,7 +113,7 @@ class PeriodicTimer:
 # HTTP/1.1 response parsing
 # --------------------------------------------------------------------------------------------
 class Conn:
-    __slots__ = ("sock", "fd", "target", "buf", "intended", "measured", "sent", "hdr_end",
+    __slots__ = ("sock", "fd", "target", "buf", "intended", "measured", "phase", "sent", "hdr_end",
                  "status", "clen", "chunked", "close_after", "until_close", "chunk_pos",
                  "pending")
 
@@ -124,6 +124,7 @@ class Conn:
         self.buf = bytearray()
         self.intended = None  # intended send time of the in-flight request; None when idle
         self.measured = False
+        self.phase = 0
         self.sent = 0
         self.pending = b""    # unsent tail of the request, when send() was partial
         self.reset_parser()
@@ -232,6 +233,21 @@ def summarize_ns(vals):
     }
 
 
+def per_slice_summary(by_phase):
+    p50s, p99s = [], []
+    for vals in by_phase.values():
+        if len(vals) < 20:
+            continue
+        s = sorted(vals)
+        p50s.append(percentile(s, 50))
+        p99s.append(percentile(s, 99))
+    if not p50s:
+        return None
+    med = lambda v: round(sorted(v)[len(v) // 2] / 1e6, 4)  # noqa: E731
+    return {"slices": len(p50s), "median_p50_ms": med(p50s), "median_p99_ms": med(p99s),
+            "max_p99_ms": round(max(p99s) / 1e6, 4)}
+
+
 # --------------------------------------------------------------------------------------------
 # Targets and the generator
 # --------------------------------------------------------------------------------------------
@@ -259,11 +275,12 @@ class Target:
         self.request = ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body
         self.n_conns = 0
         self.idle = []                    # LIFO of idle connections
-        self.queue = collections.deque()  # (intended, measured) waiting for a connection
+        self.queue = collections.deque()  # (intended, measured, phase) waiting for a connection
         # results (measured requests only, except the warmup_* counters)
         self.intended_measured = 0
         self.measured_ns = 0
         self.lat, self.svc, self.lag = [], [], []
+        self.by_phase = collections.defaultdict(list)  # phase index -> latencies (ns)
         self.status = collections.Counter()
         self.errors = collections.Counter()
         self.warmup_done = self.warmup_failed = 0
@@ -356,22 +373,23 @@ class Generator:
         return None
 
     # -- requests ---------------------------------------------------------------------------
-    def dispatch(self, tg, intended, measured):
+    def dispatch(self, tg, intended, measured, phase):
         if measured:
             tg.intended_measured += 1
         c = self.get_conn(tg)
         if c is None:
-            tg.queue.append((intended, measured))
+            tg.queue.append((intended, measured, phase))
             if len(tg.queue) > tg.max_queue:
                 tg.max_queue = len(tg.queue)
             if measured:
                 tg.queued_measured += 1
             return
-        self.send(c, intended, measured)
+        self.send(c, intended, measured, phase)
 
-    def send(self, c, intended, measured):
+    def send(self, c, intended, measured, phase):
         c.intended = intended
         c.measured = measured
+        c.phase = phase
         c.reset_parser()
         c.sent = now_ns()
         self.inflight += 1
@@ -411,8 +429,8 @@ class Generator:
                 c = self.get_conn(tg)
                 if c is None:
                     return
-            intended, measured = tg.queue.popleft()
-            self.send(c, intended, measured)
+            intended, measured, phase = tg.queue.popleft()
+            self.send(c, intended, measured, phase)
         elif c is not None:
             tg.idle.append(c)
 
@@ -422,6 +440,7 @@ class Generator:
         tg.responses_total += 1
         if c.measured:
             tg.lat.append(t - c.intended)
+            tg.by_phase[c.phase].append(t - c.intended)
             tg.svc.append(t - c.sent)
             tg.lag.append(c.sent - c.intended)
             tg.status[c.status] += 1
@@ -485,8 +504,7 @@ class Generator:
                 self.fail(c, "timeout")
         for tg in self.targets:
             while tg.queue and tg.queue[0][0] < limit:
-                _, measured = tg.queue.popleft()
-                self.count_error(tg, measured, "timeout")
+                self.count_error(tg, tg.queue.popleft()[1], "timeout")
 
     # -- main loop --------------------------------------------------------------------------
     def run(self):
@@ -545,7 +563,7 @@ class Generator:
                 while due >= phases[ph][2]:
                     ph += 1
                 tg, _, _, mfrom = phases[ph]
-                self.dispatch(tg, due, mfrom is not None and due >= mfrom)
+                self.dispatch(tg, due, mfrom is not None and due >= mfrom, ph)
                 nxt += 1
             if t >= next_check:
                 self.check_timeouts(t)
@@ -555,8 +573,7 @@ class Generator:
                 self.fail(c, "timeout")
         for tg in self.targets:
             while tg.queue:
-                _, measured = tg.queue.popleft()
-                self.count_error(tg, measured, "timeout")
+                self.count_error(tg, tg.queue.popleft()[1], "timeout")
         self.not_sent = total_n - nxt
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -602,6 +619,9 @@ class Generator:
                 # The generator's own timing error: actual send - intended send.
                 "send_lag": summarize_ns(tg.lag),
                 "sends_late_over_1ms": sum(1 for v in tg.lag if v > 1_000_000),
+                # Robust to a burst of other work landing on one slice: the median over slices
+                # of each slice's own percentiles.
+                "per_slice": per_slice_summary(tg.by_phase) if len(self.targets) > 1 else None,
             }
         return {
             "tool": "loadgen.py",
@@ -637,10 +657,10 @@ def main(argv=None):
                    help="measured seconds per target (default 30; rounded up to whole slices)")
     p.add_argument("--warmup", type=float, default=2.0,
                    help="unmeasured seconds per target before measuring (default 2)")
-    p.add_argument("--slice", type=float, default=5.0,
-                   help="seconds per target before rotating to the next one (default 5)")
-    p.add_argument("--settle", type=float, default=0.5,
-                   help="unmeasured seconds at the start of each slice (default 0.5)")
+    p.add_argument("--slice", type=float, default=1.0,
+                   help="seconds per target before rotating to the next one (default 1)")
+    p.add_argument("--settle", type=float, default=0.2,
+                   help="unmeasured seconds at the start of each slice (default 0.2)")
     p.add_argument("--method", default="POST")
     p.add_argument("--body-file", help="request body (sent as application/json)")
     p.add_argument("--header", action="append", help="extra request header 'Name: value'")

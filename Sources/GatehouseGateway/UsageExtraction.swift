@@ -30,12 +30,24 @@ public enum UsageExtraction {
                           cachedInputTokens: read, cacheCreationInputTokens: written)
     }
 
-    /// Usage and model from a complete JSON response body.
+    /// Usage and model from a complete JSON response body. Only the `usage` member is decoded;
+    /// the rest (often most of the body) is just scanned.
     public static func fromBody(_ body: [UInt8], dialect: APIDialect) -> (usage: TokenUsage?, model: String?) {
-        guard let object = JSONDecoderBridge.object(body) as? [String: Any] else { return (nil, nil) }
-        let model = object["model"] as? String
-        guard let usage = object["usage"] as? [String: Any] else { return (nil, model) }
-        return (dialect == .anthropic ? anthropic(usage) : openAI(usage), model)
+        guard let members = try? JSONObjectScanner.members(of: body) else { return (nil, nil) }
+        var model: String?
+        var usageObject: [String: Any]?
+        for member in members {
+            switch member.key {
+            case "model" where body[member.valueRange.lowerBound] == UInt8(ascii: "\""):
+                model = JSONObjectScanner.decodeString(body[member.valueRange])
+            case "usage":
+                usageObject = JSONDecoderBridge.object(body[member.valueRange]) as? [String: Any]
+            default:
+                break
+            }
+        }
+        guard let usageObject else { return (nil, model) }
+        return (dialect == .anthropic ? anthropic(usageObject) : openAI(usageObject), model)
     }
 }
 

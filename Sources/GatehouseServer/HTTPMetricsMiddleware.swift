@@ -7,6 +7,17 @@ import Metrics
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = GatehouseRequestContext
 
+    struct Key: Hashable, Sendable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    static let handles = MetricHandleCache<Key, (Counter, Timer)> { key in
+        (Counter(label: "gatehouse_http_requests_total", dimensions: [("route", key.route), ("method", key.method), ("status", String(key.status))]),
+         Timer(label: "gatehouse_http_request_duration_seconds", dimensions: [("route", key.route), ("method", key.method)]))
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var status = 500
@@ -14,9 +25,9 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
             let route = context.endpointPath ?? "unmatched"
             let method = request.method.rawValue
             let elapsed = ContinuousClock.now - start
-            Counter(label: "gatehouse_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))]).increment()
-            Timer(label: "gatehouse_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
-                .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            let (counter, timer) = Self.handles(Key(route: route, method: method, status: status))
+            counter.increment()
+            timer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             context.logger.info("request", metadata: [
                 "method": .string(method), "path": .string(request.uri.path), "status": .stringConvertible(status),
                 "duration_ms": .string(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
