@@ -89,6 +89,8 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Rainbow", package: "Rainbow"),
             ],

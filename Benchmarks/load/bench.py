@@ -8,6 +8,7 @@
   bench.py upstream-count URL           the request counter of nginx stub_status
   bench.py cputicks PID...              utime+stime (clock ticks) of the PIDs and descendants
   bench.py ticks NAME=PID...            the same per name, as "name:ticks,..."
+  bench.py foreign-ticks PID...         CPU ticks of all processes outside these PIDs' trees
   bench.py mem PID...                   {"vmrss_kb","vmhwm_kb"} summed over the PIDs and descendants
   bench.py parse-wrk OUTFILE JSONOUT    pull the WRKJSON line out of wrk's output
   bench.py report ...                   combine the stage results into Markdown + JSON
@@ -174,6 +175,33 @@ def cmd_ticks(*named):
     return 0
 
 
+def cmd_foreign_ticks(*exclude):
+    """CPU ticks (utime+stime+cutime+cstime) summed over every user-space process that is not one
+    of `exclude` or their descendants. The difference of two readings is the CPU that other work
+    on the machine used in between (a reaped child's time moves into its parent's cutime, so
+    short-lived compiler processes are counted too). Kernel threads are left out."""
+    mine = set()
+    for pid in exclude:
+        mine.update(_descendants(pid))
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid in mine or pid == 2:
+            continue
+        try:
+            stat = open("/proc/%d/stat" % pid).read()
+        except OSError:
+            continue
+        f = stat[stat.rindex(")") + 2:].split()
+        if int(f[1]) == 2:  # ppid 2: a kernel thread
+            continue
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    print(total)
+    return 0
+
+
 def cmd_mem(*pids):
     rss = hwm = 0
     procs = []
@@ -321,6 +349,7 @@ def _read_stages(results_dir):
             "rate": None if p[3] in ("", "-") else float(p[3]),
             "rc": int(p[4]), "cpu_ticks": ticks, "upstream_requests": up,
             "busy_ticks": int(p[9]), "tool_cpu_ticks": int(p[10]), "wall_ms": int(p[11]),
+            "foreign_cpu_ticks": int(p[12]) if len(p) > 12 and p[12].lstrip("-").isdigit() else None,
             "result": _load(os.path.join(results_dir, p[0] + ".json")),
         })
     return stages
@@ -381,13 +410,17 @@ def _stage_figures(st, clk, max_error_rate, failures):
     st["tool_cpu_us_per_request"] = per_req(st["tool_cpu_ticks"], total_resp)
     if st["wall_ms"]:
         pct = lambda ticks: round(100.0 * ticks / clk / (st["wall_ms"] / 1000.0), 1)  # noqa: E731
-        other = st["busy_ticks"] - sum(st["cpu_ticks"].values()) - st["tool_cpu_ticks"]
+        ours = sum(st["cpu_ticks"].values()) + st["tool_cpu_ticks"]
+        foreign = st.get("foreign_cpu_ticks")
         st["cpu_percent_of_one_core"] = dict(
             [("all", pct(st["busy_ticks"]))]
             + [(k, pct(v)) for k, v in sorted(st["cpu_ticks"].items())]
             + [("load_tool", pct(st["tool_cpu_ticks"])),
-               # kernel work for loopback TCP is partly charged here, so a few % is normal
-               ("other", pct(max(0, other)))])
+               # other user-space processes on the machine (a build, tests...)
+               ("other", pct(foreign) if foreign is not None else None),
+               # the rest: kernel work not charged to any process (interrupts and network
+               # processing while a CPU was idle); grows with the request rate, not interference
+               ("kernel_unattributed", pct(max(0, st["busy_ticks"] - ours - (foreign or 0))))])
     # The upstream must have seen every request that was answered successfully.
     if st["upstream_requests"] is not None and st["kind"] in ("fixed", "max"):
         st["upstream_requests_per_ok_response"] = round(st["upstream_requests"] / total_ok, 4) if total_ok else None
@@ -681,6 +714,7 @@ def main():
     fn = {
         "ports": cmd_ports, "render": cmd_render, "smoke": cmd_smoke, "wait-http": cmd_wait_http,
         "upstream-count": cmd_upstream_count, "cputicks": cmd_cputicks, "ticks": cmd_ticks, "mem": cmd_mem,
+        "foreign-ticks": cmd_foreign_ticks,
         "parse-wrk": cmd_parse_wrk, "report": cmd_report, "env": cmd_env,
     }.get(cmd)
     if fn is None:

@@ -303,9 +303,9 @@ mem_snapshot start
 upcount() { "$PY" "$HERE/bench.py" upstream-count "http://127.0.0.1:$UP_PORT/nginx_status" 2>/dev/null || echo "-"; }
 
 # CPU accounting around each stage, to tell the target's cost from everybody else's:
-#   busy_ticks  all CPUs, from /proc/stat (user nice system irq softirq steal)
-#   tool_ticks  the load tool: this shell's reaped-children time (/proc/$$/stat cutime+cstime)
-# Whatever is left after target + upstream + tool is "other" work on the machine (a build...).
+#   busy_ticks     all CPUs, from /proc/stat (user nice system irq softirq steal)
+#   tool_ticks     the load tool: this shell's reaped-children time (/proc/$$/stat cutime+cstime)
+#   foreign_ticks  every user-space process outside this script's tree (a build, tests...)
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 tool_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
@@ -330,22 +330,24 @@ proc_ticks() {
     for t in "$@"; do [ -n "${TPID[$t]:-}" ] && args+=("$t=${TPID[$t]}"); done
     "$PY" "$HERE/bench.py" ticks "${args[@]}"
 }
+foreign_ticks() { "$PY" "$HERE/bench.py" foreign-ticks "$$"; }  # everything outside this script's tree
 snap_before() {  # snap_before TARGET... -> S0 (helpers first, then the tight counters)
-    S0="$(proc_ticks "$@") $(upcount)"
+    S0="$(proc_ticks "$@") $(upcount) $(foreign_ticks)"
     S0="$S0 $(busy_ticks) $(tool_ticks) $(date +%s%3N)"
 }
 snap_after() {   # snap_after TARGET... -> S1 (the tight counters first)
     S1="$(busy_ticks) $(tool_ticks) $(date +%s%3N)"
-    S1="$(proc_ticks "$@") $(upcount) $S1"
+    S1="$(proc_ticks "$@") $(upcount) $(foreign_ticks) $S1"
 }
 # record_stage ID KIND TARGETS RATE RC   (uses S0 and S1; the report does the arithmetic)
 record_stage() {
     local a b
     read -r -a a <<<"$S0"
     read -r -a b <<<"$S1"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
-        "${a[0]}" "${b[0]}" "${a[1]}" "${b[1]}" $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) \
-        >>"$RES/stages.tsv"
+    # id kind targets rate rc ticks-before ticks-after upstream-count-before/after busy tool wall_ms foreign
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
+        "${a[0]}" "${b[0]}" "${a[1]}" "${b[1]}" $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5])) \
+        $((b[2] - a[2])) >>"$RES/stages.tsv"
 }
 
 stage_fixed() {  # stage_fixed RATE: every loaded target (+ direct again) in one rotating run

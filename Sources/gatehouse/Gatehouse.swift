@@ -1,6 +1,6 @@
 import ArgumentParser
 
-@main
+/// The command tree; `main.swift` starts it.
 struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
