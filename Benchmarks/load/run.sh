@@ -302,24 +302,26 @@ mem_snapshot start
 
 upcount() { "$PY" "$HERE/bench.py" upstream-count "http://127.0.0.1:$UP_PORT/nginx_status" 2>/dev/null || echo "-"; }
 
-# CPU accounting around each stage, to tell the target's cost from everybody else's:
-#   busy_ticks     all CPUs, from /proc/stat (user nice system irq softirq steal)
+# CPU accounting around each stage, to tell the target's cost from everybody else's (all from
+# per-process times, which are exact; /proc/stat's totals are tick-sampled and alias with a
+# fixed request rate, so they serve only as a record):
 #   tool_ticks     the load tool: this shell's reaped-children time (/proc/$$/stat cutime+cstime)
 #   foreign_ticks  every user-space process outside this script's tree (a build, tests...)
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 tool_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
-wait_quiet() {
+foreign_ticks() { "$PY" "$HERE/bench.py" foreign-ticks "$$"; }  # everything outside this script's tree
+wait_quiet() {  # until other processes use < 10% of a core over a second (our servers idle)
     [ "$WAIT_QUIET" -gt 0 ] || return 0
     local start=$SECONDS b0 b1
     while :; do
-        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
+        b0=$(foreign_ticks); sleep 1; b1=$(foreign_ticks)
         if [ $((b1 - b0)) -le $((CLK_TCK / 10)) ]; then
             [ $((SECONDS - start)) -gt 1 ] && log "waited $((SECONDS - start))s for the machine to be idle"
             return 0
         fi
         if [ $((SECONDS - start)) -ge "$WAIT_QUIET" ]; then
-            log "the machine is still busy ($((100 * (b1 - b0) / CLK_TCK))% of a core) after ${WAIT_QUIET}s; going on"
+            log "other processes still use $((100 * (b1 - b0) / CLK_TCK))% of a core after ${WAIT_QUIET}s; going on"
             return 0
         fi
     done
@@ -330,7 +332,6 @@ proc_ticks() {
     for t in "$@"; do [ -n "${TPID[$t]:-}" ] && args+=("$t=${TPID[$t]}"); done
     "$PY" "$HERE/bench.py" ticks "${args[@]}"
 }
-foreign_ticks() { "$PY" "$HERE/bench.py" foreign-ticks "$$"; }  # everything outside this script's tree
 snap_before() {  # snap_before TARGET... -> S0 (helpers first, then the tight counters)
     S0="$(proc_ticks "$@") $(upcount) $(foreign_ticks)"
     S0="$S0 $(busy_ticks) $(tool_ticks) $(date +%s%3N)"
