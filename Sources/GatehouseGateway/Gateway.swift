@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// The AI gateway: OpenAI- and Anthropic-compatible routes that forward each call to its
 /// provider, stream the answer back as it arrives, and meter it into a `RequestRecord`.
@@ -124,7 +125,9 @@ public struct Gateway: Sendable {
         let contentLength = isEventStream ? nil : upstream.header("content-length").flatMap(Int.init)
         let status = upstream.status
         let gateway = self
+        let unstarted = UnstartedBodyGuard(gateway: self, meter: meter, status: status)
         let body = ResponseBody(contentLength: contentLength) { writer in
+            unstarted.markStarted()
             var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: injectedUsage, status: status)
             var meter = meter
             do {
@@ -160,6 +163,14 @@ public struct Gateway: Sendable {
         }
         let record = meter.record(status: relay.status, usage: outcome.usage, reportedModel: outcome.model, errorClass: errorClass,
                                   errorMessage: message, complete: complete, prices: prices)
+        await submit(record)
+    }
+
+    /// Records a call whose response body was never written: the client went away between the
+    /// response head and the body, so the upstream body was dropped unread.
+    func finishUnstarted(_ meter: CallMeter, status: Int) async {
+        let record = meter.record(status: status, usage: nil, reportedModel: nil, errorClass: .clientDisconnected,
+                                  errorMessage: "client disconnected before the response body started", complete: false, prices: prices)
         await submit(record)
     }
 
@@ -217,5 +228,28 @@ public struct Gateway: Sendable {
 
     static func describe(_ error: any Error) -> String {
         Redactor.scrubText(String(describing: error)).prefix(300).description
+    }
+}
+
+/// Held by a response body: if the body is discarded without ever running (the connection
+/// closed first), the call is still recorded, so no call goes missing from the records.
+final class UnstartedBodyGuard: Sendable {
+    private let started = Atomic<Bool>(false)
+    private let gateway: Gateway
+    private let meter: CallMeter
+    private let status: Int
+
+    init(gateway: Gateway, meter: CallMeter, status: Int) {
+        self.gateway = gateway
+        self.meter = meter
+        self.status = status
+    }
+
+    func markStarted() { started.store(true, ordering: .relaxed) }
+
+    deinit {
+        guard !started.load(ordering: .relaxed) else { return }
+        let (gateway, meter, status) = (gateway, meter, status)
+        Task { await gateway.finishUnstarted(meter, status: status) }
     }
 }

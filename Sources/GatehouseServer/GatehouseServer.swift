@@ -72,7 +72,12 @@ public struct GatehouseServer: Sendable {
             services: (services + [application]).map { .init(service: $0) },
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await closeStore()
+            throw error
+        }
         try await closeStore()
     }
 }

@@ -77,9 +77,32 @@ final class SQLiteDriver: SQLDriver {
         }
     }
 
+    /// Runs `body` inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock serializes
+    /// every connection and process opening the same file, so only one applies a migration.
     func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws {
-        // One process owns a SQLite file at a time in practice; the writer lock serializes the rest.
-        try await body(self)
+        try await writerLock.withLock {
+            _ = try await writer.query("BEGIN IMMEDIATE", [])
+            do {
+                try await body(LockedWriter(connection: writer))
+                _ = try await writer.query("COMMIT", [])
+            } catch {
+                _ = try? await writer.query("ROLLBACK", [])
+                throw error
+            }
+        }
+    }
+
+    /// The writer connection inside the migration transaction: statements run as they come,
+    /// the surrounding transaction makes them atomic.
+    private struct LockedWriter: SQLDriver {
+        let connection: SQLiteConnection
+        var dialect: any SQLDialect { SQLiteDialect() }
+        func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] { try await SQLiteDriver.run(sql, binds, on: connection) }
+        func transaction(_ statements: [SQLStatement]) async throws {
+            for statement in statements { _ = try await SQLiteDriver.run(statement.sql, statement.binds, on: connection) }
+        }
+        func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws { try await body(self) }
+        func close() async throws {}
     }
 
     func close() async throws {
@@ -87,7 +110,7 @@ final class SQLiteDriver: SQLDriver {
         try await writerLock.withLock { try await writer.close() }
     }
 
-    private static func run(_ sql: String, _ binds: [SQLValue], on connection: SQLiteConnection) async throws -> [SQLRow] {
+    fileprivate static func run(_ sql: String, _ binds: [SQLValue], on connection: SQLiteConnection) async throws -> [SQLRow] {
         let rows = try await connection.query(sql, binds.map(Self.encode))
         return rows.map { row in
             var values: [String: SQLValue] = [:]

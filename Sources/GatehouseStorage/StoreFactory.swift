@@ -41,10 +41,16 @@ public enum StoreFactory {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for service in opened.services { group.addTask { try await service.run() } }
             defer { group.cancelAll() }
-            try await opened.store.migrate()
-            let result = try await body(opened.store)
-            try await opened.close()
-            return result
+            do {
+                try await opened.store.migrate()
+                let result = try await body(opened.store)
+                try await opened.close()
+                return result
+            } catch {
+                // Connections must be closed on every path (SQLiteNIO asserts it on deinit).
+                try? await opened.close()
+                throw error
+            }
         }
     }
 }
