@@ -129,7 +129,7 @@ import Testing
         try await gatehouse.stop()
         try await mock.stop()
 
-        let (_, listing) = (0, try JSONSerialization.data(withJSONObject: records))
+        let listing = try JSONSerialization.data(withJSONObject: records)
         let everything = gatehouse.child.output.joined(separator: "\n") + String(decoding: listing, as: UTF8.self)
         for secret in ["sk-client-SECRET-abcdef123456", "sk-provider-SECRET-upstream-0001", "SECRET-upstream", "SECRET-abcdef"] {
             #expect(!everything.contains(secret), "\(secret) leaked into logs or records")

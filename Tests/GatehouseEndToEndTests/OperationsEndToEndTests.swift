@@ -38,8 +38,12 @@ import Testing
                      "gatehouse_ai_request_duration_seconds_bucket"] {
             #expect(text.contains(name), "\(name) missing from /metrics")
         }
-        #expect(text.contains(#"gatehouse_ai_requests_total{provider="mock",model="gpt-4o-mini",route="/v1/chat/completions",status="200",error=""} 180"#)
-                || text.contains("status=\"200\"") , "per-model counters")
+        // 6 workers × 30 calls to mock/gpt-4o-mini, all 200: one series counts exactly 180.
+        let series = text.split(separator: "\n").filter {
+            $0.hasPrefix("gatehouse_ai_requests_total{") && $0.contains(#"provider="mock""#) && $0.contains(#"model="gpt-4o-mini""#)
+                && $0.contains(#"status="200""#)
+        }
+        #expect(series.count == 1 && series.first?.hasSuffix(" 180") == true, "per-model counter: \(series)")
         try await gatehouse.stop()
     }
 
