@@ -14,6 +14,7 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var encryptionKey: String?
     public var gateway = GatewaySettings()
     public var recorder = RecorderSettings()
+    public var controls = ControlSettings()
     public var providers: [ProviderConfig] = []
     public var aliases: [ModelAlias] = []
     public var prices: [PriceTableFile.Entry] = []
@@ -125,14 +126,37 @@ public struct ProviderConfig: Sendable, Equatable {
     public static let builtInMock = ProviderConfig(name: "mock", kind: .mock, baseURL: "mock://local")
 }
 
-/// A friendly model name that routes to `provider/model`.
+/// A friendly model name that routes to one or more deployments (`provider/model`): the first
+/// tier is load-balanced by weight, later tiers are fallbacks.
 public struct ModelAlias: Sendable, Equatable {
     public var alias: String
-    public var target: String
+    public var deployments: [Deployment]
+
+    public struct Deployment: Sendable, Equatable {
+        /// `provider/model`.
+        public var target: String
+        public var weight: Int
+        /// Lower tiers are tried first; deployments in one tier share load by weight.
+        public var priority: Int
+        public init(target: String, weight: Int = 1, priority: Int = 0) {
+            self.target = target
+            self.weight = weight
+            self.priority = priority
+        }
+    }
+
     public init(alias: String, target: String) {
         self.alias = alias
-        self.target = target
+        self.deployments = [Deployment(target: target)]
     }
+
+    public init(alias: String, deployments: [Deployment]) {
+        self.alias = alias
+        self.deployments = deployments
+    }
+
+    /// The first deployment's target.
+    public var target: String { deployments.first?.target ?? "" }
 }
 
 extension PriceTableFile.Entry: Equatable {

@@ -59,6 +59,7 @@ public enum ConfigurationLoader {
         }
         applyEnvironment(environment, to: &config, errors: &errors)
         applyOverrides(overrides, to: &config, errors: &errors)
+        decryptProviderKeys(in: &config, errors: &errors)
         addDefaultProviders(to: &config, environment: environment)
         errors += validate(config)
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
@@ -75,6 +76,7 @@ public enum ConfigurationLoader {
         if let v = env["GATEHOUSE_LOG_FORMAT"] { setEnum(v, key: "GATEHOUSE_LOG_FORMAT", into: &config.logFormat, errors: &errors) }
         if let v = env["GATEHOUSE_LOG_LEVEL"] { setEnum(v, key: "GATEHOUSE_LOG_LEVEL", into: &config.logLevel, errors: &errors) }
         if let v = env["GATEHOUSE_ENCRYPTION_KEY"], !v.isEmpty { config.encryptionKey = v }
+        if let v = env["GATEHOUSE_ADMIN_TOKEN"], !v.isEmpty { config.controls.adminToken = v }
     }
 
     static func applyOverrides(_ o: ConfigOverrides, to config: inout GatehouseConfig, errors: inout [ConfigError]) {
@@ -84,6 +86,21 @@ public enum ConfigurationLoader {
         if let v = o.databaseURL { config.databaseURL = v }
         if let v = o.logFormat { setEnum(v, key: "--log-format", into: &config.logFormat, errors: &errors) }
         if let v = o.logLevel { setEnum(v, key: "--log-level", into: &config.logLevel, errors: &errors) }
+    }
+
+    /// `enc:v1:` provider keys become plain text in memory only.
+    static func decryptProviderKeys(in config: inout GatehouseConfig, errors: inout [ConfigError]) {
+        for i in config.providers.indices {
+            guard let value = config.providers[i].apiKey, SecretBox.isEncrypted(value) else { continue }
+            let key = "providers[\(i)].api_key"
+            guard let text = config.encryptionKey, let secret = EncryptionKeyParser.parse(text) else {
+                errors.append(.init(key: key, problem: "is encrypted but GATEHOUSE_ENCRYPTION_KEY is not set to a valid key"))
+                continue
+            }
+            do { config.providers[i].apiKey = try SecretBox.decrypt(value, key: secret) } catch {
+                errors.append(.init(key: key, problem: "\(error)"))
+            }
+        }
     }
 
     static func setEnum<E: RawRepresentable & CaseIterable>(_ text: String, key: String, into target: inout E, errors: inout [ConfigError]) where E.RawValue == String {
@@ -163,18 +180,57 @@ public enum ConfigurationLoader {
         var aliasNames = Set<String>()
         for (i, a) in config.aliases.enumerated() {
             if !aliasNames.insert(a.alias).inserted { errors.append(.init(key: "aliases[\(i)].alias", problem: "\"\(a.alias)\" is defined twice")) }
-            let parts = a.target.split(separator: "/", maxSplits: 1)
-            if parts.count != 2 || parts[1].isEmpty {
-                errors.append(.init(key: "aliases[\(i)].target", problem: "\"\(a.target)\" must be provider/model"))
-            } else if !seen.contains(String(parts[0])) {
-                errors.append(.init(key: "aliases[\(i)].target", problem: "no provider named \"\(parts[0])\""))
+            if a.deployments.isEmpty { errors.append(.init(key: "aliases[\(i)].targets", problem: "must name at least one provider/model")) }
+            for (j, d) in a.deployments.enumerated() {
+                let at = a.deployments.count == 1 ? "aliases[\(i)].target" : "aliases[\(i)].targets[\(j)]"
+                let parts = d.target.split(separator: "/", maxSplits: 1)
+                if parts.count != 2 || parts[1].isEmpty {
+                    errors.append(.init(key: at, problem: "\"\(d.target)\" must be provider/model"))
+                } else if !seen.contains(String(parts[0])) {
+                    errors.append(.init(key: at, problem: "no provider named \"\(parts[0])\""))
+                }
+                if d.weight < 1 { errors.append(.init(key: "\(at).weight", problem: "must be at least 1")) }
             }
         }
+        errors += validateControls(config.controls)
         for (i, entry) in config.prices.enumerated() {
             do { _ = try PriceTable.modelPrice(from: entry) } catch {
                 errors.append(.init(key: "prices[\(i)]", problem: "\(error)"))
             }
         }
+        return errors
+    }
+}
+
+extension ConfigurationLoader {
+    static func validateControls(_ c: ControlSettings) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        if let token = c.adminToken, token.count < 16 {
+            errors.append(.init(key: "admin_token", problem: "must be at least 16 characters (GATEHOUSE_ADMIN_TOKEN)"))
+        }
+        var ids = Set<String>()
+        for (i, rule) in (c.rateLimits + c.budgets).enumerated() where !ids.insert(rule.id).inserted {
+            errors.append(.init(key: i < c.rateLimits.count ? "rate_limits[\(i)].name" : "budgets[\(i - c.rateLimits.count)].name",
+                                problem: "two rules share the name \"\(rule.id)\"; give each a distinct name"))
+        }
+        let r = c.retry
+        if r.maxAttempts < 1 || r.maxAttempts > 10 { errors.append(.init(key: "retries.max_attempts", problem: "must be between 1 and 10")) }
+        if r.initialBackoffMilliseconds < 0 || r.maxBackoffMilliseconds < r.initialBackoffMilliseconds {
+            errors.append(.init(key: "retries.max_backoff_ms", problem: "must be at least initial_backoff_ms, which must not be negative"))
+        }
+        if r.totalDeadlineSeconds < 1 { errors.append(.init(key: "retries.total_deadline_seconds", problem: "must be at least 1")) }
+        if c.breaker.failureThreshold < 1 { errors.append(.init(key: "circuit_breaker.failure_threshold", problem: "must be at least 1")) }
+        if c.breaker.openSeconds < 1 { errors.append(.init(key: "circuit_breaker.open_seconds", problem: "must be at least 1")) }
+        if c.cache.ttlSeconds < 1 { errors.append(.init(key: "cache.ttl_seconds", problem: "must be at least 1")) }
+        if c.cache.maxEntries < 1 { errors.append(.init(key: "cache.max_entries", problem: "must be at least 1")) }
+        for route in c.cache.routes where GatewayRoute(rawValue: route) == nil {
+            errors.append(.init(key: "cache.routes", problem: "\"\(route)\" is not a gateway route"))
+        }
+        if c.syncIntervalMilliseconds < 10 || c.syncIntervalMilliseconds > 60_000 {
+            errors.append(.init(key: "controls.sync_interval_ms", problem: "must be between 10 and 60000"))
+        }
+        if !(c.leaseFraction > 0 && c.leaseFraction <= 1) { errors.append(.init(key: "controls.lease_fraction", problem: "must be above 0 and at most 1")) }
+        if c.defaultOutputTokenEstimate < 1 { errors.append(.init(key: "controls.default_output_token_estimate", problem: "must be at least 1")) }
         return errors
     }
 }

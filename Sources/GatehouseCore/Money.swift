@@ -66,3 +66,12 @@ public struct PicoDollarsPerToken: Hashable, Sendable, Codable {
         value = scaled + fraction
     }
 }
+
+extension MicroDollars {
+    /// Parses a dollar amount with up to six decimals ("25", "0.50", "1000.000001").
+    public init?(dollars text: String) {
+        // Dollars with six decimals and dollars-per-million with six decimals scale alike.
+        guard let parsed = PicoDollarsPerToken(perMillionTokens: text) else { return nil }
+        self.init(parsed.value)
+    }
+}

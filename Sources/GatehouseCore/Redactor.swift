@@ -105,7 +105,23 @@ extension GatehouseConfig {
             }
         }
         lines.append(aliases.isEmpty ? "aliases: {}" : "aliases:")
-        for a in aliases { lines.append("  \(quote(a.alias)): \(quote(a.target))") }
+        for a in aliases {
+            if a.deployments.count == 1 { lines.append("  \(quote(a.alias)): \(quote(a.target))"); continue }
+            lines.append("  \(quote(a.alias)):")
+            for d in a.deployments { lines.append("    - {model: \(quote(d.target)), weight: \(d.weight), priority: \(d.priority)}") }
+        }
+        lines.append("admin_token: \(controls.adminToken == nil ? "null  # admin API off" : quote(Redactor.mask))")
+        lines.append(controls.rateLimits.isEmpty ? "rate_limits: []" : "rate_limits:")
+        for r in controls.rateLimits {
+            lines.append("  - {name: \(quote(r.id)), scope: \(quote(r.scope.description)), \(r.unit.rawValue): \(r.limit), per: \(r.period.rawValue)}")
+        }
+        lines.append(controls.budgets.isEmpty ? "budgets: []" : "budgets:")
+        for r in controls.budgets {
+            lines.append("  - {name: \(quote(r.id)), scope: \(quote(r.scope.description)), amount_usd: \(quote(MicroDollars(r.limit).dollarString)), period: \(r.period.rawValue)}")
+        }
+        lines.append("retries: {max_attempts: \(controls.retry.maxAttempts), initial_backoff_ms: \(controls.retry.initialBackoffMilliseconds), max_backoff_ms: \(controls.retry.maxBackoffMilliseconds), total_deadline_seconds: \(controls.retry.totalDeadlineSeconds)}")
+        lines.append("circuit_breaker: {failure_threshold: \(controls.breaker.failureThreshold), open_seconds: \(controls.breaker.openSeconds)}")
+        lines.append("cache: {enabled: \(controls.cache.enabled), ttl_seconds: \(controls.cache.ttlSeconds), max_entries: \(controls.cache.maxEntries)}")
         lines.append(prices.isEmpty ? "prices: []  # shipped table only" : "prices:")
         for e in prices {
             lines.append("  - {provider: \(quote(e.provider)), model: \(quote(e.model)), input: \(quote(e.input)), output: \(quote(e.output))}")

@@ -32,6 +32,15 @@ public enum ErrorClass: String, Sendable, Codable, CaseIterable {
     /// The response stream ended before its natural end (upstream cut it, or the client left).
     case streamIncomplete = "stream_incomplete"
     case clientDisconnected = "client_disconnected"
+    /// No valid Gatehouse key (401), or the key may not do this (403).
+    case unauthorized
+    case forbidden
+    /// A Gatehouse rate limit or concurrency limit refused the call.
+    case rateLimited = "rate_limited"
+    /// A Gatehouse budget refused the call.
+    case budgetExceeded = "budget_exceeded"
+    /// Refused by a kill switch or maintenance mode.
+    case disabled
     case internalError = "internal_error"
 }
 
@@ -62,11 +71,18 @@ public struct RequestRecord: Sendable, Codable, Hashable, Identifiable {
     public var errorMessage: String?
     /// False when the response ended early; usage then holds what was known so far.
     public var complete: Bool
+    /// Every upstream attempt when there was more than one (retries, fallbacks), in order.
+    public var attempts: [CallAttempt]
+    /// Answered from the response cache: nothing was sent upstream and `cost` is zero.
+    public var cacheHit: Bool
+    /// What a cache hit would have cost.
+    public var costSaved: MicroDollars
 
     public init(id: String, timestampMicros: Int64, route: GatewayRoute, provider: String, requestedModel: String,
                 model: String, status: Int, stream: Bool, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
                 usage: TokenUsage, cost: MicroDollars, keyID: String?, userID: String?, properties: [String: String],
-                correlationID: String, errorClass: ErrorClass?, errorMessage: String?, complete: Bool) {
+                correlationID: String, errorClass: ErrorClass?, errorMessage: String?, complete: Bool,
+                attempts: [CallAttempt] = [], cacheHit: Bool = false, costSaved: MicroDollars = .zero) {
         self.id = id
         self.timestampMicros = timestampMicros
         self.route = route
@@ -86,5 +102,32 @@ public struct RequestRecord: Sendable, Codable, Hashable, Identifiable {
         self.errorClass = errorClass
         self.errorMessage = errorMessage
         self.complete = complete
+        self.attempts = attempts
+        self.cacheHit = cacheHit
+        self.costSaved = costSaved
+    }
+}
+
+/// One try at an upstream deployment within a call.
+public struct CallAttempt: Sendable, Codable, Hashable {
+    public var provider: String
+    public var model: String
+    /// HTTP status, or nil when no response arrived.
+    public var status: Int?
+    public var errorClass: ErrorClass?
+    public var errorMessage: String?
+    public var latencyMicros: Int64
+    /// Milliseconds waited before this attempt (backoff or `Retry-After`).
+    public var delayMilliseconds: Int
+
+    public init(provider: String, model: String, status: Int?, errorClass: ErrorClass?, errorMessage: String?, latencyMicros: Int64,
+                delayMilliseconds: Int) {
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.errorClass = errorClass
+        self.errorMessage = errorMessage
+        self.latencyMicros = latencyMicros
+        self.delayMilliseconds = delayMilliseconds
     }
 }

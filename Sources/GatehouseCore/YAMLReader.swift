@@ -8,7 +8,10 @@ struct YAMLReader {
     mutating func apply(root: Any, to config: inout GatehouseConfig, environment: [String: String]) {
         guard let map = mapping(root, at: "(file)") else { return }
         check(map, at: "", allowed: ["host", "port", "data_dir", "database_url", "log_format", "log_level",
-                                      "encryption_key", "gateway", "recorder", "providers", "aliases", "prices"])
+                                      "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
+                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls"])
+        if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
+        readControls(map, into: &config.controls)
         if let v = string(map["host"], at: "host") { config.host = v }
         if let v = int(map["port"], at: "port") { config.port = v }
         if let v = string(map["data_dir"], at: "data_dir") { config.dataDirectory = v }
@@ -42,9 +45,21 @@ struct YAMLReader {
             } else if let seq = sequence(list, at: "aliases") {
                 config.aliases = seq.enumerated().compactMap { i, item in
                     guard let m = mapping(item, at: "aliases[\(i)]") else { return nil }
-                    check(m, at: "aliases[\(i)]", allowed: ["alias", "target"])
-                    guard let alias = string(m["alias"], at: "aliases[\(i)].alias", required: true),
-                          let target = string(m["target"], at: "aliases[\(i)].target", required: true) else { return nil }
+                    check(m, at: "aliases[\(i)]", allowed: ["alias", "target", "targets"])
+                    guard let alias = string(m["alias"], at: "aliases[\(i)].alias", required: true) else { return nil }
+                    if let targets = m["targets"].flatMap({ sequence($0, at: "aliases[\(i)].targets") }) {
+                        let deployments = targets.enumerated().compactMap { j, t -> ModelAlias.Deployment? in
+                            let at = "aliases[\(i)].targets[\(j)]"
+                            if let s = t as? String { return ModelAlias.Deployment(target: s) }
+                            guard let tm = mapping(t, at: at) else { return nil }
+                            check(tm, at: at, allowed: ["model", "weight", "priority"])
+                            guard let model = string(tm["model"], at: "\(at).model", required: true) else { return nil }
+                            return ModelAlias.Deployment(target: model, weight: int(tm["weight"], at: "\(at).weight") ?? 1,
+                                                         priority: int(tm["priority"], at: "\(at).priority") ?? 0)
+                        }
+                        return ModelAlias(alias: alias, deployments: deployments)
+                    }
+                    guard let target = string(m["target"], at: "aliases[\(i)].target", required: true) else { return nil }
                     return ModelAlias(alias: alias, target: target)
                 }
             }

@@ -17,6 +17,7 @@ struct CallMeter: Sendable {
     var userID: String?
     var properties: [String: String] = [:]
     var firstByteAt: ContinuousClock.Instant?
+    var attempts: [CallAttempt] = []
 
     init(route: GatewayRoute, correlationID: String) {
         id = CallMeter.newID()
@@ -44,12 +45,12 @@ struct CallMeter: Sendable {
     }
 
     func record(status: Int, usage: TokenUsage?, reportedModel: String?, errorClass: ErrorClass?, errorMessage: String?,
-                complete: Bool, prices: PriceTable) -> RequestRecord {
+                complete: Bool, prices: PriceTable, cacheHit: Bool = false, costSaved: MicroDollars = .zero) -> RequestRecord {
         let now = ContinuousClock.now
         let usage = usage ?? .zero
         let finalModel = reportedModel.flatMap { $0.isEmpty ? nil : $0 } ?? model
         var cost = MicroDollars.zero
-        if usage != .zero {
+        if usage != .zero && !cacheHit {
             // A mock model prices as the real model of the same name when there is one, so demos
             // show realistic spend; otherwise as the table's `mock` entry.
             let price = prices.price(forModel: finalModel, provider: priceProvider)
@@ -61,7 +62,8 @@ struct CallMeter: Sendable {
             model: finalModel, status: status, stream: stream, latencyMicros: micros(since: startedAt, to: now),
             timeToFirstTokenMicros: firstByteAt.map { micros(since: startedAt, to: $0) }, usage: usage, cost: cost,
             keyID: keyID, userID: userID, properties: properties, correlationID: correlationID, errorClass: errorClass,
-            errorMessage: errorMessage.map { String(Redactor.scrubText($0).prefix(1000)) }, complete: complete)
+            errorMessage: errorMessage.map { String(Redactor.scrubText($0).prefix(1000)) }, complete: complete,
+            attempts: attempts, cacheHit: cacheHit, costSaved: costSaved)
     }
 }
 

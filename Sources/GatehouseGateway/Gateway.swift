@@ -14,19 +14,29 @@ public struct Gateway: Sendable {
     let config: GatehouseConfig
     let router: ModelRouter
     let prices: PriceTable
-    let http: HTTPUpstream
-    let mock = MockProvider()
+    let caller: UpstreamCaller
     let sink: any RequestRecordSink
     public let health: ProviderHealth
+    public let controls: Controls
+    public let cache: ResponseCache
+    public let breakers: CircuitBreakers
+    let tokenCaps: TokenCaps
 
     public init(config: GatehouseConfig, prices: PriceTable, httpClient: HTTPClient, sink: any RequestRecordSink,
-                health: ProviderHealth = ProviderHealth()) {
+                controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth()) {
         self.config = config
         self.router = ModelRouter(config: config)
         self.prices = prices
-        self.http = HTTPUpstream(client: httpClient, timeout: .seconds(Int64(config.gateway.upstreamTimeoutSeconds)))
+        let breakers = CircuitBreakers(settings: config.controls.breaker)
+        self.breakers = breakers
+        self.caller = UpstreamCaller(
+            http: HTTPUpstream(client: httpClient, timeout: .seconds(Int64(config.gateway.upstreamTimeoutSeconds))),
+            mock: MockProvider(), breakers: breakers, policy: RetryPolicy(settings: config.controls.retry))
         self.sink = sink
         self.health = health
+        self.controls = controls
+        self.cache = cache
+        self.tokenCaps = TokenCaps(caps: config.controls.tokenCaps)
     }
 
     public func addRoutes(to router: Router<GatehouseRequestContext>) {
@@ -59,7 +69,16 @@ public struct Gateway: Sendable {
             return await reject(.internalError(), meter: meter, errorClass: .internalError)
         }
         let credential = Self.clientCredential(request.headers)
-        meter.keyID = credential.map { Redactor.fingerprint(ofSecret: $0) }
+        let key: VirtualKey?
+        do {
+            key = try controls.authenticate(gatehouseKeyHeader: request.headers[.gatehouseKey], credential: credential, dialect: route.dialect)
+        } catch {
+            meter.keyID = credential.map { Redactor.fingerprint(ofSecret: $0) }
+            return await reject(error, meter: meter)
+        }
+        meter.keyID = key?.id ?? credential.map { Redactor.fingerprint(ofSecret: $0) }
+        // A Gatehouse key authenticates to Gatehouse only; it is never sent to a provider.
+        let passThroughCredential = key != nil && request.headers[.gatehouseKey] == nil ? nil : credential
 
         let bodyBuffer: ByteBuffer
         do {
@@ -81,54 +100,116 @@ public struct Gateway: Sendable {
         meter.requestedModel = String(model.prefix(256))
         meter.model = meter.requestedModel
         meter.stream = inbound.stream
-        let routed: RoutedModel
+        let subject = CallSubject(route: route, requestedModel: meter.requestedModel, key: key,
+                                  credentialFingerprint: key == nil ? meter.keyID : nil, clientIP: context.clientIP,
+                                  userID: meter.userID, properties: meter.properties)
+        let candidates: [RoutedModel]
         do {
-            routed = try router.route(model)
+            try controls.checkSwitches(subject)
+            if let key { try controls.checkPermissions(key, route: route, model: meter.requestedModel) }
+            do {
+                candidates = try router.candidates(model)
+            } catch {
+                return await reject(GatewayError(status: .notFound, message: "\(error)", type: "invalid_request_error", code: "model_not_found", param: "model"),
+                                    meter: meter, errorClass: .invalidRequest)
+            }
+        } catch let rejection as ControlRejection {
+            return await reject(rejection, meter: meter)
         } catch {
-            return await reject(GatewayError(status: .notFound, message: "\(error)", type: "invalid_request_error", code: "model_not_found", param: "model"),
-                                meter: meter, errorClass: .invalidRequest)
+            return await reject(.internalError(), meter: meter, errorClass: .internalError)
         }
-        meter.provider = routed.provider.name
-        meter.priceProvider = routed.provider.effectivePriceProvider
-        meter.model = routed.upstreamModel
-        if let problem = Self.dialectMismatch(route: route, provider: routed.provider) {
+        let first = candidates[0]
+        meter.provider = first.provider.name
+        meter.priceProvider = first.provider.effectivePriceProvider
+        meter.model = first.upstreamModel
+        if let problem = Self.dialectMismatch(route: route, provider: first.provider) {
             return await reject(.invalidRequest(problem, param: "model"), meter: meter, errorClass: .invalidRequest)
+        }
+        let usable = candidates.filter {
+            controls.state.killSwitch(.provider, $0.provider.name) == nil && Self.dialectMismatch(route: route, provider: $0.provider) == nil
+        }
+        guard !usable.isEmpty else {
+            return await reject(GatewayError(status: .serviceUnavailable, message: "The provider \(first.provider.name) is disabled by an administrator.",
+                                             type: "api_error", code: "provider_disabled", retryAfterSeconds: 60),
+                                meter: meter, errorClass: .disabled)
+        }
+
+        let capped: TokenCaps.Outcome
+        let admission: Admission
+        do {
+            capped = try tokenCaps.apply(route: route, properties: meter.properties, request: inbound)
+            let rules = try controls.applicableRules(subject, policyHeader: request.headers[.heliconeRateLimitPolicy])
+            let estimate = controls.estimate(bodyBytes: inbound.body.count, maxOutputTokens: capped.maxOutputTokens, route: route,
+                                             model: first.upstreamModel, priceProvider: first.provider.effectivePriceProvider)
+            admission = try await controls.admit(subject, rules: rules, estimate: estimate)
+        } catch let rejection as ControlRejection {
+            return await reject(rejection, meter: meter)
+        } catch {
+            return await reject(.internalError(), meter: meter, errorClass: .internalError)
+        }
+
+        let cacheTTL = cache.decision(route: route, headers: headers)
+        let cacheKey = cacheTTL.flatMap { _ in ResponseCache.key(route: route, body: inbound.body, seed: request.headers[.gatehouseCacheSeed]) }
+        if let cacheKey, let hit = await cache.lookup(cacheKey) {
+            admission.settle(tokens: 0, cost: .zero)
+            return replay(hit, meter: meter, inbound: inbound, extraHeaders: admission.headers)
         }
 
         let injectUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
-        let upstreamRequest = UpstreamRequest(
-            route: route, provider: routed.provider, upstreamModel: routed.upstreamModel,
-            body: inbound.rewritten(upstreamModel: routed.upstreamModel, injectUsageOption: injectUsage), stream: inbound.stream,
-            forwardedHeaders: headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) }, clientCredential: credential)
-        let upstream: UpstreamResponse
-        do {
-            upstream = routed.provider.kind == .mock
-                ? try await mock.send(upstreamRequest, inbound: inbound)
-                : try await http.send(upstreamRequest)
-        } catch {
+        let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) }
+        let ordered = usable.count == 1 ? usable : { var rng = SystemRandomNumberGenerator(); return DeploymentOrder.order(usable, using: &rng) }()
+        let outcome = await caller.call(ordered, inbound: inbound, started: meter.startedAt, logger: context.logger) { routed in
+            UpstreamRequest(route: route, provider: routed.provider, upstreamModel: routed.upstreamModel,
+                            body: inbound.rewritten(upstreamModel: routed.upstreamModel, injectUsageOption: injectUsage, integers: capped.integers),
+                            stream: inbound.stream, forwardedHeaders: forwarded, clientCredential: passThroughCredential)
+        }
+        switch outcome {
+        case let .response(upstream, routed, attempts):
+            meter.provider = routed.provider.name
+            meter.priceProvider = routed.provider.effectivePriceProvider
+            meter.model = routed.upstreamModel
+            meter.attempts = attempts
+            return respond(with: upstream, meter: meter, injectedUsage: injectUsage, admission: admission,
+                           cacheKey: cacheKey.map { ($0, cacheTTL ?? config.controls.cache.ttlSeconds) }, logger: context.logger)
+        case let .failed(error, routed, attempts):
+            admission.cancel()
+            meter.provider = routed.provider.name
+            meter.model = routed.upstreamModel
+            meter.attempts = attempts
             let (status, errorClass) = Self.classify(error)
-            context.logger.warning("upstream call failed", metadata: ["provider": "\(routed.provider.name)", "error": "\(Redactor.scrubText(String(describing: error)))"])
+            context.logger.warning("upstream call failed", metadata: ["provider": "\(routed.provider.name)", "error": "\(Self.describe(error))"])
             return await reject(.upstreamUnavailable("The upstream provider \(routed.provider.name) could not be reached: \(Self.describe(error))", status: status),
                                 meter: meter, errorClass: errorClass)
+        case .breakersOpen(let seconds):
+            admission.cancel()
+            return await reject(GatewayError(status: .serviceUnavailable,
+                                             message: "Every deployment of \(meter.requestedModel) is failing; its circuit breaker is open. Retry in \(seconds)s.",
+                                             type: "api_error", code: "circuit_open", retryAfterSeconds: seconds),
+                                meter: meter, errorClass: .upstreamUnreachable)
         }
-        return respond(with: upstream, meter: meter, injectedUsage: injectUsage, logger: context.logger)
     }
 
     /// Streams the provider's answer to the client, metering it on the way.
-    private func respond(with upstream: UpstreamResponse, meter: CallMeter, injectedUsage: Bool, logger: Logger) -> Response {
+    private func respond(with upstream: UpstreamResponse, meter: CallMeter, injectedUsage: Bool, admission: Admission,
+                         cacheKey: (key: String, ttl: Int)?, logger: Logger) -> Response {
         var headers = HTTPFields()
         for (name, value) in upstream.headers where HeaderPolicy.forwardsResponseHeader(name.lowercased()) {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
         }
-        headers[HTTPField.Name("Gatehouse-Record-Id")!] = meter.id
+        for (name, value) in admission.headers { headers[HTTPField.Name(name)!] = value }
+        headers[.gatehouseRecordID] = meter.id
+        if cacheKey != nil { headers[.gatehouseCache] = "MISS" }
         let isEventStream = upstream.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let contentLength = isEventStream ? nil : upstream.header("content-length").flatMap(Int.init)
         let status = upstream.status
         let gateway = self
-        let unstarted = UnstartedBodyGuard(gateway: self, meter: meter, status: status)
+        let unstarted = UnstartedBodyGuard(gateway: self, meter: meter, status: status, admission: admission)
+        let contentType = upstream.header("content-type") ?? "application/json"
+        let captureLimit = cacheKey != nil && status == 200 ? config.controls.cache.maxEntryBytes : 0
         let body = ResponseBody(contentLength: contentLength) { writer in
             unstarted.markStarted()
-            var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: injectedUsage, status: status)
+            var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: injectedUsage, status: status,
+                                    captureLimit: captureLimit)
             var meter = meter
             do {
                 switch upstream.body {
@@ -137,21 +218,66 @@ public struct Gateway: Sendable {
                 }
                 try await relay.flushRemainder(into: &writer)
                 try await writer.finish(nil)
-                await gateway.finish(meter, relay: relay, failure: nil)
+                let record = await gateway.finish(meter, relay: relay, failure: nil, admission: admission)
+                if let cacheKey, record.complete, record.errorClass == nil, let captured = relay.capturedBody {
+                    let now = QuotaLedger.now()
+                    gateway.cache.insert(CachedResponse(
+                        key: cacheKey.key, status: status, contentType: contentType, body: captured, model: record.model, provider: record.provider,
+                        usage: record.usage, cost: record.cost, createdAtMicros: now, expiresAtMicros: now + Int64(cacheKey.ttl) * 1_000_000))
+                }
             } catch let error as StreamRelay.ClientGone {
-                await gateway.finish(meter, relay: relay, failure: (.clientDisconnected, "client disconnected: \(error.underlying)"))
+                await gateway.finish(meter, relay: relay, failure: (.clientDisconnected, "client disconnected: \(error.underlying)"), admission: admission)
                 throw error
             } catch {
                 logger.warning("upstream stream ended early", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
-                await gateway.finish(meter, relay: relay, failure: (.streamIncomplete, "upstream stream ended early: \(Self.describe(error))"))
+                await gateway.finish(meter, relay: relay, failure: (.streamIncomplete, "upstream stream ended early: \(Self.describe(error))"), admission: admission)
                 throw error
             }
         }
         return Response(status: HTTPResponse.Status(code: status), headers: headers, body: body)
     }
 
-    /// Records a call that reached upstream.
-    func finish(_ meter: CallMeter, relay: StreamRelay, failure: (ErrorClass, String)?) async {
+    /// Answers from the cache: the stored body replayed through the same relay (so a stream is
+    /// a stream and the usage chunk follows this caller's `stream_options`), metered as a hit.
+    private func replay(_ hit: CachedResponse, meter: CallMeter, inbound: InboundRequest, extraHeaders: [(String, String)]) -> Response {
+        var headers: HTTPFields = [.contentType: hit.contentType]
+        for (name, value) in extraHeaders { headers[HTTPField.Name(name)!] = value }
+        headers[.gatehouseRecordID] = meter.id
+        headers[.gatehouseCache] = "HIT"
+        headers[.heliconeCache] = "HIT"
+        let isEventStream = hit.contentType.lowercased().hasPrefix("text/event-stream")
+        let dropUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
+        var hitMeter = meter
+        hitMeter.provider = hit.provider
+        hitMeter.model = hit.model
+        let gateway = self
+        let started = hitMeter
+        let body = ResponseBody(contentLength: isEventStream ? nil : hit.body.count) { writer in
+            var meter = started
+            var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: dropUsage, status: hit.status)
+            let bytes = ByteBuffer(bytes: hit.body)
+            let once = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+                continuation.yield(bytes)
+                continuation.finish()
+            }
+            do {
+                try await relay.pump(once, into: &writer, meter: &meter)
+                try await relay.flushRemainder(into: &writer)
+                try await writer.finish(nil)
+            } catch {
+                await gateway.submit(meter.record(status: hit.status, usage: hit.usage, reportedModel: hit.model, errorClass: .clientDisconnected,
+                                                  errorMessage: "client disconnected", complete: false, prices: gateway.prices, cacheHit: true, costSaved: hit.cost))
+                throw error
+            }
+            await gateway.submit(meter.record(status: hit.status, usage: hit.usage, reportedModel: hit.model, errorClass: nil, errorMessage: nil,
+                                              complete: true, prices: gateway.prices, cacheHit: true, costSaved: hit.cost))
+        }
+        return Response(status: HTTPResponse.Status(code: hit.status), headers: headers, body: body)
+    }
+
+    /// Records a call that reached upstream and settles its quotas with what it consumed.
+    @discardableResult
+    func finish(_ meter: CallMeter, relay: StreamRelay, failure: (ErrorClass, String)?, admission: Admission) async -> RequestRecord {
         let outcome = relay.outcome()
         var errorClass = failure?.0 ?? outcome.errorClass
         var message = failure?.1 ?? outcome.errorMessage
@@ -163,15 +289,25 @@ public struct Gateway: Sendable {
         }
         let record = meter.record(status: relay.status, usage: outcome.usage, reportedModel: outcome.model, errorClass: errorClass,
                                   errorMessage: message, complete: complete, prices: prices)
+        admission.settle(tokens: Int64(record.usage.inputTokens + record.usage.outputTokens), cost: record.cost)
         await submit(record)
+        return record
     }
 
     /// Records a call whose response body was never written: the client went away between the
     /// response head and the body, so the upstream body was dropped unread.
-    func finishUnstarted(_ meter: CallMeter, status: Int) async {
+    func finishUnstarted(_ meter: CallMeter, status: Int, admission: Admission) async {
         let record = meter.record(status: status, usage: nil, reportedModel: nil, errorClass: .clientDisconnected,
                                   errorMessage: "client disconnected before the response body started", complete: false, prices: prices)
+        // The provider may have charged for an answer nobody read: keep what was reserved.
+        admission.settleAsReserved()
         await submit(record)
+    }
+
+    private func reject(_ rejection: ControlRejection, meter: CallMeter) async -> Response {
+        var response = await reject(rejection.error, meter: meter, errorClass: rejection.errorClass)
+        for (name, value) in rejection.headers { response.headers[HTTPField.Name(name)!] = value }
+        return response
     }
 
     private func reject(_ error: GatewayError, meter: CallMeter, errorClass: ErrorClass) async -> Response {
@@ -179,11 +315,11 @@ public struct Gateway: Sendable {
                                   errorMessage: error.message, complete: true, prices: prices)
         await submit(record)
         var response = error.response(dialect: meter.route.dialect)
-        response.headers[HTTPField.Name("Gatehouse-Record-Id")!] = meter.id
+        response.headers[.gatehouseRecordID] = meter.id
         return response
     }
 
-    private func submit(_ record: RequestRecord) async {
+    func submit(_ record: RequestRecord) async {
         GatewayMetrics.record(record)
         if !record.provider.isEmpty {
             let upstreamFault = [.upstreamServerError, .upstreamUnreachable, .upstreamTimeout, .upstreamRateLimited, .streamIncomplete]
@@ -238,18 +374,29 @@ final class UnstartedBodyGuard: Sendable {
     private let gateway: Gateway
     private let meter: CallMeter
     private let status: Int
+    private let admission: Admission
 
-    init(gateway: Gateway, meter: CallMeter, status: Int) {
+    init(gateway: Gateway, meter: CallMeter, status: Int, admission: Admission) {
         self.gateway = gateway
         self.meter = meter
         self.status = status
+        self.admission = admission
     }
 
     func markStarted() { started.store(true, ordering: .relaxed) }
 
     deinit {
         guard !started.load(ordering: .relaxed) else { return }
-        let (gateway, meter, status) = (gateway, meter, status)
-        Task { await gateway.finishUnstarted(meter, status: status) }
+        let (gateway, meter, status, admission) = (gateway, meter, status, admission)
+        Task { await gateway.finishUnstarted(meter, status: status, admission: admission) }
     }
+}
+
+extension HTTPField.Name {
+    static let gatehouseRecordID = Self("Gatehouse-Record-Id")!
+    static let gatehouseKey = Self("Gatehouse-Key")!
+    static let gatehouseCache = Self("Gatehouse-Cache")!
+    static let gatehouseCacheSeed = Self("Gatehouse-Cache-Seed")!
+    static let heliconeCache = Self("Helicone-Cache")!
+    static let heliconeRateLimitPolicy = Self("Helicone-RateLimit-Policy")!
 }

@@ -30,6 +30,12 @@ struct InboundRequest {
         return nil
     }
 
+    func intValue(_ key: String) -> Int? {
+        guard let m = member(key) else { return nil }
+        return Int(String(decoding: body[m.valueRange], as: UTF8.self))
+            ?? Double(String(decoding: body[m.valueRange], as: UTF8.self)).flatMap { $0.isFinite && abs($0) < 1e15 ? Int($0) : nil }
+    }
+
     var model: String? { stringValue("model") }
     var stream: Bool { boolValue("stream") ?? false }
 
@@ -43,10 +49,20 @@ struct InboundRequest {
         return (object["include_usage"] as? Bool) == true
     }
 
-    /// The body for upstream: `model` replaced by the upstream model name, and
-    /// `stream_options.include_usage` set when `injectUsageOption` is true.
-    func rewritten(upstreamModel: String?, injectUsageOption: Bool) -> [UInt8] {
+    /// The body for upstream: `model` replaced by the upstream model name,
+    /// `stream_options.include_usage` set when `injectUsageOption` is true, and integer members
+    /// set (replaced where present, added where not) from `integers`.
+    func rewritten(upstreamModel: String?, injectUsageOption: Bool, integers: [(key: String, value: Int)] = []) -> [UInt8] {
         var edits: [(range: Range<Int>, bytes: [UInt8])] = []
+        var insertions: [String] = []
+        for (key, value) in integers {
+            let matching = members.filter { $0.key == key }
+            if matching.isEmpty {
+                insertions.append("\(String(decoding: Self.encodeJSONString(key), as: UTF8.self)):\(value)")
+            } else {
+                for m in matching { edits.append((m.valueRange, Array(String(value).utf8))) }
+            }
+        }
         if let upstreamModel {
             let encoded = Self.encodeJSONString(upstreamModel)
             for m in members where m.key == "model" { edits.append((m.valueRange, encoded)) }
@@ -57,10 +73,13 @@ struct InboundRequest {
                 object["include_usage"] = true
                 let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(#"{"include_usage":true}"#.utf8)
                 edits.append((m.valueRange, [UInt8](data)))
-            } else if let open = body.firstIndex(of: UInt8(ascii: "{")) {
-                let insertion = #""stream_options":{"include_usage":true}"# + (members.isEmpty ? "" : ",")
-                edits.append((open + 1..<open + 1, Array(insertion.utf8)))
+            } else {
+                insertions.append(#""stream_options":{"include_usage":true}"#)
             }
+        }
+        if !insertions.isEmpty, let open = body.firstIndex(of: UInt8(ascii: "{")) {
+            let insertion = insertions.joined(separator: ",") + (members.isEmpty ? "" : ",")
+            edits.append((open + 1..<open + 1, Array(insertion.utf8)))
         }
         guard !edits.isEmpty else { return body }
         var result = body

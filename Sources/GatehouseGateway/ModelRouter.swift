@@ -4,6 +4,13 @@ import GatehouseCore
 public struct RoutedModel: Sendable, Equatable {
     public var provider: ProviderConfig
     public var upstreamModel: String
+    /// Share of load within its priority tier (aliases with several deployments).
+    public var weight: Int = 1
+    /// Lower tiers are tried first; later tiers are fallbacks.
+    public var priority: Int = 0
+
+    /// The breaker's name for this deployment.
+    var deploymentName: String { "\(provider.name)/\(upstreamModel)" }
 }
 
 public enum RoutingError: Error, Equatable, CustomStringConvertible {
@@ -27,7 +34,7 @@ public enum RoutingError: Error, Equatable, CustomStringConvertible {
 /// `claude-*` to Anthropic), when exactly one such provider exists.
 public struct ModelRouter: Sendable {
     private let providers: [String: ProviderConfig]
-    private let aliases: [String: String]
+    private let aliases: [String: [ModelAlias.Deployment]]
     private let ordered: [ProviderConfig]
 
     public init(config: GatehouseConfig) {
@@ -35,11 +42,26 @@ public struct ModelRouter: Sendable {
         for p in config.providers { byName[p.name] = p }
         providers = byName
         ordered = config.providers
-        aliases = Dictionary(config.aliases.map { ($0.alias, $0.target) }, uniquingKeysWith: { _, last in last })
+        aliases = Dictionary(config.aliases.map { ($0.alias, $0.deployments) }, uniquingKeysWith: { _, last in last })
     }
 
+    /// Every deployment a requested model may go to: an alias's deployments, or the one target.
+    public func candidates(_ requested: String) throws -> [RoutedModel] {
+        guard let deployments = aliases[requested], !deployments.isEmpty else { return [try resolve(requested, as: requested)] }
+        return try deployments.map { d in
+            var routed = try resolve(d.target, as: requested)
+            routed.weight = d.weight
+            routed.priority = d.priority
+            return routed
+        }
+    }
+
+    /// The first deployment of `requested`.
     public func route(_ requested: String) throws -> RoutedModel {
-        let target = aliases[requested] ?? requested
+        try candidates(requested)[0]
+    }
+
+    private func resolve(_ target: String, as requested: String) throws -> RoutedModel {
         if let slash = target.firstIndex(of: "/") {
             let prefix = String(target[..<slash])
             let rest = String(target[target.index(after: slash)...])

@@ -22,13 +22,24 @@ struct StreamRelay {
     private var accumulator: StreamUsageAccumulator
     private var copy: [UInt8] = []
     private var copyOverflowed = false
+    /// The raw event stream as upstream sent it, for the response cache (nil: not kept).
+    private var capture: [UInt8]?
+    private let captureLimit: Int
 
-    init(route: GatewayRoute, eventStream: Bool, dropInjectedUsage: Bool, status: Int) {
+    init(route: GatewayRoute, eventStream: Bool, dropInjectedUsage: Bool, status: Int, captureLimit: Int = 0) {
         self.route = route
         self.eventStream = eventStream
         self.dropInjectedUsage = dropInjectedUsage
         self.status = status
+        self.captureLimit = captureLimit
+        capture = captureLimit > 0 && eventStream ? [] : nil
         accumulator = StreamUsageAccumulator(route: route)
+    }
+
+    /// The whole body as upstream sent it, when it was kept and fit the limit.
+    var capturedBody: [UInt8]? {
+        if eventStream { return capture }
+        return copyOverflowed || copy.count > max(captureLimit, 0) ? nil : copy
     }
 
     mutating func pump<S: AsyncSequence>(_ body: S, into writer: inout any ResponseBodyWriter, meter: inout CallMeter) async throws
@@ -36,6 +47,9 @@ struct StreamRelay {
         for try await chunk in body {
             if meter.firstByteAt == nil { meter.firstByteAt = .now }
             if eventStream && status == 200 {
+                if capture != nil {
+                    if capture!.count + chunk.readableBytes <= captureLimit { capture!.append(contentsOf: chunk.readableBytesView) } else { capture = nil }
+                }
                 let events = try parser.feed(chunk.readableBytesView)
                 guard !events.isEmpty else { continue }
                 var out = ByteBuffer()

@@ -9,12 +9,15 @@ public struct GatehouseRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `CorrelationMiddleware` before any route runs.
     public var correlationID: String
+    /// The TCP peer's address (the `ip` scope of rate limits).
+    public var clientIP: String?
     /// Lets routes that read large bodies (the gateway) collect them with their own limit.
     public var maxUploadSize: Int { 256 * 1024 * 1024 }
 
     public init(source: Source) {
         coreContext = .init(source: source)
         correlationID = ""
+        clientIP = source.channel.remoteAddress?.ipAddress
     }
 }
 

@@ -40,11 +40,17 @@ public struct GatehouseServer: Sendable {
         clientConfiguration.redirectConfiguration = .disallow
         let httpClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
 
-        let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder)
+        let controls = Controls(
+            settings: config.controls, state: ControlState(store: opened.controls, logger: logger),
+            ledger: QuotaLedger(store: opened.controls, leaseFraction: config.controls.leaseFraction, logger: logger), prices: prices)
+        let cache = ResponseCache(settings: config.controls.cache, store: opened.controls)
+        let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder, controls: controls, cache: cache)
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
         router.add(middleware: HTTPMetricsMiddleware())
+        router.add(middleware: AdminAuthMiddleware(token: config.controls.adminToken))
         gateway.addRoutes(to: router)
+        AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: router)
         UsageRoutes(store: opened.store).addRoutes(to: router)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers).addRoutes(to: router)
 
@@ -55,9 +61,16 @@ public struct GatehouseServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? config.port) },
             logger: logger)
         // Migrations need the PostgreSQL pool running, which starts with the service group.
-        application.beforeServerStarts { try await store.migrate() }
+        application.beforeServerStarts {
+            try await store.migrate()
+            try await controls.state.refresh(force: true)
+        }
 
-        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder]
+        let sync = ControlSyncService(controls: controls, cache: cache, store: opened.controls,
+                                      interval: .milliseconds(config.controls.syncIntervalMilliseconds), logger: logger)
+        // Shut down in reverse: the application first (in-flight calls settle), then the control
+        // sync's final report, then the recorder's flush, then the pool.
+        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, sync]
         return GatehouseServer(config: config, store: opened.store, recorder: recorder, application: application,
                                services: services, closeStore: opened.close, logger: logger)
     }

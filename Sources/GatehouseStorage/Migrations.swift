@@ -83,7 +83,83 @@ enum Migrations {
                 "CREATE INDEX requests_key_ts ON requests (key_id, ts)",
                 "CREATE INDEX requests_properties ON requests USING GIN (properties jsonb_path_ops)",
             ]),
+        Migration(
+            version: 2, name: "controls: keys, switches, audit, quota counters, budget events, cache",
+            sqlite: controlTables(bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT") + [
+                "ALTER TABLE requests ADD COLUMN attempts TEXT",
+                "ALTER TABLE requests ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE requests ADD COLUMN cost_saved_micros INTEGER NOT NULL DEFAULT 0",
+            ],
+            postgres: controlTables(bigint: "BIGINT", serial: "BIGSERIAL PRIMARY KEY") + [
+                "ALTER TABLE requests ADD COLUMN attempts TEXT",
+                "ALTER TABLE requests ADD COLUMN cache_hit SMALLINT NOT NULL DEFAULT 0",
+                "ALTER TABLE requests ADD COLUMN cost_saved_micros BIGINT NOT NULL DEFAULT 0",
+            ]),
     ]
+
+    /// The controls' tables; identical on both databases but for a few type names.
+    static func controlTables(bigint: String, serial: String) -> [String] {
+        [
+            """
+            CREATE TABLE virtual_keys (
+                id TEXT PRIMARY KEY,
+                hash TEXT NOT NULL UNIQUE,
+                document TEXT NOT NULL,
+                updated_at \(bigint) NOT NULL
+            )
+            """,
+            "CREATE TABLE kill_switches (kind TEXT NOT NULL, value TEXT NOT NULL, document TEXT NOT NULL, updated_at \(bigint) NOT NULL, PRIMARY KEY (kind, value))",
+            "CREATE TABLE control_versions (name TEXT PRIMARY KEY, version \(bigint) NOT NULL)",
+            """
+            CREATE TABLE audit_log (
+                id \(serial),
+                ts \(bigint) NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                details TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE quota_counters (
+                counter TEXT NOT NULL,
+                window_start \(bigint) NOT NULL,
+                granted \(bigint) NOT NULL,
+                used \(bigint) NOT NULL,
+                limit_value \(bigint) NOT NULL,
+                updated_at \(bigint) NOT NULL,
+                PRIMARY KEY (counter, window_start)
+            )
+            """,
+            """
+            CREATE TABLE budget_events (
+                counter TEXT NOT NULL,
+                window_start \(bigint) NOT NULL,
+                threshold_percent INTEGER NOT NULL,
+                used \(bigint) NOT NULL,
+                limit_value \(bigint) NOT NULL,
+                ts \(bigint) NOT NULL,
+                PRIMARY KEY (counter, window_start, threshold_percent)
+            )
+            """,
+            "CREATE INDEX budget_events_ts ON budget_events (ts)",
+            """
+            CREATE TABLE cache_entries (
+                key TEXT PRIMARY KEY,
+                status INTEGER NOT NULL,
+                content_type TEXT NOT NULL,
+                body TEXT NOT NULL,
+                model TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                usage TEXT NOT NULL,
+                cost_micros \(bigint) NOT NULL,
+                created_at \(bigint) NOT NULL,
+                expires_at \(bigint) NOT NULL
+            )
+            """,
+            "CREATE INDEX cache_entries_expiry ON cache_entries (expires_at)",
+        ]
+    }
 
     /// Applies every migration newer than the database's version, each in its own transaction.
     /// Returns the versions applied.

@@ -21,6 +21,7 @@ public final class SQLRequestStore: RequestStore {
         "id", "ts", "route", "provider", "requested_model", "model", "status", "stream", "latency_us", "ttft_us",
         "input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens",
         "cost_micros", "key_id", "user_id", "properties", "correlation_id", "error_class", "error_message", "complete",
+        "attempts", "cache_hit", "cost_saved_micros",
     ]
 
     public func insert(_ records: [RequestRecord]) async throws {
@@ -49,7 +50,8 @@ public final class SQLRequestStore: RequestStore {
                 r.keyID.map { .text($0) } ?? .null, r.userID.map { .text($0) } ?? .null,
                 .text(Self.encodeProperties(r.properties)), .text(r.correlationID),
                 r.errorClass.map { .text($0.rawValue) } ?? .null, r.errorMessage.map { .text($0) } ?? .null,
-                .int(r.complete ? 1 : 0),
+                .int(r.complete ? 1 : 0), r.attempts.isEmpty ? .null : .text(Self.encodeAttempts(r.attempts)),
+                .int(r.cacheHit ? 1 : 0), .int(r.costSaved.value),
             ]
             let placeholders = values.enumerated().map { index, value in
                 let p = builder.bind(value)
@@ -66,6 +68,10 @@ public final class SQLRequestStore: RequestStore {
         guard !properties.isEmpty,
               let data = try? JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    static func encodeAttempts(_ attempts: [CallAttempt]) -> String {
+        (try? JSONEncoder().encode(attempts)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
     }
 
     public func ping() async throws {
@@ -283,7 +289,9 @@ public final class SQLRequestStore: RequestStore {
             cost: MicroDollars(row["cost_micros"].int ?? 0), keyID: row["key_id"].text, userID: row["user_id"].text,
             properties: properties, correlationID: row["correlation_id"].text ?? "",
             errorClass: row["error_class"].text.flatMap(ErrorClass.init(rawValue:)), errorMessage: row["error_message"].text,
-            complete: row["complete"].int != 0)
+            complete: row["complete"].int != 0,
+            attempts: row["attempts"].text.flatMap { try? JSONDecoder().decode([CallAttempt].self, from: Data($0.utf8)) } ?? [],
+            cacheHit: row["cache_hit"].int == 1, costSaved: MicroDollars(row["cost_saved_micros"].int ?? 0))
     }
 }
 

@@ -6,6 +6,7 @@ import ServiceLifecycle
 /// An opened store and what must run for it to work.
 public struct OpenedStore: Sendable {
     public var store: SQLRequestStore
+    public var controls: SQLControlStore
     /// Services to run in the ServiceGroup (the PostgreSQL pool), started before anything else.
     public var services: [any Service]
     /// Closes connections; call after every user of the store has stopped.
@@ -25,11 +26,11 @@ public enum StoreFactory {
         switch url {
         case .sqlite(let path):
             let driver = try await SQLiteDriver.open(path: path, logger: logger)
-            return OpenedStore(store: SQLRequestStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
+            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
         case .postgres(let text):
             let client = PostgresClient(configuration: try PostgresDriver.configuration(fromURL: text), backgroundLogger: logger)
             let driver = PostgresDriver(client: client, logger: logger)
-            return OpenedStore(store: SQLRequestStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
+            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
                                close: {}, kind: "postgres")
         }
     }
@@ -37,13 +38,19 @@ public enum StoreFactory {
     /// Opens a store, runs `body` with it and closes it; for the CLI and tests.
     public static func withStore<T: Sendable>(databaseURL: String, logger: Logger,
                                               _ body: @Sendable (SQLRequestStore) async throws -> T) async throws -> T {
+        try await withStores(databaseURL: databaseURL, logger: logger) { requests, _ in try await body(requests) }
+    }
+
+    /// Opens the request and control stores, runs `body` with them and closes them.
+    public static func withStores<T: Sendable>(databaseURL: String, logger: Logger,
+                                               _ body: @Sendable (SQLRequestStore, SQLControlStore) async throws -> T) async throws -> T {
         let opened = try await open(databaseURL: databaseURL, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for service in opened.services { group.addTask { try await service.run() } }
             defer { group.cancelAll() }
             do {
                 try await opened.store.migrate()
-                let result = try await body(opened.store)
+                let result = try await body(opened.store, opened.controls)
                 try await opened.close()
                 return result
             } catch {

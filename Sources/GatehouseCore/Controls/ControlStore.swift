@@ -1,0 +1,151 @@
+import Foundation
+
+/// A runtime switch that turns something off without a restart.
+public struct KillSwitch: Sendable, Equatable, Codable, Hashable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// Every gateway call answers 503 with `Retry-After`.
+        case maintenance
+        case provider, model, key
+        /// `name=value` of a call property, e.g. `customer=acme`.
+        case property
+    }
+
+    public var kind: Kind
+    /// Empty for maintenance.
+    public var value: String
+    public var reason: String?
+    /// Maintenance only: the `Retry-After` seconds to send.
+    public var retryAfterSeconds: Int?
+    public var createdAtMicros: Int64
+
+    public init(kind: Kind, value: String, reason: String? = nil, retryAfterSeconds: Int? = nil, createdAtMicros: Int64) {
+        self.kind = kind
+        self.value = value
+        self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
+        self.createdAtMicros = createdAtMicros
+    }
+}
+
+/// One administrative change, kept forever.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var timestampMicros: Int64
+    /// Who: `admin-token:<fingerprint>` and the client address.
+    public var actor: String
+    public var action: String
+    public var target: String
+    /// What changed, as JSON text, never containing a secret.
+    public var details: String
+
+    public init(id: Int64 = 0, timestampMicros: Int64, actor: String, action: String, target: String, details: String) {
+        self.id = id
+        self.timestampMicros = timestampMicros
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.details = details
+    }
+}
+
+/// A stored answer for the response cache.
+public struct CachedResponse: Sendable, Equatable {
+    public var key: String
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public var model: String
+    public var provider: String
+    public var usage: TokenUsage
+    public var cost: MicroDollars
+    public var createdAtMicros: Int64
+    public var expiresAtMicros: Int64
+
+    public init(key: String, status: Int, contentType: String, body: [UInt8], model: String, provider: String, usage: TokenUsage,
+                cost: MicroDollars, createdAtMicros: Int64, expiresAtMicros: Int64) {
+        self.key = key
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.model = model
+        self.provider = provider
+        self.usage = usage
+        self.cost = cost
+        self.createdAtMicros = createdAtMicros
+        self.expiresAtMicros = expiresAtMicros
+    }
+}
+
+/// The current count of one quota counter in one window.
+public struct QuotaCount: Sendable, Equatable {
+    public var counter: String
+    public var windowStartMicros: Int64
+    /// Units handed out to instances as leases (an upper bound on what may be used).
+    public var granted: Int64
+    /// Units actually consumed, as reported by instances.
+    public var used: Int64
+    public var limit: Int64
+    public init(counter: String, windowStartMicros: Int64, granted: Int64, used: Int64, limit: Int64) {
+        self.counter = counter
+        self.windowStartMicros = windowStartMicros
+        self.granted = granted
+        self.used = used
+        self.limit = limit
+    }
+}
+
+/// Shared state of the controls: keys, switches, audit log, quota counters, cached answers.
+/// With PostgreSQL every instance sees the same state; this is how limits hold across replicas.
+public protocol ControlStore: Sendable {
+    func insertKey(_ key: VirtualKey) async throws
+    /// Replaces the stored key with the same id.
+    func updateKey(_ key: VirtualKey) async throws
+    func key(id: String) async throws -> VirtualKey?
+    func allKeys() async throws -> [VirtualKey]
+    /// A value that changes whenever any key changes (cheap to poll).
+    func keysVersion() async throws -> String
+
+    func setSwitch(_ s: KillSwitch) async throws
+    func removeSwitch(kind: KillSwitch.Kind, value: String) async throws -> Bool
+    func allSwitches() async throws -> [KillSwitch]
+    func switchesVersion() async throws -> String
+
+    func appendAudit(_ entry: AuditEntry) async throws
+    /// Newest first; `before` is an entry id for paging.
+    func audit(limit: Int, before: Int64?) async throws -> [AuditEntry]
+
+    /// Atomically hands out up to `want` units of `counter`'s window, never letting the total
+    /// granted exceed `limit`; returns the units granted (0 when fewer than `need` remain) and
+    /// the window's granted total afterwards.
+    func claimQuota(counter: String, windowStartMicros: Int64, want: Int64, need: Int64, limit: Int64) async throws -> (granted: Int64, total: Int64)
+    /// Returns unused leased units and records consumption, in one batch.
+    func settleQuota(_ changes: [QuotaChange]) async throws -> [QuotaCount]
+    func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount]
+
+    /// Inserts the event unless the same counter, window and threshold already has one.
+    /// Returns true when it was new.
+    func recordBudgetEvent(_ event: BudgetEvent) async throws -> Bool
+    func budgetEvents(sinceMicros: Int64, limit: Int) async throws -> [BudgetEvent]
+
+    func cachedResponse(key: String, nowMicros: Int64) async throws -> CachedResponse?
+    func storeCachedResponses(_ entries: [CachedResponse]) async throws
+    func pruneCache(nowMicros: Int64) async throws
+}
+
+/// A batched change to one counter window.
+public struct QuotaChange: Sendable, Equatable {
+    public var counter: String
+    public var windowStartMicros: Int64
+    /// Leased units given back (subtracted from granted).
+    public var released: Int64
+    /// Units consumed since the last report (added to used).
+    public var used: Int64
+    public var limit: Int64
+    public init(counter: String, windowStartMicros: Int64, released: Int64, used: Int64, limit: Int64) {
+        self.counter = counter
+        self.windowStartMicros = windowStartMicros
+        self.released = released
+        self.used = used
+        self.limit = limit
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import GatehouseCore
+import GatehouseGateway
+import Logging
+import ServiceLifecycle
+
+/// Keeps this instance's controls in step with the shared store: reports quota consumption and
+/// returns idle leases every sync interval, reloads keys and switches when they change, writes
+/// new cache entries. On shutdown it reports everything and returns every lease.
+struct ControlSyncService: Service {
+    let controls: Controls
+    let cache: ResponseCache
+    let store: any ControlStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Cancellation on graceful shutdown ends the loop; the final sync runs after it.
+        await cancelWhenGracefulShutdown {
+            var lastRefresh = ContinuousClock.now
+            var lastPrune = ContinuousClock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await controls.ledger.sync()
+                await cache.flush()
+                if ContinuousClock.now - lastRefresh >= .seconds(1) {
+                    lastRefresh = .now
+                    do { try await controls.state.refresh() } catch {
+                        logger.warning("could not reload keys and switches", metadata: ["error": "\(error)"])
+                    }
+                }
+                if ContinuousClock.now - lastPrune >= .seconds(60) {
+                    lastPrune = .now
+                    try? await store.pruneCache(nowMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                }
+            }
+        }
+        await controls.ledger.sync(releaseAll: true)
+        await cache.flush()
+    }
+}
