@@ -113,10 +113,8 @@ public struct Gateway: Sendable {
                 return await reject(GatewayError(status: .notFound, message: "\(error)", type: "invalid_request_error", code: "model_not_found", param: "model"),
                                     meter: meter, errorClass: .invalidRequest)
             }
-        } catch let rejection as ControlRejection {
-            return await reject(rejection, meter: meter)
         } catch {
-            return await reject(.internalError(), meter: meter, errorClass: .internalError)
+            return await reject(error, meter: meter)
         }
         let first = candidates[0]
         meter.provider = first.provider.name
@@ -142,10 +140,8 @@ public struct Gateway: Sendable {
             let estimate = controls.estimate(bodyBytes: inbound.body.count, maxOutputTokens: capped.maxOutputTokens, route: route,
                                              model: first.upstreamModel, priceProvider: first.provider.effectivePriceProvider)
             admission = try await controls.admit(subject, rules: rules, estimate: estimate)
-        } catch let rejection as ControlRejection {
-            return await reject(rejection, meter: meter)
         } catch {
-            return await reject(.internalError(), meter: meter, errorClass: .internalError)
+            return await reject(error, meter: meter)
         }
 
         let cacheTTL = cache.decision(route: route, headers: headers)
@@ -180,8 +176,9 @@ public struct Gateway: Sendable {
             context.logger.warning("upstream call failed", metadata: ["provider": "\(routed.provider.name)", "error": "\(Self.describe(error))"])
             return await reject(.upstreamUnavailable("The upstream provider \(routed.provider.name) could not be reached: \(Self.describe(error))", status: status),
                                 meter: meter, errorClass: errorClass)
-        case .breakersOpen(let seconds):
+        case let .breakersOpen(seconds, attempts):
             admission.cancel()
+            meter.attempts = attempts
             return await reject(GatewayError(status: .serviceUnavailable,
                                              message: "Every deployment of \(meter.requestedModel) is failing; its circuit breaker is open. Retry in \(seconds)s.",
                                              type: "api_error", code: "circuit_open", retryAfterSeconds: seconds),

@@ -192,6 +192,12 @@ public struct UsageRoutes: Sendable {
             "key_id": r.keyID as Any? ?? NSNull(), "user_id": r.userID as Any? ?? NSNull(), "properties": r.properties,
             "correlation_id": r.correlationID, "error_class": r.errorClass?.rawValue as Any? ?? NSNull(),
             "error_message": r.errorMessage as Any? ?? NSNull(), "complete": r.complete,
+            "cache_hit": r.cacheHit, "cost_saved_micros": r.costSaved.value, "cost_saved_usd": r.costSaved.dollarString,
+            "attempts": r.attempts.map { a -> [String: Any] in
+                ["provider": a.provider, "model": a.model, "status": a.status as Any? ?? NSNull(),
+                 "error_class": a.errorClass?.rawValue as Any? ?? NSNull(), "error_message": a.errorMessage as Any? ?? NSNull(),
+                 "latency_ms": Double(a.latencyMicros) / 1000, "delay_ms": a.delayMilliseconds]
+            },
         ]
     }
 }

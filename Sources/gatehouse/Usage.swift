@@ -1,8 +1,6 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import GatehouseCore
-import NIOCore
 import Rainbow
 
 struct Usage: AsyncParsableCommand {
@@ -25,42 +23,15 @@ struct Usage: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let base = (url ?? ProcessInfo.processInfo.environment["GATEHOUSE_URL"] ?? "http://127.0.0.1:8080")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        var components = URLComponents(string: base + "/api/v1/ai/usage")
         var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "group_by", value: by), URLQueryItem(name: "interval", value: "none")]
         if let until { items.append(URLQueryItem(name: "to", value: until)) }
-        components?.queryItems = items
-        guard let target = components?.string else { throw ValidationError("--url \(base) is not a URL") }
-
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await HTTPClient.shared.execute(HTTPClientRequest(url: target), timeout: .seconds(30))
-            body = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        } catch {
-            throw CLIError("cannot reach Gatehouse at \(base): \(error)")
-        }
-        let data = Data(buffer: body)
-        guard response.status == .ok else {
-            let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
-                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? String(decoding: data, as: UTF8.self)
-            throw CLIError("Gatehouse answered \(response.status.code): \(message)")
-        }
+        let client = APIClient(url: url)
         if json {
-            print(String(decoding: data, as: UTF8.self))
+            print(String(decoding: try await client.call(.GET, "/api/v1/ai/usage", query: items), as: UTF8.self))
             return
         }
-        guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CLIError("Gatehouse answered something that is not a usage report")
-        }
-        print(UsageTable.render(report, groupName: by))
+        print(UsageTable.render(try await client.object(.GET, "/api/v1/ai/usage", query: items), groupName: by))
     }
-}
-
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The usage report as an aligned table, with a totals row.

@@ -57,8 +57,9 @@ public struct TokenCap: Sendable, Equatable {
 }
 
 public struct RetrySettings: Sendable, Equatable {
-    /// Tries in total, across deployments, the first one included.
-    public var maxAttempts = 3
+    /// Tries in total, across deployments, the first one included. Two by default: the SDKs
+    /// retry too, and retries multiply.
+    public var maxAttempts = 2
     public var initialBackoffMilliseconds = 200
     public var maxBackoffMilliseconds = 8_000
     /// No new attempt starts after this long since the call began.

@@ -88,7 +88,11 @@ public final class QuotaLedger: Sendable {
                 retire(counter, e)
                 e = Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
             }
-            e.limit = rule.limit
+            if e.limit != rule.limit {
+                // A changed limit (a key updated) is a new question for the store.
+                e.limit = rule.limit
+                e.exhaustedUntil = 0
+            }
             e.lastUse = now
             defer { all[counter] = e }
             if e.lease >= amount {

@@ -19,7 +19,7 @@ struct UpstreamCaller: Sendable {
         case response(UpstreamResponse, RoutedModel, [CallAttempt])
         case failed(any Error, RoutedModel, [CallAttempt])
         /// Every deployment's breaker is open; retry after the given seconds.
-        case breakersOpen(retryAfterSeconds: Int)
+        case breakersOpen(retryAfterSeconds: Int, [CallAttempt])
     }
 
     func call(_ ordered: [RoutedModel], inbound: InboundRequest, started: ContinuousClock.Instant, logger: Logger,
@@ -86,7 +86,7 @@ struct UpstreamCaller: Sendable {
             }
         }
         if let lastFailure { return .failed(lastFailure.error, lastFailure.routed, attempts) }
-        return .breakersOpen(retryAfterSeconds: breakers.secondsUntilProbe(ordered.map(\.deploymentName)))
+        return .breakersOpen(retryAfterSeconds: breakers.secondsUntilProbe(ordered.map(\.deploymentName)), attempts)
     }
 
     static func errorClass(status: Int) -> ErrorClass {

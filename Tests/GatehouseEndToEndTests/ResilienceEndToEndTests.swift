@@ -1,0 +1,170 @@
+import Foundation
+import GatehouseTestSupport
+import Testing
+
+/// Retries, fallback, the circuit breaker, the response cache, token caps and kill switches,
+/// driven by a mock upstream that fails, rate-limits and recovers.
+@Suite(.serialized) struct ResilienceEndToEndTests {
+    func config(_ mock: MockUpstream, extra: String, breakerThreshold: Int = 5) -> String {
+        """
+        providers:
+          - name: bad
+            kind: openai
+            base_url: \(mock.baseURL)/v1
+            api_key: sk-provider-bad-0001
+            headers:
+              x-mock-status: "503"
+          - name: good
+            kind: openai
+            base_url: \(mock.baseURL)/v1
+            api_key: sk-provider-good-0002
+        aliases:
+          - alias: smart
+            targets:
+              - model: bad/gpt-4o-mini
+                priority: 0
+              - model: good/gpt-4o-mini
+                priority: 1
+        retries:
+          max_attempts: 3
+          initial_backoff_ms: 10
+        circuit_breaker:
+          failure_threshold: \(breakerThreshold)
+          open_seconds: 2
+        recorder:
+          flush_interval_ms: 20
+        \(extra)
+        """
+    }
+
+    func authorizations(_ mock: MockUpstream) async throws -> [String] {
+        try await mock.requests().compactMap { ($0["headers"] as? [String: Any])?["authorization"] as? String }
+    }
+
+    @Test func fallbackRetriesAndTheBreakerRouteAroundAFailingDeployment() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: config(mock, extra: "", breakerThreshold: 2))
+        for i in 0..<3 {
+            let reply = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "smart", headers: ["X-Request-Id": "fb-\(i)"])
+            #expect(reply["ok"] as? Bool == true, "fallback answers every call: \(reply)")
+        }
+        // Two failures open the bad deployment's breaker: the third call goes straight to good.
+        var auths = try await authorizations(mock)
+        #expect(auths.filter { $0.contains("bad") }.count == 2 && auths.filter { $0.contains("good") }.count == 3, "\(auths)")
+        let records = try await waitForRecords(gatehouse, count: 3)
+        let first = try #require(records.first { $0["correlation_id"] as? String == "fb-0" })
+        let attempts = (first["attempts"] as? [[String: Any]]) ?? []
+        #expect(attempts.compactMap { $0["provider"] as? String } == ["bad", "good"])
+        #expect(int(attempts.first?["status"]) == 503 && int(attempts.last?["status"]) == 200)
+        #expect(first["provider"] as? String == "good" && int(first["cost_micros"]) ?? 0 > 0)
+        let third = try #require(records.first { $0["correlation_id"] as? String == "fb-2" })
+        #expect((third["attempts"] as? [Any])?.isEmpty ?? true)
+
+        // After open_seconds one probe goes to bad again; it fails and the breaker reopens.
+        try await Task.sleep(for: .milliseconds(2200))
+        #expect(try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "smart")["ok"] as? Bool == true)
+        #expect(try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "smart")["ok"] as? Bool == true)
+        auths = try await authorizations(mock)
+        #expect(auths.filter { $0.contains("bad") }.count == 3, "one half-open probe, then open again: \(auths)")
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test func retriesHonourRetryAfterAndBillOnce() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: config(mock, extra: ""))
+        // The mock answers 429 with Retry-After: 1 twice, then succeeds.
+        let started = ContinuousClock.now
+        let reply = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "good/gpt-4o-mini",
+                                      headers: ["x-mock-status": "429", "x-mock-fail-times": "2", "x-mock-key": "retry-1", "X-Request-Id": "rt"])
+        let elapsed = ContinuousClock.now - started
+        #expect(reply["ok"] as? Bool == true, "\(reply)")
+        #expect(elapsed >= .seconds(2), "two waits of Retry-After: 1s, took \(elapsed)")
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        let attempts = (record["attempts"] as? [[String: Any]]) ?? []
+        #expect(attempts.compactMap { int($0["status"]) } == [429, 429, 200], "\(record) \(reply)")
+        #expect(attempts.dropFirst().allSatisfy { int($0["delay_ms"]) ?? 0 >= 1000 })
+        #expect(int(usage(record)["output_tokens"]) ?? 0 > 0 && int(record["cost_micros"]) ?? 0 > 0)
+        // A client error is not retried.
+        _ = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "good/gpt-4o-mini", headers: ["x-mock-status": "400"])
+        let requests = try await mock.requests()
+        #expect(requests.count == 4, "3 tries for the 429s, 1 for the 400: \(requests.count)")
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCachedStreamReplaysIdenticallyAndSurvivesARestart(_ backend: Backend) async throws {
+        let mock = try await MockUpstream.start()
+        let database = try backend.databaseURL() ?? "sqlite://" + (try TestEnvironment.temporaryDirectory()).appendingPathComponent("cache.sqlite").path
+        var gatehouse = try await GatehouseProcess.start(yaml: config(mock, extra: ""), databaseURL: database)
+        let headers = [("Gatehouse-Cache", "true"), ("Content-Type", "application/json")]
+        let body = chatBody("good/gpt-4o-mini", stream: true, text: "cache me")
+        let miss = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: body, headers: headers)
+        #expect(miss.header("Gatehouse-Cache") == "MISS")
+        try await Task.sleep(for: .milliseconds(300))
+        let hit = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: body, headers: headers)
+        #expect(hit.header("Gatehouse-Cache") == "HIT" && hit.header("content-type")?.hasPrefix("text/event-stream") == true)
+        #expect(hit.body == miss.body, "the replay is byte for byte the stream the first caller got")
+        #expect(!String(decoding: hit.body, as: UTF8.self).contains("prompt_tokens"), "the usage chunk the caller did not ask for stays out")
+        // The SDK consumes the replayed stream like a live one.
+        let sdk = try await SDK.run("openai-chat-stream-usage", baseURL: gatehouse.baseURL, model: "good/gpt-4o-mini", headers: ["Gatehouse-Cache": "true"])
+        let sdkAgain = try await SDK.run("openai-chat-stream-usage", baseURL: gatehouse.baseURL, model: "good/gpt-4o-mini", headers: ["Helicone-Cache-Enabled": "true"])
+        #expect(sdk["text"] as? String == sdkAgain["text"] as? String && int(sdkAgain["usage_chunks"]) == 1)
+        #expect(try await mock.requests().count == 2, "hits never reach upstream")
+        let records = try await waitForRecords(gatehouse, count: 4)
+        let hits = records.filter { $0["cache_hit"] as? Bool == true }
+        #expect(hits.count == 2 && hits.allSatisfy { int($0["cost_micros"]) == 0 && int($0["cost_saved_micros"]) ?? 0 > 0 })
+        try await gatehouse.stop()
+
+        gatehouse = try await GatehouseProcess.start(yaml: config(mock, extra: ""), databaseURL: database)
+        let afterRestart = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: body, headers: headers)
+        #expect(afterRestart.header("Gatehouse-Cache") == "HIT" && afterRestart.body == miss.body, "the cache is persisted in the store")
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test func tokenCapsAndKillSwitchesApplyWithoutARestart() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: config(mock, extra: """
+            token_caps:
+              - routes: [/v1/chat/completions]
+                max_output_tokens: 50
+              - property: feature=autocomplete
+                max_output_tokens: 20
+                mode: reject
+              - property: feature=rewrite
+                max_input_tokens: 100
+            """), environment: ["GATEHOUSE_ADMIN_TOKEN": adminToken])
+        let url = gatehouse.baseURL + "/v1/chat/completions"
+        #expect(try await HTTP.post(url, json: chatBody("good/gpt-4o-mini", maxTokens: 500)).status == 200)
+        #expect(try await HTTP.post(url, json: chatBody("good/gpt-4o-mini")).status == 200)
+        let sent = try await mock.requests().compactMap { $0["body"] as? [String: Any] }
+        #expect(sent.compactMap { int($0["max_tokens"] ?? $0["max_completion_tokens"]) } == [50, 50], "clamped, and set when absent: \(sent)")
+        let rejected = try await HTTP.post(url, json: chatBody("good/gpt-4o-mini", maxTokens: 500), headers: [("Gatehouse-Property-Feature", "autocomplete")])
+        #expect(rejected.status == 400 && String(decoding: rejected.body, as: UTF8.self).contains("max_tokens_exceeded"))
+        let long = try await HTTP.post(url, json: chatBody("good/gpt-4o-mini", text: String(repeating: "word ", count: 200)),
+                                       headers: [("Gatehouse-Property-Feature", "rewrite")])
+        #expect(long.status == 400 && String(decoding: long.body, as: UTF8.self).contains("context_length_exceeded"))
+        #expect(try await mock.requests().count == 2, "refused calls cost nothing")
+
+        func flip(_ json: String) async throws { #expect(try await HTTP.post(gatehouse.baseURL + "/api/v1/switches", json: json, headers: admin).status == 201) }
+        try await flip(#"{"kind":"maintenance","retry_after":120,"reason":"database upgrade"}"#)
+        let maintenance = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "good/gpt-4o-mini")
+        let error = try #require(maintenance["error"] as? [String: Any])
+        #expect(int(error["status"]) == 503 && error["retry_after"] as? String == "120" && (error["message"] as? String ?? "").contains("database upgrade"))
+        #expect(try await HTTP.send(gatehouse.baseURL + "/api/v1/switches?kind=maintenance", method: .DELETE, headers: admin, body: nil).status == 200)
+        try await flip(#"{"kind":"property","value":"customer=runaway"}"#)
+        #expect(try await HTTP.post(url, json: chatBody("good/gpt-4o-mini"), headers: [("Gatehouse-Property-Customer", "runaway")]).status == 403)
+        #expect(try await HTTP.post(url, json: chatBody("good/gpt-4o-mini"), headers: [("Gatehouse-Property-Customer", "fine")]).status == 200)
+        try await flip(#"{"kind":"provider","value":"good"}"#)
+        #expect(try await HTTP.post(url, json: chatBody("good/gpt-4o-mini")).status == 503)
+        try await flip(#"{"kind":"model","value":"smart"}"#)
+        #expect(try await HTTP.post(url, json: chatBody("smart")).status == 403)
+        let (_, auditBody) = try await HTTP.get(gatehouse.baseURL + "/api/v1/audit", headers: admin)
+        let actions = ((try JSONSerialization.jsonObject(with: auditBody) as? [String: Any])?["data"] as? [[String: Any]])?.compactMap { $0["action"] as? String }
+        #expect(actions == ["switch.set", "switch.set", "switch.set", "switch.remove", "switch.set"])
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+}
