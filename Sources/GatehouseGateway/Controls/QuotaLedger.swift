@@ -31,6 +31,7 @@ public final class QuotaLedger: Sendable {
         /// Until then the store said the window is spent; do not ask again on every call.
         var exhaustedUntil: Int64 = 0
         var thresholds: [Double]
+        var pendingClaim: Task<Void, any Error>?
     }
 
     /// Units one call holds until it settles.
@@ -75,68 +76,84 @@ public final class QuotaLedger: Sendable {
     private enum Step {
         case granted(Reservation)
         case rejected(windowEnd: Int64)
-        case claim(want: Int64, need: Int64, windowStart: Int64, windowEnd: Int64)
+        /// Wait for the counter's claim in flight (started by this call or another), then look again.
+        case wait(Task<Void, any Error>, windowStart: Int64, windowEnd: Int64)
     }
 
     /// Reserves `amount` units of `counter` under `rule`, or throws `Exhausted`.
     public func acquire(counter: String, rule: QuotaRule, amount: Int64) async throws -> Reservation {
-        let now = Self.now()
-        let window = rule.window(containing: now)
-        let step = entries.withLock { all -> Step in
-            var e = all[counter] ?? Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
-            if e.windowStart != window.start {
-                retire(counter, e)
-                e = Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
-            }
-            if e.limit != rule.limit {
-                // A changed limit (a key updated) is a new question for the store.
-                e.limit = rule.limit
-                e.exhaustedUntil = 0
-            }
-            e.lastUse = now
-            defer { all[counter] = e }
-            if e.lease >= amount {
-                e.lease -= amount
-                return .granted(Reservation(counter: counter, rule: rule, windowStart: e.windowStart, windowEnd: e.windowEnd, amount: amount,
-                                            remaining: max(0, e.limit - e.knownGranted + e.lease)))
-            }
-            if now < e.exhaustedUntil { return .rejected(windowEnd: e.windowEnd) }
-            let need = amount - e.lease
-            let left = max(0, e.limit - e.knownGranted)
-            let leaseSize = max(1, min(Int64((Double(e.limit) * leaseFraction).rounded(.down)), left / 4))
-            return .claim(want: max(need, leaseSize), need: need, windowStart: e.windowStart, windowEnd: e.windowEnd)
-        }
-        switch step {
-        case .granted(let r): return r
-        case .rejected(let end): throw Exhausted(counter: counter, rule: rule, windowEnd: end, needed: amount)
-        case let .claim(want, need, windowStart, windowEnd):
-            let result: (granted: Int64, total: Int64)
-            do {
-                result = try await store.claimQuota(counter: counter, windowStartMicros: windowStart, want: want, need: need, limit: rule.limit)
-            } catch {
-                // The store is unreachable: admit rather than take the whole gateway down with it.
-                logger.warning("quota store unreachable; admitting the call", metadata: ["counter": "\(counter)", "error": "\(error)"])
-                return Reservation(counter: counter, rule: rule, windowStart: windowStart, windowEnd: windowEnd, amount: 0, remaining: 0)
-            }
-            let outcome = entries.withLock { all -> Reservation? in
-                guard var e = all[counter], e.windowStart == windowStart else {
-                    // The window rolled while claiming; hand the lease back with the old window.
-                    leftovers.withLock { $0.append(QuotaChange(counter: counter, windowStartMicros: windowStart, released: result.granted, used: 0, limit: rule.limit)) }
-                    return nil
+        // One claim per counter is in flight at a time; concurrent callers share its result, so
+        // a burst costs one store round trip per lease, not one per call.
+        for _ in 0..<16 {
+            let now = Self.now()
+            let window = rule.window(containing: now)
+            let step = entries.withLock { all -> Step in
+                var e = all[counter] ?? Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
+                if e.windowStart != window.start {
+                    retire(counter, e)
+                    e = Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
                 }
+                if e.limit != rule.limit {
+                    // A changed limit (a key updated) is a new question for the store.
+                    e.limit = rule.limit
+                    e.exhaustedUntil = 0
+                }
+                e.lastUse = now
                 defer { all[counter] = e }
-                e.lease += result.granted
-                e.knownGranted = max(e.knownGranted, result.total)
                 if e.lease >= amount {
                     e.lease -= amount
-                    return Reservation(counter: counter, rule: rule, windowStart: windowStart, windowEnd: windowEnd, amount: amount,
-                                       remaining: max(0, e.limit - e.knownGranted + e.lease))
+                    return .granted(Reservation(counter: counter, rule: rule, windowStart: e.windowStart, windowEnd: e.windowEnd, amount: amount,
+                                                remaining: max(0, e.limit - e.knownGranted + e.lease)))
                 }
-                e.exhaustedUntil = min(Self.now() + 1_000_000, e.windowEnd)
-                return nil
+                if now < e.exhaustedUntil { return .rejected(windowEnd: e.windowEnd) }
+                if let pending = e.pendingClaim { return .wait(pending, windowStart: e.windowStart, windowEnd: e.windowEnd) }
+                let need = amount - e.lease
+                let left = max(0, e.limit - e.knownGranted)
+                let leaseSize = max(1, min(Int64((Double(e.limit) * leaseFraction).rounded(.down)), left / 4))
+                let (windowStart, want) = (e.windowStart, max(need, leaseSize))
+                let claim = Task { try await self.claim(counter: counter, rule: rule, windowStart: windowStart, want: want, need: need) }
+                e.pendingClaim = claim
+                return .wait(claim, windowStart: e.windowStart, windowEnd: e.windowEnd)
             }
-            if let outcome { return outcome }
-            throw Exhausted(counter: counter, rule: rule, windowEnd: windowEnd, needed: amount)
+            switch step {
+            case .granted(let r): return r
+            case .rejected(let end): throw Exhausted(counter: counter, rule: rule, windowEnd: end, needed: amount)
+            case let .wait(task, windowStart, windowEnd):
+                do {
+                    try await task.value
+                } catch {
+                    // The store is unreachable: admit rather than take the whole gateway down with it.
+                    logger.warning("quota store unreachable; admitting the call", metadata: ["counter": "\(counter)", "error": "\(error)"])
+                    return Reservation(counter: counter, rule: rule, windowStart: windowStart, windowEnd: windowEnd, amount: 0, remaining: 0)
+                }
+            }
+        }
+        // Lost the race for fresh leases too often; the counter is effectively spent.
+        throw Exhausted(counter: counter, rule: rule, windowEnd: rule.window(containing: Self.now()).end, needed: amount)
+    }
+
+    /// Claims a lease from the store and adds it to the counter's entry.
+    private func claim(counter: String, rule: QuotaRule, windowStart: Int64, want: Int64, need: Int64) async throws {
+        let result: (granted: Int64, total: Int64)
+        do {
+            result = try await store.claimQuota(counter: counter, windowStartMicros: windowStart, want: want, need: need, limit: rule.limit)
+        } catch {
+            entries.withLock { all in
+                if all[counter]?.windowStart == windowStart { all[counter]?.pendingClaim = nil }
+            }
+            throw error
+        }
+        entries.withLock { all in
+            guard var e = all[counter], e.windowStart == windowStart else {
+                // The window rolled while claiming; hand the lease back with the old window.
+                leftovers.withLock { $0.append(QuotaChange(counter: counter, windowStartMicros: windowStart, released: result.granted, used: 0, limit: rule.limit)) }
+                return
+            }
+            e.pendingClaim = nil
+            e.lease += result.granted
+            e.knownGranted = max(e.knownGranted, result.total)
+            if result.granted == 0 { e.exhaustedUntil = min(Self.now() + 1_000_000, e.windowEnd) }
+            all[counter] = e
         }
     }
 

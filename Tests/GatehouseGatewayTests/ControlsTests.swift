@@ -1,0 +1,221 @@
+import Foundation
+import GatehouseCore
+import Logging
+import Synchronization
+import Testing
+@testable import GatehouseGateway
+
+/// A store that keeps counters in memory with the same atomic semantics as the SQL stores, so
+/// the ledger's arithmetic can be exercised with many simulated instances.
+final class MemoryQuotaStore: ControlStore {
+    private let counters = Mutex<[String: (granted: Int64, used: Int64)]>([:])
+    let claims = Atomic<Int>(0)
+
+    func claimQuota(counter: String, windowStartMicros: Int64, want: Int64, need: Int64, limit: Int64) async throws -> (granted: Int64, total: Int64) {
+        claims.add(1, ordering: .relaxed)
+        try await Task.sleep(for: .microseconds(50))
+        return counters.withLock { all in
+            let key = "\(counter)@\(windowStartMicros)"
+            var c = all[key] ?? (0, 0)
+            let give = min(want, limit - c.granted)
+            guard give >= need, give > 0 else { return (0, c.granted) }
+            c.granted += give
+            all[key] = c
+            return (give, c.granted)
+        }
+    }
+
+    func settleQuota(_ changes: [QuotaChange]) async throws -> [QuotaCount] {
+        counters.withLock { all in
+            changes.map { ch in
+                let key = "\(ch.counter)@\(ch.windowStartMicros)"
+                var c = all[key] ?? (0, 0)
+                c.granted = max(0, c.granted - ch.released)
+                c.used += ch.used
+                all[key] = c
+                return QuotaCount(counter: ch.counter, windowStartMicros: ch.windowStartMicros, granted: c.granted, used: c.used, limit: ch.limit)
+            }
+        }
+    }
+
+    func used(_ counter: String) -> Int64 { counters.withLock { $0.first { $0.key.hasPrefix(counter + "@") }?.value.used ?? 0 } }
+
+    func insertKey(_ key: VirtualKey) async throws {}
+    func updateKey(_ key: VirtualKey) async throws {}
+    func key(id: String) async throws -> VirtualKey? { nil }
+    func allKeys() async throws -> [VirtualKey] { [] }
+    func keysVersion() async throws -> String { "0" }
+    func setSwitch(_ s: KillSwitch) async throws {}
+    func removeSwitch(kind: KillSwitch.Kind, value: String) async throws -> Bool { false }
+    func allSwitches() async throws -> [KillSwitch] { [] }
+    func switchesVersion() async throws -> String { "0" }
+    func appendAudit(_ entry: AuditEntry) async throws {}
+    func audit(limit: Int, before: Int64?) async throws -> [AuditEntry] { [] }
+    func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount] { [] }
+    func recordBudgetEvent(_ event: BudgetEvent) async throws -> Bool { true }
+    func budgetEvents(sinceMicros: Int64, limit: Int) async throws -> [BudgetEvent] { [] }
+    func cachedResponse(key: String, nowMicros: Int64) async throws -> CachedResponse? { nil }
+    func storeCachedResponses(_ entries: [CachedResponse]) async throws {}
+    func pruneCache(nowMicros: Int64) async throws {}
+}
+
+@Suite struct ControlsTests {
+    let logger = Logger(label: "test")
+
+    /// Four instances hammer one request limit: together they admit exactly the limit, and
+    /// ask the store far less often than once per call.
+    @Test func instancesSharingACounterNeverAdmitMoreThanTheLimit() async throws {
+        let store = MemoryQuotaStore()
+        let ledgers = (0..<4).map { _ in QuotaLedger(store: store, leaseFraction: 0.05, logger: logger) }
+        let rule = QuotaRule(id: "limit:t", scope: .global, unit: .requests, limit: 1000, period: .day)
+        let admitted = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<1500 {
+                group.addTask {
+                    guard let r = try? await ledgers[i % 4].acquire(counter: "limit:t|", rule: rule, amount: 1) else { return 0 }
+                    ledgers[i % 4].settle(r, actual: 1)
+                    return 1
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(admitted <= 1000)
+        // Unused leases at the moment the limit is reached: at most one per other instance.
+        #expect(admitted >= 1000 - 3 * 50, "admitted \(admitted)")
+        #expect(store.claims.load(ordering: .relaxed) < 600, "leases spare most round trips: \(store.claims.load(ordering: .relaxed)) claims")
+        for ledger in ledgers { await ledger.sync(releaseAll: true) }
+        #expect(store.used("limit:t|") == Int64(admitted))
+    }
+
+    /// Costs are reserved from an estimate and settled with the real amount; a call that costs
+    /// more than reserved is paid from the lease, so the overshoot is bounded by the calls in
+    /// flight when the budget runs out.
+    @Test func budgetOvershootIsBoundedByTheCallsInFlight() async throws {
+        let store = MemoryQuotaStore()
+        let ledger = QuotaLedger(store: store, leaseFraction: 0.05, logger: logger)
+        let rule = QuotaRule(id: "budget:b", scope: .global, unit: .cost, limit: 10_000, period: .month)
+        final class Total: Sendable { let value = Atomic<Int64>(0) }
+        let spent = Total()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    // Each call reserves 100 and really costs 130: a 30 underestimate.
+                    while let r = try? await ledger.acquire(counter: "budget:b|", rule: rule, amount: 100) {
+                        try? await Task.sleep(for: .microseconds(100))
+                        ledger.settle(r, actual: 130)
+                        spent.value.add(130, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        let total = spent.value.load(ordering: .relaxed)
+        #expect(total <= 10_000 + 16 * 130, "overshoot \(total - 10_000) beyond 16 calls in flight")
+        #expect(total >= 10_000 - 130, "spent \(total)")
+    }
+
+    @Test func heliconePoliciesParse() throws {
+        let rule = try HeliconePolicy.parse("1000;w=3600;u=cents;s=tenant")
+        #expect(rule.limit == 10_000_000 && rule.unit == .cost && rule.customWindowSeconds == 3600 && rule.scope == .property("tenant"))
+        let user = try HeliconePolicy.parse("5; w=60; s=user")
+        #expect(user.unit == .requests && user.limit == 5 && user.scope == .user)
+        for bad in ["", "x;w=60", "10", "10;w=0", "10;w=60;u=bytes", "10;w=60;z=1", "10;w"] {
+            #expect(throws: ControlRejection.self) { try HeliconePolicy.parse(bad) }
+        }
+        // Random input never crashes the parser.
+        var rng = SplitMix(seed: 7)
+        let alphabet = Array("0123456789;=wus, user.-x")
+        for _ in 0..<2000 {
+            let text = String((0..<Int(rng.next() % 24)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+            _ = try? HeliconePolicy.parse(text)
+        }
+    }
+
+    @Test func backoffIsJitteredCappedAndHonoursRetryAfter() {
+        var settings = RetrySettings()
+        settings.initialBackoffMilliseconds = 100
+        settings.maxBackoffMilliseconds = 1000
+        let policy = RetryPolicy(settings: settings)
+        #expect(policy.delayMilliseconds(retry: 1, retryAfterSeconds: nil, random: 1) == 100)
+        #expect(policy.delayMilliseconds(retry: 3, retryAfterSeconds: nil, random: 1) == 400)
+        #expect(policy.delayMilliseconds(retry: 9, retryAfterSeconds: nil, random: 1) == 1000)
+        #expect(policy.delayMilliseconds(retry: 2, retryAfterSeconds: nil, random: 0) == 0)
+        #expect(policy.delayMilliseconds(retry: 1, retryAfterSeconds: 2.5, random: 0.5) == 2500)
+        #expect(RetryPolicy.retryAfterSeconds([("Retry-After", "7")]) == 7)
+        #expect(RetryPolicy.retryAfterSeconds([("retry-after-ms", "250"), ("Retry-After", "7")]) == 0.25)
+        #expect(RetryPolicy.retryAfterSeconds([("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")]) == 0)
+        #expect(RetryPolicy.retryAfterSeconds([("Retry-After", "soon")]) == nil)
+        #expect([429, 500, 502, 503, 504, 529].allSatisfy { RetryPolicy.isRetryable(status: $0) })
+        #expect(![400, 401, 403, 404, 422, 501].contains { RetryPolicy.isRetryable(status: $0) })
+    }
+
+    @Test func deploymentsShareLoadByWeightWithinATierAndFallBackAcrossTiers() {
+        let p = ProviderConfig(name: "a", kind: .openAICompatible, baseURL: "http://x")
+        let heavy = RoutedModel(provider: p, upstreamModel: "heavy", weight: 3, priority: 0)
+        let light = RoutedModel(provider: p, upstreamModel: "light", weight: 1, priority: 0)
+        let backup = RoutedModel(provider: p, upstreamModel: "backup", weight: 100, priority: 1)
+        var rng = SplitMix(seed: 42)
+        var heavyFirst = 0
+        for _ in 0..<4000 {
+            let order = DeploymentOrder.order([backup, light, heavy], using: &rng)
+            #expect(order.last == backup)
+            if order.first == heavy { heavyFirst += 1 }
+        }
+        #expect(abs(Double(heavyFirst) / 4000 - 0.75) < 0.03, "heavy first \(heavyFirst) of 4000")
+    }
+
+    @Test func breakersOpenAfterRepeatedFailuresAndCloseOnSuccess() {
+        var settings = BreakerSettings()
+        settings.failureThreshold = 3
+        settings.openSeconds = 60
+        let breakers = CircuitBreakers(settings: settings)
+        for _ in 0..<2 { breakers.recordFailure("p/m") }
+        #expect(breakers.allow("p/m"))
+        breakers.recordSuccess("p/m")
+        for _ in 0..<2 { breakers.recordFailure("p/m") }
+        #expect(breakers.allow("p/m"), "a success resets the count")
+        breakers.recordFailure("p/m")
+        #expect(!breakers.allow("p/m") && breakers.allow("q/m"))
+        #expect(breakers.snapshot()["p/m"]?.state == .open && breakers.secondsUntilProbe(["p/m"]) > 50)
+    }
+
+    func inbound(_ json: String, route: GatewayRoute = .chatCompletions) throws -> InboundRequest {
+        try InboundRequest(route: route, body: Array(json.utf8))
+    }
+
+    @Test func tokenCapsClampRejectOrSetTheLimit() throws {
+        let caps = TokenCaps(caps: [
+            TokenCap(routes: ["/v1/chat/completions"], maxOutputTokens: 2000),
+            TokenCap(property: ("feature", "autocomplete"), maxOutputTokens: 500, mode: .reject),
+            TokenCap(routes: ["/v1/responses"], maxOutputTokens: 100, maxInputTokens: 10),
+        ])
+        let clamped = try caps.apply(route: .chatCompletions, properties: [:], request: try inbound(#"{"model":"m","max_tokens":9000}"#))
+        #expect(clamped.integers.map(\.key) == ["max_tokens"] && clamped.integers.map(\.value) == [2000] && clamped.maxOutputTokens == 2000)
+        let set = try caps.apply(route: .chatCompletions, properties: [:], request: try inbound(#"{"model":"m"}"#))
+        #expect(set.integers.map(\.key) == ["max_completion_tokens"])
+        let fine = try caps.apply(route: .chatCompletions, properties: [:], request: try inbound(#"{"model":"m","max_tokens":10}"#))
+        #expect(fine.integers.isEmpty && fine.maxOutputTokens == 10)
+        #expect(throws: ControlRejection.self) {
+            try caps.apply(route: .chatCompletions, properties: ["feature": "autocomplete"], request: try inbound(#"{"model":"m","max_completion_tokens":600}"#))
+        }
+        #expect(throws: ControlRejection.self) {
+            try caps.apply(route: .responses, properties: [:], request: try inbound(#"{"model":"m","input":"a long prompt that is over ten tokens"}"#, route: .responses))
+        }
+        let rewritten = try inbound(#"{"model":"m","max_tokens":9000}"#).rewritten(upstreamModel: nil, injectUsageOption: false, integers: clamped.integers)
+        #expect(String(decoding: rewritten, as: UTF8.self) == #"{"model":"m","max_tokens":2000}"#)
+        let inserted = try inbound(#"{"model":"m"}"#).rewritten(upstreamModel: nil, injectUsageOption: true, integers: set.integers)
+        #expect(String(decoding: inserted, as: UTF8.self) == #"{"max_completion_tokens":2000,"stream_options":{"include_usage":true},"model":"m"}"#)
+    }
+
+    @Test func cacheKeysIgnoreKeyOrderWhitespaceAndStreamOptions() {
+        let a = ResponseCache.key(route: .chatCompletions, body: Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#.utf8), seed: nil)
+        let b = ResponseCache.key(route: .chatCompletions, body: Array(#"{ "messages": [{"content":"hi","role":"user"}], "model":"m", "stream_options":{"include_usage":true} }"#.utf8), seed: nil)
+        let c = ResponseCache.key(route: .completions, body: Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#.utf8), seed: nil)
+        let d = ResponseCache.key(route: .chatCompletions, body: Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#.utf8), seed: "tenant-a")
+        #expect(a != nil && a == b && a != c && a != d)
+        let settings = CacheSettings()
+        let cache = ResponseCache(settings: settings, store: MemoryQuotaStore())
+        #expect(cache.decision(route: .chatCompletions, headers: []) == nil)
+        #expect(cache.decision(route: .chatCompletions, headers: [("Helicone-Cache-Enabled", "true")]) == 3600)
+        #expect(cache.decision(route: .chatCompletions, headers: [("Cache-Control", "max-age=120")]) == 120)
+        #expect(cache.decision(route: .chatCompletions, headers: [("Gatehouse-Cache", "true"), ("Cache-Control", "no-store")]) == nil)
+    }
+}
