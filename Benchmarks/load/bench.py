@@ -90,6 +90,15 @@ def cmd_smoke(url, body_file, *headers):
     return 0
 
 
+def cmd_create_key(base_url, admin_token):
+    """Creates the benchmark's virtual key (high rate limit, large budget) and prints its secret."""
+    body = json.dumps({"alias": "bench", "rpm": 100000000, "budget": {"amount_usd": "1000000", "period": "day"}}).encode()
+    req = urllib.request.Request(base_url.rstrip("/") + "/api/v1/keys", data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + admin_token, "Content-Type": "application/json"})
+    with _no_proxy_opener().open(req, timeout=10) as r:
+        print(json.load(r)["key"])
+
+
 def _alive(pid):
     try:
         stat = open("/proc/%d/stat" % int(pid)).read()
@@ -713,7 +722,7 @@ def main():
         "ports": cmd_ports, "render": cmd_render, "smoke": cmd_smoke, "wait-http": cmd_wait_http,
         "upstream-count": cmd_upstream_count, "cputicks": cmd_cputicks, "ticks": cmd_ticks, "mem": cmd_mem,
         "foreign-ticks": cmd_foreign_ticks,
-        "parse-wrk": cmd_parse_wrk, "report": cmd_report, "env": cmd_env,
+        "parse-wrk": cmd_parse_wrk, "report": cmd_report, "env": cmd_env, "create-key": cmd_create_key,
     }.get(cmd)
     if fn is None:
         print(__doc__, file=sys.stderr)

@@ -36,6 +36,7 @@ UPSTREAM_ACCESS_LOG=0
 WAIT_QUIET=0          # seconds to wait, before each stage, for other work on the machine to stop
 AA=1                  # repeat the direct run after the targets (noise floor)
 CLIENT_KEY="${GATEHOUSE_CLIENT_KEY:-}"
+CONTROLS=0            # 1: Gatehouse runs with a virtual key, rate limits and budgets active
 
 usage() {
     cat <<EOF
@@ -55,6 +56,8 @@ usage: bash Benchmarks/load/run.sh (--gatehouse PATH | --skip-gatehouse) [option
   --max-error-rate F     allowed share of non-2xx + errors per stage (default $MAX_ERR)
   --startup-timeout S    wait for Gatehouse GET /health             (default $STARTUP_TIMEOUT)
   --client-key KEY       send 'Authorization: Bearer KEY' to every target (or env GATEHOUSE_CLIENT_KEY)
+  --controls             run Gatehouse with a virtual key (rate limit + budget), a global rate limit
+                         and a global budget active; the key is sent to every target
   --no-repeat            leave out the second direct target in the fixed-rate rotation (noise floor)
   --wait-quiet S         before each stage, wait up to S seconds until the machine is idle
                          (< 10% of a core busy over 1 s); for shared machines   (default $WAIT_QUIET)
@@ -85,6 +88,7 @@ while [ $# -gt 0 ]; do
         --startup-timeout) STARTUP_TIMEOUT="${2:?}"; shift 2 ;;
         --client-key) CLIENT_KEY="${2:?}"; shift 2 ;;
         --no-repeat) AA=0; shift ;;
+        --controls) CONTROLS=1; shift ;;
         --wait-quiet) WAIT_QUIET="${2:?}"; shift 2 ;;
         --json) JSON_OUT="${2:?}"; shift 2 ;;
         --json=*) JSON_OUT="${1#*=}"; shift ;;
@@ -252,8 +256,10 @@ declare -A TPID=([direct]="" [nginx]="$PROXY_PID")
 GH_PID=""
 if [ "$SKIP_GATEHOUSE" != "1" ]; then
     mkdir -p "$TMP/gh-data"
-    "$PY" "$HERE/bench.py" render "$HERE/templates/gatehouse.yaml" "$TMP/gatehouse.yaml" \
-        "UPSTREAM_PORT=$UP_PORT" || die "cannot render gatehouse.yaml"
+    GH_TEMPLATE="$HERE/templates/gatehouse.yaml"
+    [ "$CONTROLS" = 1 ] && GH_TEMPLATE="$HERE/templates/gatehouse-controls.yaml"
+    "$PY" "$HERE/bench.py" render "$GH_TEMPLATE" "$TMP/gatehouse.yaml" \
+        "UPSTREAM_PORT=$UP_PORT" || die "cannot render $(basename "$GH_TEMPLATE")"
     GH_VERSION="$(timeout 10 "$GATEHOUSE_BIN" --version 2>/dev/null | head -1 || true)"
     "$PY" - "$GATEHOUSE_BIN" "$GH_VERSION" >"$RES/gatehouse-info.json" <<'EOF'
 import hashlib, json, os, sys
@@ -266,6 +272,7 @@ print(json.dumps({"path": p, "version": sys.argv[2] or None, "size_bytes": os.pa
                   "sha256": h.hexdigest()}))
 EOF
     log "starting Gatehouse: $GATEHOUSE_BIN serve --port $GH_PORT"
+    GATEHOUSE_ADMIN_TOKEN="bench-admin-token-0123456789" \
     "$GATEHOUSE_BIN" serve --host 127.0.0.1 --port "$GH_PORT" --data-dir "$TMP/gh-data" \
         --config "$TMP/gatehouse.yaml" --log-level warning >"$TMP/gatehouse.log" 2>&1 &
     GH_PID=$!
@@ -274,6 +281,11 @@ EOF
         TARGETS+=(gatehouse)
         URL[gatehouse]="http://127.0.0.1:$GH_PORT/v1/chat/completions"
         TPID[gatehouse]="$GH_PID"
+        if [ "$CONTROLS" = 1 ]; then
+            CLIENT_KEY="$("$PY" "$HERE/bench.py" create-key "http://127.0.0.1:$GH_PORT" "bench-admin-token-0123456789")" \
+                || die "cannot create the benchmark's virtual key"
+            log "controls on: virtual key ${CLIENT_KEY:0:7}... with 100M rpm and a 1M USD daily budget; global limit and budget"
+        fi
     else
         fail "gatehouse: did not come up (no 200 from GET /health within ${STARTUP_TIMEOUT}s, or it exited; log: $TMP/gatehouse.log)"
         tail -n 30 "$TMP/gatehouse.log" >&2
