@@ -284,6 +284,8 @@ EOF
         if [ "$CONTROLS" = 1 ]; then
             CLIENT_KEY="$("$PY" "$HERE/bench.py" create-key "http://127.0.0.1:$GH_PORT" "bench-admin-token-0123456789")" \
                 || die "cannot create the benchmark's virtual key"
+            HDR_ARGS=(--header "Authorization: Bearer $CLIENT_KEY")
+            WRK_AUTH="Bearer $CLIENT_KEY"
             log "controls on: virtual key ${CLIENT_KEY:0:7}... with 100M rpm and a 1M USD daily budget; global limit and budget"
         fi
     else

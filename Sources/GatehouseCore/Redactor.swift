@@ -135,7 +135,7 @@ extension Redactor {
     /// `sk-…1a2b3c4d5e6f`: the key's scheme prefix and the first 12 hex digits of its SHA-256.
     public static func fingerprint(ofSecret secret: String) -> String {
         fingerprint(ofSecret: secret) { text in
-            SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+            Hex.encode(SHA256.hash(data: Data(text.utf8)))
         }
     }
 }

@@ -52,7 +52,8 @@ public struct GatehouseServer: Sendable {
         gateway.addRoutes(to: router)
         AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: router)
         UsageRoutes(store: opened.store).addRoutes(to: router)
-        OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers).addRoutes(to: router)
+        OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
+                  breakers: gateway.breakers).addRoutes(to: router)
 
         let store = opened.store
         var application = Application(

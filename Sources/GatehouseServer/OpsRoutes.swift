@@ -11,6 +11,7 @@ struct OpsRoutes: Sendable {
     let storeKind: String
     let health: ProviderHealth
     let providers: [ProviderConfig]
+    let breakers: CircuitBreakers
     let startedAt = Date()
 
     static let version = "0.1.0"
@@ -67,7 +68,11 @@ struct OpsRoutes: Sendable {
                 "last_call_at": s.lastCallAt.map { TimeExpressions.format(micros: Int64($0.timeIntervalSince1970 * 1_000_000)) } as Any? ?? NSNull(),
             ]
         }
-        return JSONResponse.make(["status": overall, "window_calls": health.window, "providers": list],
+        // Only breakers that are not closed are listed; each instance has its own.
+        let open = breakers.snapshot().sorted { $0.key < $1.key }.map { name, b -> [String: Any] in
+            ["deployment": name, "state": b.state.rawValue, "consecutive_failures": b.failures]
+        }
+        return JSONResponse.make(["status": overall, "window_calls": health.window, "providers": list, "circuit_breakers": open],
                                  status: overall == "down" ? .serviceUnavailable : .ok)
     }
 }

@@ -136,16 +136,16 @@ public final class SQLControlStore: ControlStore {
                 RETURNING granted
                 """, [.text(counter), .int(windowStartMicros), .int(ask), .int(limit), .int(Self.now())])
             if let total = rows.first?["granted"].int { return (ask, total) }
-            let current = try await driver.query(
-                "SELECT granted FROM quota_counters WHERE counter = \(p(1)) AND window_start = \(p(2))",
-                [.text(counter), .int(windowStartMicros)]).first?["granted"].int ?? 0
+            let current = try await granted(counter: counter, windowStartMicros: windowStartMicros)
             ask = min(ask, limit - current)
             if ask < need { return (0, current) }
         }
-        let current = try await driver.query(
-            "SELECT granted FROM quota_counters WHERE counter = \(p(1)) AND window_start = \(p(2))",
-            [.text(counter), .int(windowStartMicros)]).first?["granted"].int ?? 0
-        return (0, current)
+        return (0, try await granted(counter: counter, windowStartMicros: windowStartMicros))
+    }
+
+    private func granted(counter: String, windowStartMicros: Int64) async throws -> Int64 {
+        try await driver.query("SELECT granted FROM quota_counters WHERE counter = \(p(1)) AND window_start = \(p(2))",
+                               [.text(counter), .int(windowStartMicros)]).first?["granted"].int ?? 0
     }
 
     public func settleQuota(_ changes: [QuotaChange]) async throws -> [QuotaCount] {

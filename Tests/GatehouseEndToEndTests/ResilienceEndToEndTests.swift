@@ -54,6 +54,9 @@ import Testing
         // Two failures open the bad deployment's breaker: the third call goes straight to good.
         var auths = try await authorizations(mock)
         #expect(auths.filter { $0.contains("bad") }.count == 2 && auths.filter { $0.contains("good") }.count == 3, "\(auths)")
+        let (_, healthBody) = try await HTTP.get(gatehouse.baseURL + "/api/v1/ai/health")
+        let breakers = (try JSONSerialization.jsonObject(with: healthBody) as? [String: Any])?["circuit_breakers"] as? [[String: Any]]
+        #expect(breakers?.first?["deployment"] as? String == "bad/gpt-4o-mini" && breakers?.first?["state"] as? String == "open")
         let records = try await waitForRecords(gatehouse, count: 3)
         let first = try #require(records.first { $0["correlation_id"] as? String == "fb-0" })
         let attempts = (first["attempts"] as? [[String: Any]]) ?? []

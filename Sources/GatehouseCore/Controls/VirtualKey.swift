@@ -117,7 +117,7 @@ public enum KeyMint {
     }
 
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
     }
 
     public static func displayPrefix(_ secret: String) -> String { String(secret.prefix(secretPrefix.count + 4)) }

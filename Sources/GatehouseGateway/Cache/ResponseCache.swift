@@ -65,7 +65,7 @@ public final class ResponseCache: Sendable {
         hasher.update(data: Data((seed ?? "").utf8))
         hasher.update(data: Data([0]))
         hasher.update(data: canonical)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     func lookup(_ key: String) async -> CachedResponse? {

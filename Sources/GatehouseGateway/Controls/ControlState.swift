@@ -8,6 +8,8 @@ import Synchronization
 public final class ControlState: Sendable {
     struct Snapshot {
         var keysByHash: [String: VirtualKey] = [:]
+        /// Each key's quota rules with their counter names, built once per reload.
+        var rulesByKeyID: [String: [(counter: String, rule: QuotaRule)]] = [:]
         var keysVersion = ""
         var switches: Set<SwitchID> = []
         var switchDetails: [SwitchID: KillSwitch] = [:]
@@ -40,8 +42,10 @@ public final class ControlState: Sendable {
         if force || !current.2 || keysVersion != current.0 {
             let keys = try await store.allKeys()
             let byHash = Dictionary(keys.map { ($0.hash, $0) }, uniquingKeysWith: { _, last in last })
+            let rules = Dictionary(keys.map { key in (key.id, key.quotaRules.map { (counter: $0.id, rule: $0) }) }, uniquingKeysWith: { _, last in last })
             snapshot.withLock {
                 $0.keysByHash = byHash
+                $0.rulesByKeyID = rules
                 $0.keysVersion = keysVersion
             }
             let active = keys.filter { $0.revokedAtMicros == nil }.count
@@ -68,6 +72,10 @@ public final class ControlState: Sendable {
     public func key(forSecret secret: String) -> VirtualKey? {
         let hash = KeyMint.hash(secret)
         return snapshot.withLock { $0.keysByHash[hash] }
+    }
+
+    func quotaRules(forKeyID id: String) -> [(counter: String, rule: QuotaRule)] {
+        snapshot.withLock { $0.rulesByKeyID[id] ?? [] }
     }
 
     public func killSwitch(_ kind: KillSwitch.Kind, _ value: String) -> KillSwitch? {

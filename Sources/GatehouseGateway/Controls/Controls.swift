@@ -30,9 +30,12 @@ public struct Controls: Sendable {
     public let state: ControlState
     public let ledger: QuotaLedger
     let prices: PriceTable
+    /// The file's rate limits and budgets, in one list.
+    let configuredRules: [QuotaRule]
 
     public init(settings: ControlSettings, state: ControlState, ledger: QuotaLedger, prices: PriceTable) {
         self.settings = settings
+        configuredRules = settings.rateLimits + settings.budgets
         self.state = state
         self.ledger = ledger
         self.prices = prices
@@ -120,16 +123,14 @@ public struct Controls: Sendable {
     /// The rules that apply to a call and the counter each one counts it under.
     func applicableRules(_ subject: CallSubject, policyHeader: String?) throws(ControlRejection) -> [(counter: String, rule: QuotaRule)] {
         var result: [(String, QuotaRule)] = []
-        for rule in settings.rateLimits + settings.budgets {
+        for rule in configuredRules {
             if !rule.routes.isEmpty && !rule.routes.contains(subject.route.rawValue) { continue }
             if !rule.models.isEmpty && !rule.models.contains(where: { VirtualKey.matches(pattern: $0, subject.requestedModel) }) { continue }
             guard let value = scopeValue(rule.scope, subject) else { continue }
             if let only = rule.propertyValue, only != value { continue }
             result.append((rule.id + "|" + value, rule))
         }
-        if let key = subject.key {
-            for rule in key.quotaRules { result.append((rule.id, rule)) }
-        }
+        if let key = subject.key { result += state.quotaRules(forKeyID: key.id) }
         if let policyHeader {
             let rule = try HeliconePolicy.parse(policyHeader)
             if let value = scopeValue(rule.scope, subject) { result.append((rule.id + "|" + value, rule)) }
