@@ -109,7 +109,8 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
-        .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway"], swiftSettings: strict),
+        .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway",
+                                                                .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),
         .testTarget(
             name: "GatehouseEndToEndTests",
             dependencies: [

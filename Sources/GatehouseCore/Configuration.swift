@@ -36,6 +36,9 @@ public struct GatehouseConfig: Sendable, Equatable {
         /// Longest a whole upstream call may take, streaming included.
         public var upstreamTimeoutSeconds = 600
         public var connectTimeoutSeconds = 10
+        /// Take the client address for the `ip` rate-limit scope from `X-Forwarded-For` (its
+        /// first entry) or `X-Real-IP`. Only behind a proxy that sets them: clients can forge them.
+        public var trustForwardedFor = false
         public init() {}
     }
 

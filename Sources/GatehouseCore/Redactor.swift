@@ -80,6 +80,7 @@ extension GatehouseConfig {
         lines.append("  max_request_body_bytes: \(gateway.maxRequestBodyBytes)")
         lines.append("  upstream_timeout_seconds: \(gateway.upstreamTimeoutSeconds)")
         lines.append("  connect_timeout_seconds: \(gateway.connectTimeoutSeconds)")
+        lines.append("  trust_forwarded_for: \(gateway.trustForwardedFor)")
         lines.append("recorder:")
         lines.append("  capacity: \(recorder.capacity)")
         lines.append("  batch_size: \(recorder.batchSize)")
@@ -122,6 +123,7 @@ extension GatehouseConfig {
         lines.append("retries: {max_attempts: \(controls.retry.maxAttempts), initial_backoff_ms: \(controls.retry.initialBackoffMilliseconds), max_backoff_ms: \(controls.retry.maxBackoffMilliseconds), total_deadline_seconds: \(controls.retry.totalDeadlineSeconds)}")
         lines.append("circuit_breaker: {failure_threshold: \(controls.breaker.failureThreshold), open_seconds: \(controls.breaker.openSeconds)}")
         lines.append("cache: {enabled: \(controls.cache.enabled), ttl_seconds: \(controls.cache.ttlSeconds), max_entries: \(controls.cache.maxEntries)}")
+        lines.append("controls: {require_keys: \(controls.requireKeys), when_store_unavailable: \(controls.whenStoreUnavailable.rawValue), sync_interval_ms: \(controls.syncIntervalMilliseconds), lease_fraction: \(controls.leaseFraction)}")
         lines.append(prices.isEmpty ? "prices: []  # shipped table only" : "prices:")
         for e in prices {
             lines.append("  - {provider: \(quote(e.provider)), model: \(quote(e.model)), input: \(quote(e.input)), output: \(quote(e.output))}")

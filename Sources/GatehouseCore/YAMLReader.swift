@@ -21,7 +21,8 @@ struct YAMLReader {
         if let v = string(map["encryption_key"], at: "encryption_key") { config.encryptionKey = v }
 
         if let g = map["gateway"].flatMap({ mapping($0, at: "gateway") }) {
-            check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "connect_timeout_seconds"])
+            check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "connect_timeout_seconds", "trust_forwarded_for"])
+            if let v = bool(g["trust_forwarded_for"], at: "gateway.trust_forwarded_for") { config.gateway.trustForwardedFor = v }
             if let v = int(g["max_request_body_bytes"], at: "gateway.max_request_body_bytes") { config.gateway.maxRequestBodyBytes = v }
             if let v = int(g["upstream_timeout_seconds"], at: "gateway.upstream_timeout_seconds") { config.gateway.upstreamTimeoutSeconds = v }
             if let v = int(g["connect_timeout_seconds"], at: "gateway.connect_timeout_seconds") { config.gateway.connectTimeoutSeconds = v }

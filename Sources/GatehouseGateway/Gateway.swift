@@ -101,7 +101,8 @@ public struct Gateway: Sendable {
         meter.model = meter.requestedModel
         meter.stream = inbound.stream
         let subject = CallSubject(route: route, requestedModel: meter.requestedModel, key: key,
-                                  credentialFingerprint: key == nil ? meter.keyID : nil, clientIP: context.clientIP,
+                                  credentialFingerprint: key == nil ? meter.keyID : nil,
+                                  clientIP: config.gateway.trustForwardedFor ? Self.forwardedClientIP(request.headers) ?? context.clientIP : context.clientIP,
                                   userID: meter.userID, properties: meter.properties)
         let candidates: [RoutedModel]
         do {
@@ -341,6 +342,14 @@ public struct Gateway: Sendable {
         return nil
     }
 
+    /// The first address of `X-Forwarded-For`, else `X-Real-IP`.
+    static func forwardedClientIP(_ headers: HTTPFields) -> String? {
+        if let list = headers[.xForwardedFor], let first = list.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !first.isEmpty {
+            return String(first.prefix(64))
+        }
+        return headers[.xRealIP].map { String($0.trimmingCharacters(in: .whitespaces).prefix(64)) }
+    }
+
     static func dialectMismatch(route: GatewayRoute, provider: ProviderConfig) -> String? {
         switch (route.dialect, provider.kind) {
         case (.anthropic, .openAI), (.anthropic, .openAICompatible), (.anthropic, .azure):
@@ -396,4 +405,6 @@ extension HTTPField.Name {
     static let gatehouseCacheSeed = Self("Gatehouse-Cache-Seed")!
     static let heliconeCache = Self("Helicone-Cache")!
     static let heliconeRateLimitPolicy = Self("Helicone-RateLimit-Policy")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let xRealIP = Self("X-Real-IP")!
 }

@@ -42,7 +42,8 @@ public struct GatehouseServer: Sendable {
 
         let controls = Controls(
             settings: config.controls, state: ControlState(store: opened.controls, logger: logger),
-            ledger: QuotaLedger(store: opened.controls, leaseFraction: config.controls.leaseFraction, logger: logger), prices: prices)
+            ledger: QuotaLedger(store: opened.controls, leaseFraction: config.controls.leaseFraction,
+                                failOpen: config.controls.whenStoreUnavailable == .admit, logger: logger), prices: prices)
         let cache = ResponseCache(settings: config.controls.cache, store: opened.controls)
         let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder, controls: controls, cache: cache)
         let router = Router(context: GatehouseRequestContext.self)

@@ -48,7 +48,10 @@ import Testing
               - {property: feature=rewrite, max_output_tokens: 1000, mode: reject}
             retries: {max_attempts: 4}
             cache: {enabled: true, ttl_seconds: 60}
+            gateway: {trust_forwarded_for: true}
+            controls: {when_store_unavailable: refuse, require_keys: true}
             """)
+        #expect(config.gateway.trustForwardedFor && config.controls.whenStoreUnavailable == .refuse && config.controls.requireKeys)
         #expect(config.aliases[0].deployments == [.init(target: "a/m", weight: 3), .init(target: "b/m", priority: 1)])
         let c = config.controls
         #expect(c.rateLimits[0] == QuotaRule(id: "limit:tenant", scope: .property("domain"), unit: .requests, limit: 60, period: .minute))

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import HTTPTypes
 import Logging
 import Synchronization
 import Testing
@@ -10,9 +11,13 @@ import Testing
 final class MemoryQuotaStore: ControlStore {
     private let counters = Mutex<[String: (granted: Int64, used: Int64)]>([:])
     let claims = Atomic<Int>(0)
+    /// While true every claim fails as if the database were down.
+    let failing = Atomic<Bool>(false)
+    struct Down: Error {}
 
     func claimQuota(counter: String, windowStartMicros: Int64, want: Int64, need: Int64, limit: Int64) async throws -> (granted: Int64, total: Int64) {
         claims.add(1, ordering: .relaxed)
+        if failing.load(ordering: .relaxed) { throw Down() }
         try await Task.sleep(for: .microseconds(50))
         return counters.withLock { all in
             let key = "\(counter)@\(windowStartMicros)"
@@ -110,6 +115,30 @@ final class MemoryQuotaStore: ControlStore {
         let total = spent.value.load(ordering: .relaxed)
         #expect(total <= 10_000 + 16 * 130, "overshoot \(total - 10_000) beyond 16 calls in flight")
         #expect(total >= 10_000 - 130, "spent \(total)")
+    }
+
+    @Test func anUnreachableStoreAdmitsOrRefusesAsConfigured() async throws {
+        let store = MemoryQuotaStore()
+        store.failing.store(true, ordering: .relaxed)
+        let rule = QuotaRule(id: "limit:x", scope: .global, unit: .requests, limit: 5, period: .day)
+        let open = QuotaLedger(store: store, leaseFraction: 0.05, failOpen: true, logger: logger)
+        let admitted = try await open.acquire(counter: "limit:x|", rule: rule, amount: 1)
+        #expect(admitted.amount == 0, "admitted without holding anything")
+        let closed = QuotaLedger(store: store, leaseFraction: 0.05, failOpen: false, logger: logger)
+        await #expect(throws: QuotaLedger.StoreUnavailable.self) { try await closed.acquire(counter: "limit:x|", rule: rule, amount: 1) }
+        // Once the store is back, counting resumes.
+        store.failing.store(false, ordering: .relaxed)
+        #expect(try await closed.acquire(counter: "limit:x|", rule: rule, amount: 1).amount == 1)
+    }
+
+    @Test func theForwardedClientAddressIsTheFirstHop() {
+        var headers = HTTPFields()
+        headers[HTTPField.Name("X-Forwarded-For")!] = " 203.0.113.7 , 10.0.0.2"
+        #expect(Gateway.forwardedClientIP(headers) == "203.0.113.7")
+        var real = HTTPFields()
+        real[HTTPField.Name("X-Real-IP")!] = "198.51.100.9"
+        #expect(Gateway.forwardedClientIP(real) == "198.51.100.9")
+        #expect(Gateway.forwardedClientIP(HTTPFields()) == nil)
     }
 
     @Test func heliconePoliciesParse() throws {

@@ -21,6 +21,13 @@ public struct ControlSettings: Sendable, Equatable {
     public var cache = CacheSettings()
     /// Whether calls without a virtual key are refused even before any key exists.
     public var requireKeys = false
+    /// What a call gets when the quota store cannot be reached: admitted (the gateway stays up,
+    /// limits lapse until the store returns) or refused with 503.
+    public var whenStoreUnavailable: StoreFailurePolicy = .admit
+
+    public enum StoreFailurePolicy: String, Sendable, CaseIterable {
+        case admit, refuse
+    }
     public init() {}
 }
 

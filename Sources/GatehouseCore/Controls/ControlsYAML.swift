@@ -34,7 +34,11 @@ extension YAMLReader {
             if let v = int(m["max_entry_bytes"], at: "cache.max_entry_bytes") { c.cache.maxEntryBytes = v }
         }
         if let m = map["controls"].flatMap({ mapping($0, at: "controls") }) {
-            check(m, at: "controls", allowed: ["require_keys", "default_output_token_estimate", "sync_interval_ms", "lease_fraction"])
+            check(m, at: "controls", allowed: ["require_keys", "default_output_token_estimate", "sync_interval_ms", "lease_fraction",
+                                               "when_store_unavailable"])
+            if let v = string(m["when_store_unavailable"], at: "controls.when_store_unavailable") {
+                ConfigurationLoader.setEnum(v, key: "controls.when_store_unavailable", into: &c.whenStoreUnavailable, errors: &errors)
+            }
             if let v = bool(m["require_keys"], at: "controls.require_keys") { c.requireKeys = v }
             if let v = int(m["default_output_token_estimate"], at: "controls.default_output_token_estimate") { c.defaultOutputTokenEstimate = v }
             if let v = int(m["sync_interval_ms"], at: "controls.sync_interval_ms") { c.syncIntervalMilliseconds = v }

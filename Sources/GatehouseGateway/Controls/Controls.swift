@@ -189,6 +189,12 @@ public struct Controls: Sendable {
             } catch let exhausted as QuotaLedger.Exhausted {
                 admission.cancel()
                 throw Self.rejection(exhausted)
+            } catch is QuotaLedger.StoreUnavailable {
+                admission.cancel()
+                throw ControlRejection(
+                    error: GatewayError(status: .serviceUnavailable, message: "Limits cannot be checked right now (the store is unreachable); try again shortly.",
+                                        type: "api_error", code: "quota_store_unavailable", retryAfterSeconds: 5),
+                    errorClass: .internalError)
             } catch {
                 admission.cancel()
                 throw ControlRejection(error: .internalError(), errorClass: .internalError)

@@ -45,6 +45,9 @@ public final class QuotaLedger: Sendable {
         public var remaining: Int64
     }
 
+    /// The store could not be reached and the policy is to refuse.
+    public struct StoreUnavailable: Error, Sendable {}
+
     public struct Exhausted: Error, Sendable {
         public var counter: String
         public var rule: QuotaRule
@@ -60,13 +63,15 @@ public final class QuotaLedger: Sendable {
     private let crossed = Mutex<Set<String>>([])
     private let store: any ControlStore
     private let leaseFraction: Double
+    private let failOpen: Bool
     private let logger: Logger
     /// How long a lease may sit unused before it is returned.
     private let idleMicros: Int64
 
-    public init(store: any ControlStore, leaseFraction: Double, idleMicros: Int64 = 2_000_000, logger: Logger) {
+    public init(store: any ControlStore, leaseFraction: Double, failOpen: Bool = true, idleMicros: Int64 = 2_000_000, logger: Logger) {
         self.store = store
         self.leaseFraction = leaseFraction
+        self.failOpen = failOpen
         self.idleMicros = idleMicros
         self.logger = logger
     }
@@ -122,7 +127,11 @@ public final class QuotaLedger: Sendable {
                 do {
                     try await task.value
                 } catch {
-                    // The store is unreachable: admit rather than take the whole gateway down with it.
+                    guard failOpen else {
+                        logger.warning("quota store unreachable; refusing the call", metadata: ["counter": "\(counter)", "error": "\(error)"])
+                        throw StoreUnavailable()
+                    }
+                    // Admit rather than take the whole gateway down with the store.
                     logger.warning("quota store unreachable; admitting the call", metadata: ["counter": "\(counter)", "error": "\(error)"])
                     return Reservation(counter: counter, rule: rule, windowStart: windowStart, windowEnd: windowEnd, amount: 0, remaining: 0)
                 }
