@@ -248,3 +248,40 @@ final class MemoryQuotaStore: ControlStore {
         #expect(cache.decision(route: .chatCompletions, headers: [("Gatehouse-Cache", "true"), ("Cache-Control", "no-store")]) == nil)
     }
 }
+
+@Suite struct AdminInputTests {
+    /// Random JSON objects built from the fields the key API knows, with values of every type:
+    /// the reader either applies them or names what is wrong, and never crashes.
+    @Test func randomKeyRequestsAreAppliedOrRefusedWithAReason() {
+        let fields = ["alias", "models", "routes", "limits", "max_parallel", "budget", "expires_at", "metadata", "tags", "blocked",
+                      "rpm", "tpm", "rpd", "unknown"]
+        var rng = SplitMix(seed: 99)
+        func value(_ depth: Int) -> Any {
+            switch rng.next() % (depth > 2 ? 6 : 9) {
+            case 0: return NSNull()
+            case 1: return Int(truncatingIfNeeded: rng.next() % 2_000_000) - 1_000_000
+            case 2: return Double(rng.next() % 1000) / 7
+            case 3: return rng.next() % 2 == 0
+            case 4: return ["", "gh-x", "+30d", "2027-01-01T00:00:00Z", "month", "/v1/chat/completions", "25.00", String(repeating: "a", count: 300)][Int(rng.next() % 8)]
+            case 5: return "per"
+            case 6: return (0..<Int(rng.next() % 4)).map { _ in value(depth + 1) }
+            case 7: return ["requests": value(depth + 1), "per": ["minute", "fortnight", "total"][Int(rng.next() % 3)]]
+            default: return ["amount_usd": value(depth + 1), "period": value(depth + 1), "soft_thresholds": value(depth + 1)]
+            }
+        }
+        var applied = 0
+        for _ in 0..<3000 {
+            var object: [String: Any] = [:]
+            for _ in 0..<Int(rng.next() % 4) { object[fields[Int(rng.next() % UInt64(fields.count))]] = value(0) }
+            var key = VirtualKey(id: "k", hash: "h", prefix: "gh-x", createdAtMicros: 0, updatedAtMicros: 0)
+            do {
+                try KeyRequest.apply(object, to: &key)
+                applied += 1
+                #expect(JSONSerialization.isValidJSONObject(KeyRequest.json(key)))
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+        }
+        #expect(applied > 100, "some random requests are valid: \(applied)")
+    }
+}
