@@ -60,11 +60,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "GatehouseTelemetry",
-            dependencies: ["GatehouseCore"],
-            swiftSettings: strict
-        ),
-        .target(
             name: "GatehouseGateway",
             dependencies: [
                 "GatehouseCore", "GatehouseHTTP",
@@ -113,7 +108,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
-        .testTarget(name: "GatehouseTelemetryTests", dependencies: ["GatehouseCore", "GatehouseTelemetry"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
         .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway",
                                                                 .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),

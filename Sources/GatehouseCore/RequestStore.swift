@@ -23,10 +23,12 @@ public struct RequestFilter: Sendable, Equatable {
     public var failed: Bool?
     /// `property.<name>` equal to a value.
     public var properties: [String: String]
+    /// A query-language expression (`model:gpt-4o* cost:>0.01 -status:200`), ANDed with the rest.
+    public var query: QueryNode?
 
     public init(model: String? = nil, provider: String? = nil, keyID: String? = nil, userID: String? = nil,
                 route: GatewayRoute? = nil, status: Int? = nil, correlationID: String? = nil, failed: Bool? = nil,
-                properties: [String: String] = [:]) {
+                properties: [String: String] = [:], query: QueryNode? = nil) {
         self.model = model
         self.provider = provider
         self.keyID = keyID
@@ -36,6 +38,7 @@ public struct RequestFilter: Sendable, Equatable {
         self.correlationID = correlationID
         self.failed = failed
         self.properties = properties
+        self.query = query
     }
 }
 

@@ -70,6 +70,8 @@ public struct UsageRoutes: Sendable {
             return JSONResponse.make(object)
         } catch let error as GatewayError {
             return error.response(dialect: .openAI)
+        } catch let error as QueryFieldError {
+            return GatewayError.invalidRequest("`q`: \(error.message)", param: "q", code: "invalid_query").response(dialect: .openAI)
         } catch let error as UsageQueryTooLarge {
             return GatewayError(status: .unprocessableContent, message: error.description, type: "invalid_request_error", code: "query_too_large")
                 .response(dialect: .openAI)
@@ -97,6 +99,8 @@ public struct UsageRoutes: Sendable {
             ])
         } catch let error as GatewayError {
             return error.response(dialect: .openAI)
+        } catch let error as QueryFieldError {
+            return GatewayError.invalidRequest("`q`: \(error.message)", param: "q", code: "invalid_query").response(dialect: .openAI)
         } catch StoreError.invalidCursor {
             return GatewayError.invalidRequest("`cursor` is not one this server issued", param: "cursor").response(dialect: .openAI)
         } catch {
@@ -153,6 +157,17 @@ public struct UsageRoutes: Sendable {
             filter.status = s
         }
         if let failed = params.get("failed") { filter.failed = failed == "true" || failed == "1" }
+        if let q = params.get("q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
+            do {
+                let query = try QueryParser.parse(q)
+                guard query.aggregation == nil else {
+                    throw bad("`q`: aggregation stages (| count …) are not supported here; use /api/v1/ai/usage with group_by")
+                }
+                filter.query = query.filter
+            } catch let error as QuerySyntaxError {
+                throw GatewayError.invalidRequest("`q` \(error)\n\(error.pointer(in: q))", param: "q", code: "invalid_query")
+            }
+        }
         for (key, value) in params where key.hasPrefix("property.") {
             let name = String(key.dropFirst("property.".count)).lowercased()
             guard !name.isEmpty else { continue }

@@ -92,7 +92,7 @@ public final class SQLRequestStore: RequestStore {
 
     public func requests(_ query: RequestListQuery) async throws -> RequestPage {
         var builder = SQLBuilder(dialect: dialect)
-        var conditions = filterConditions(query.filter, &builder)
+        var conditions = try filterConditions(query.filter, &builder)
         if let from = query.fromMicros { conditions.append("ts >= \(builder.bind(.int(from)))") }
         if let to = query.toMicros { conditions.append("ts < \(builder.bind(.int(to)))") }
         if let cursor = query.cursor {
@@ -176,7 +176,7 @@ public final class SQLRequestStore: RequestStore {
             let b1 = builder.bind(.int(bucket)), b2 = builder.bind(.int(bucket))
             keyExpression = "CAST(((ts / \(b1)) * \(b2)) AS TEXT)"
         }
-        var conditions = filterConditions(query.filter, &builder)
+        var conditions = try filterConditions(query.filter, &builder)
         conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
         conditions.append("ts < \(builder.bind(.int(query.toMicros)))")
         var select = [
@@ -224,7 +224,7 @@ public final class SQLRequestStore: RequestStore {
         -> (total: LatencyPercentiles?, byGroup: [String: LatencyPercentiles]) {
         var builder = SQLBuilder(dialect: dialect)
         let keyExpression = group.map { groupExpression($0, &builder) }
-        var conditions = filterConditions(query.filter, &builder)
+        var conditions = try filterConditions(query.filter, &builder)
         conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
         conditions.append("ts < \(builder.bind(.int(query.toMicros)))")
         let countSQL = "SELECT COUNT(*) AS n FROM requests\(whereClause(conditions))"
@@ -246,7 +246,7 @@ public final class SQLRequestStore: RequestStore {
 
     // MARK: - Filters and decoding
 
-    private func filterConditions(_ filter: RequestFilter, _ builder: inout SQLBuilder) -> [String] {
+    private func filterConditions(_ filter: RequestFilter, _ builder: inout SQLBuilder) throws -> [String] {
         var c: [String] = []
         if let v = filter.model { c.append("model = \(builder.bind(.text(v)))") }
         if let v = filter.provider { c.append("provider = \(builder.bind(.text(v)))") }
@@ -260,6 +260,7 @@ public final class SQLRequestStore: RequestStore {
             let key = builder.bind(dialect.jsonKeyBind(name.lowercased()))
             c.append("\(dialect.jsonText(column: "properties", keyPlaceholder: key)) = \(builder.bind(.text(value)))")
         }
+        if let node = filter.query { c.append(try QueryCompiler(schema: .requests).compile(node, &builder)) }
         return c
     }
 

@@ -96,6 +96,16 @@ func records(_ gatehouse: GatehouseProcess, count: Int) async throws -> [[String
         #expect(stored.contains { $0["error_class"] as? String == "rate_limited" && int($0["status"]) == 429 })
         #expect(stored.filter { $0["key_id"] as? String == id }.count >= 4, "calls are recorded under the key's id")
         #expect(!stored.contains { ($0["key_id"] as? String ?? "").contains(secret) })
+
+        // The query language over the same records.
+        let q = "(error:rate_limited OR error:unauthorized) -route:/v1/messages".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let (queried, queryBody) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests?q=\(q)", headers: admin)
+        let matches = ((try JSONSerialization.jsonObject(with: queryBody) as? [String: Any])?["data"] as? [[String: Any]]) ?? []
+        #expect(queried == 200 && !matches.isEmpty)
+        #expect(matches.allSatisfy { ["rate_limited", "unauthorized"].contains($0["error_class"] as? String) && $0["route"] as? String != "/v1/messages" })
+        let bad = "status:>".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let (badStatus, badBody) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests?q=\(bad)", headers: admin)
+        #expect(badStatus == 400 && String(decoding: badBody, as: UTF8.self).contains("invalid_query"))
         try await gatehouse.stop()
     }
 

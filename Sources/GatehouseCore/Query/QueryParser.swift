@@ -1,5 +1,4 @@
 import Foundation
-import GatehouseCore
 
 /// Parses the query language (see docs/query-language.md):
 ///

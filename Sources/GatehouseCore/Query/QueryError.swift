@@ -17,6 +17,14 @@ public struct QuerySyntaxError: Error, Sendable, Equatable, CustomStringConverti
     }
 }
 
+/// A query that parses but cannot run against a kind of record: an unknown field, or a value
+/// of the wrong kind for its field.
+public struct QueryFieldError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 /// Explicit bounds on what one query may ask for.
 public enum QueryLimits {
     public static let maxLength = 4096

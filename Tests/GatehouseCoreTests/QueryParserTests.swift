@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import GatehouseTelemetry
+@testable import GatehouseCore
 
 @Suite struct QueryParserTests {
     let now: Int64 = 1_795_402_688_000_000
