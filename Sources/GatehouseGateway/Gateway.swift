@@ -45,7 +45,16 @@ public struct Gateway: Sendable {
                 await self.handle(route, request: request, context: context)
             }
         }
-        router.get("/v1/models") { _, _ in self.modelList() }
+        router.get("/v1/models") { request, _ in
+            // Listing models needs a key too once keys exist, as with the providers' own APIs.
+            do throws(ControlRejection) {
+                _ = try self.controls.authenticate(gatehouseKeyHeader: request.headers[.gatehouseKey],
+                                                   credential: Self.clientCredential(request.headers), dialect: .openAI)
+            } catch {
+                return error.error.response(dialect: .openAI)
+            }
+            return self.modelList()
+        }
     }
 
     func modelList() -> Response {

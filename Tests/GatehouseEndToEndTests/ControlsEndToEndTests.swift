@@ -72,6 +72,8 @@ func records(_ gatehouse: GatehouseProcess, count: Int) async throws -> [[String
         let forbidden = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: chatBody("up/gpt-4o"),
                                             headers: [("Authorization", "Bearer \(secret)")])
         #expect(forbidden.status == 403, "the key may only use mock/* models")
+        #expect(try await HTTP.get(gatehouse.baseURL + "/v1/models").0 == 401, "listing models needs a key once keys exist")
+        #expect(try await HTTP.get(gatehouse.baseURL + "/v1/models", headers: [("Authorization", "Bearer \(secret)")]).0 == 200)
 
         let rotated = try await keysCLI(gatehouse, ["rotate", id])
         let newSecret = try #require(rotated["key"] as? String)
