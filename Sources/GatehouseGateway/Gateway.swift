@@ -342,8 +342,8 @@ public struct Gateway: Sendable {
     /// The credential the client sent, for pass-through and for telling callers apart.
     static func clientCredential(_ headers: HTTPFields) -> String? {
         if let auth = headers[.authorization] {
+            if let token = BearerToken.token(auth) { return token }
             let trimmed = auth.trimmingCharacters(in: .whitespaces)
-            if trimmed.lowercased().hasPrefix("bearer ") { return String(trimmed.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
             return trimmed.isEmpty ? nil : trimmed
         }
         if let key = headers[HTTPField.Name("x-api-key")!], !key.isEmpty { return key }

@@ -70,7 +70,7 @@ public struct AdminRoutes: Sendable {
     }
 
     private func audit(_ context: GatehouseRequestContext, _ request: Request, action: String, target: String, details: [String: Any]) async throws {
-        let token = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? ""
+        let token = request.headers[.authorization].flatMap(BearerToken.token) ?? ""
         let actor = "admin-token:" + String(Redactor.fingerprint(ofSecret: token).suffix(12)) + "@" + (context.clientIP ?? "unknown")
         let data = (try? JSONSerialization.data(withJSONObject: details, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         try await store.appendAudit(AuditEntry(timestampMicros: QuotaLedger.now(), actor: actor, action: action, target: target,
@@ -281,9 +281,7 @@ public struct AdminAuthMiddleware: RouterMiddleware {
             }
             return try await next(request, context)
         }
-        let given = request.headers[.authorization].flatMap { h -> String? in
-            h.lowercased().hasPrefix("bearer ") ? String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
-        }
+        let given = request.headers[.authorization].flatMap(BearerToken.token)
         guard let given, Self.constantTimeEqual(given, token) else {
             var response = GatewayError(status: .unauthorized, message: "This API needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`.",
                                         type: "invalid_request_error", code: "invalid_admin_token").response(dialect: .openAI)

@@ -47,10 +47,7 @@ public struct Controls: Sendable {
     /// credential headers, so a caller can pass its own provider key through and still be
     /// identified.
     func authenticate(gatehouseKeyHeader: String?, credential: String?, dialect: APIDialect) throws(ControlRejection) -> VirtualKey? {
-        let explicit = gatehouseKeyHeader.map { h -> String in
-            let t = h.trimmingCharacters(in: .whitespaces)
-            return t.lowercased().hasPrefix("bearer ") ? String(t.dropFirst(7)).trimmingCharacters(in: .whitespaces) : t
-        }
+        let explicit = gatehouseKeyHeader.map { BearerToken.token($0) ?? $0.trimmingCharacters(in: .whitespaces) }
         let secret = explicit ?? credential
         guard state.keysExist || settings.requireKeys || explicit != nil else { return nil }
         guard let secret, !secret.isEmpty else {
