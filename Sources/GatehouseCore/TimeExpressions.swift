@@ -3,6 +3,14 @@ import Foundation
 /// Time arguments as people write them in API calls and on the command line.
 public enum TimeExpressions {
     /// `30s`, `5m`, `1h`, `7d`, `2w` (also `100ms`) as microseconds; nil when not a duration.
+    /// Now, in microseconds since 1970: the unit of every stored timestamp.
+    public static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    /// A measured duration in whole microseconds.
+    public static func micros(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
+
     public static func durationMicros(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Int64)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000),

@@ -23,7 +23,7 @@ struct CallMeter: Sendable {
         id = CallMeter.newID()
         self.route = route
         startedAt = .now
-        timestampMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        timestampMicros = TimeExpressions.nowMicros()
         self.correlationID = correlationID
     }
 
@@ -37,11 +37,6 @@ struct CallMeter: Sendable {
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
         return "req_" + hex(ms, 12) + hex(random, 16)
-    }
-
-    func micros(since start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Int64 {
-        let d = end - start
-        return d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
     }
 
     func record(status: Int, usage: TokenUsage?, reportedModel: String?, errorClass: ErrorClass?, errorMessage: String?,
@@ -59,8 +54,8 @@ struct CallMeter: Sendable {
         }
         return RequestRecord(
             id: id, timestampMicros: timestampMicros, route: route, provider: provider, requestedModel: requestedModel,
-            model: finalModel, status: status, stream: stream, latencyMicros: micros(since: startedAt, to: now),
-            timeToFirstTokenMicros: firstByteAt.map { micros(since: startedAt, to: $0) }, usage: usage, cost: cost,
+            model: finalModel, status: status, stream: stream, latencyMicros: TimeExpressions.micros(now - startedAt),
+            timeToFirstTokenMicros: firstByteAt.map { TimeExpressions.micros($0 - startedAt) }, usage: usage, cost: cost,
             keyID: keyID, userID: userID, properties: properties, correlationID: correlationID, errorClass: errorClass,
             errorMessage: errorMessage.map { String(Redactor.scrubText($0).prefix(1000)) }, complete: complete,
             attempts: attempts, cacheHit: cacheHit, costSaved: costSaved)

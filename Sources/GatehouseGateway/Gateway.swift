@@ -227,7 +227,7 @@ public struct Gateway: Sendable {
                 try await writer.finish(nil)
                 let record = await gateway.finish(meter, relay: relay, failure: nil, admission: admission)
                 if let cacheKey, record.complete, record.errorClass == nil, let captured = relay.capturedBody {
-                    let now = QuotaLedger.now()
+                    let now = TimeExpressions.nowMicros()
                     gateway.cache.insert(CachedResponse(
                         key: cacheKey.key, status: status, contentType: contentType, body: captured, model: record.model, provider: record.provider,
                         usage: record.usage, cost: record.cost, createdAtMicros: now, expiresAtMicros: now + Int64(cacheKey.ttl) * 1_000_000))

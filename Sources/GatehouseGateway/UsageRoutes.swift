@@ -24,7 +24,7 @@ public struct UsageRoutes: Sendable {
     func usage(_ request: Request) async -> Response {
         let params = request.uri.queryParameters
         do {
-            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let now = TimeExpressions.nowMicros()
             let to = try params.get("to").map { try Self.instant($0, name: "to") } ?? now
             let from = try params.get("from").map { try Self.instant($0, name: "from") } ?? (to - 86_400_000_000)
             guard from < to else { throw Self.bad("`from` must be before `to`") }

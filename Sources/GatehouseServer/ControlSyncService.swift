@@ -31,7 +31,7 @@ struct ControlSyncService: Service {
                 }
                 if ContinuousClock.now - lastPrune >= .seconds(60) {
                     lastPrune = .now
-                    try? await store.pruneCache(nowMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                    try? await store.pruneCache(nowMicros: TimeExpressions.nowMicros())
                 }
             }
         }

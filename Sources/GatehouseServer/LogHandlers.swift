@@ -43,7 +43,7 @@ struct GatehouseLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
-        let time = TimeExpressions.format(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let time = TimeExpressions.format(micros: TimeExpressions.nowMicros())
         switch format {
         case .json:
             var object: [String: Any] = ["timestamp": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]

@@ -175,7 +175,7 @@ enum Migrations {
                 throw StoreError.unavailable("the database is at schema version \(current), newer than this binary knows (\(newest)); upgrade Gatehouse")
             }
             for migration in migrations.sorted(by: { $0.version < $1.version }) where migration.version > current {
-                let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                let now = TimeExpressions.nowMicros()
                 var statements = migration.statements(for: driver.dialect).map { SQLStatement($0) }
                 let d = driver.dialect
                 statements.append(SQLStatement(

@@ -10,7 +10,6 @@ public final class SQLControlStore: ControlStore {
 
     init(driver: any SQLDriver) { self.driver = driver }
 
-    private static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
     private func p(_ i: Int) -> String { d.placeholder(i) }
 
     private static let encoder: JSONEncoder = {
@@ -74,7 +73,7 @@ public final class SQLControlStore: ControlStore {
             SQLStatement("""
                 INSERT INTO kill_switches (kind, value, document, updated_at) VALUES (\(p(1)), \(p(2)), \(p(3)), \(p(4)))
                 ON CONFLICT (kind, value) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at
-                """, [.text(s.kind.rawValue), .text(s.value), .text(document), .int(Self.now())]),
+                """, [.text(s.kind.rawValue), .text(s.value), .text(document), .int(TimeExpressions.nowMicros())]),
             bump("switches"),
         ])
     }
@@ -134,7 +133,7 @@ public final class SQLControlStore: ControlStore {
                     SET granted = quota_counters.granted + excluded.granted, limit_value = excluded.limit_value, updated_at = excluded.updated_at
                     WHERE quota_counters.granted + excluded.granted <= excluded.limit_value
                 RETURNING granted
-                """, [.text(counter), .int(windowStartMicros), .int(ask), .int(limit), .int(Self.now())])
+                """, [.text(counter), .int(windowStartMicros), .int(ask), .int(limit), .int(TimeExpressions.nowMicros())])
             if let total = rows.first?["granted"].int { return (ask, total) }
             let current = try await granted(counter: counter, windowStartMicros: windowStartMicros)
             ask = min(ask, limit - current)
@@ -158,7 +157,7 @@ public final class SQLControlStore: ControlStore {
                     SET granted = CASE WHEN quota_counters.granted - \(p(6)) < 0 THEN 0 ELSE quota_counters.granted - \(p(6)) END,
                         used = quota_counters.used + excluded.used, updated_at = excluded.updated_at
                 RETURNING granted, used, limit_value
-                """, [.text(change.counter), .int(change.windowStartMicros), .int(change.used), .int(change.limit), .int(Self.now()),
+                """, [.text(change.counter), .int(change.windowStartMicros), .int(change.used), .int(change.limit), .int(TimeExpressions.nowMicros()),
                       .int(change.released)])
             if let row = rows.first {
                 results.append(QuotaCount(counter: change.counter, windowStartMicros: change.windowStartMicros, granted: row["granted"].int ?? 0,

@@ -17,7 +17,7 @@ public struct QueryParser {
     private let now: Int64
 
     /// Parses `text`; relative times (`-1h`) are resolved against `now` (µs since 1970).
-    public static func parse(_ text: String, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws(QuerySyntaxError) -> Query {
+    public static func parse(_ text: String, nowMicros: Int64 = TimeExpressions.nowMicros()) throws(QuerySyntaxError) -> Query {
         guard text.count <= QueryLimits.maxLength else {
             throw QuerySyntaxError(position: QueryLimits.maxLength, message: "the query is longer than \(QueryLimits.maxLength) characters")
         }

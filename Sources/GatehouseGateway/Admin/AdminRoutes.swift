@@ -73,7 +73,7 @@ public struct AdminRoutes: Sendable {
         let token = request.headers[.authorization].flatMap(BearerToken.token) ?? ""
         let actor = "admin-token:" + String(Redactor.fingerprint(ofSecret: token).suffix(12)) + "@" + (context.clientIP ?? "unknown")
         let data = (try? JSONSerialization.data(withJSONObject: details, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        try await store.appendAudit(AuditEntry(timestampMicros: QuotaLedger.now(), actor: actor, action: action, target: target,
+        try await store.appendAudit(AuditEntry(timestampMicros: TimeExpressions.nowMicros(), actor: actor, action: action, target: target,
                                                details: String(decoding: data, as: UTF8.self)))
     }
 
@@ -82,7 +82,7 @@ public struct AdminRoutes: Sendable {
     func createKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         let object = try await jsonBody(request)
         let secret = KeyMint.newSecret()
-        let now = QuotaLedger.now()
+        let now = TimeExpressions.nowMicros()
         var key = VirtualKey(id: KeyMint.newID(), hash: KeyMint.hash(secret), prefix: KeyMint.displayPrefix(secret),
                              createdAtMicros: now, updatedAtMicros: now)
         do { try KeyRequest.apply(object, to: &key) } catch { throw Failure.bad(error.message) }
@@ -116,7 +116,7 @@ public struct AdminRoutes: Sendable {
         guard key.revokedAtMicros == nil else { throw Failure.bad("the key \(key.id) is revoked; create a new one") }
         let object = try await jsonBody(request)
         do { try KeyRequest.apply(object, to: &key) } catch { throw Failure.bad(error.message) }
-        key.updatedAtMicros = QuotaLedger.now()
+        key.updatedAtMicros = TimeExpressions.nowMicros()
         try await store.updateKey(key)
         try await audit(context, request, action: "key.update", target: key.id, details: ["changes": object])
         try await controls.state.refresh()
@@ -126,7 +126,7 @@ public struct AdminRoutes: Sendable {
     func revokeKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         var key = try await existing(context)
         if key.revokedAtMicros == nil {
-            key.revokedAtMicros = QuotaLedger.now()
+            key.revokedAtMicros = TimeExpressions.nowMicros()
             key.updatedAtMicros = key.revokedAtMicros!
             try await store.updateKey(key)
             try await audit(context, request, action: "key.revoke", target: key.id, details: [:])
@@ -143,7 +143,7 @@ public struct AdminRoutes: Sendable {
         let secret = KeyMint.newSecret()
         key.hash = KeyMint.hash(secret)
         key.prefix = KeyMint.displayPrefix(secret)
-        key.updatedAtMicros = QuotaLedger.now()
+        key.updatedAtMicros = TimeExpressions.nowMicros()
         try await store.updateKey(key)
         try await audit(context, request, action: "key.rotate", target: key.id, details: ["prefix": key.prefix + "…"])
         try await controls.state.refresh()
@@ -173,7 +173,7 @@ public struct AdminRoutes: Sendable {
             guard let n = (v as? NSNumber)?.intValue, n >= 1, n <= 86_400 else { throw Failure.bad("`retry_after` must be 1 to 86400 seconds") }
             retryAfter = n
         }
-        let s = KillSwitch(kind: kind, value: value, reason: reason, retryAfterSeconds: retryAfter, createdAtMicros: QuotaLedger.now())
+        let s = KillSwitch(kind: kind, value: value, reason: reason, retryAfterSeconds: retryAfter, createdAtMicros: TimeExpressions.nowMicros())
         try await store.setSwitch(s)
         try await audit(context, request, action: "switch.set", target: "\(kind.rawValue):\(value)", details: Self.switchJSON(s))
         try await controls.state.refresh()
@@ -222,7 +222,7 @@ public struct AdminRoutes: Sendable {
     /// Every budget with its current window: limit, spent, reserved by leases, thresholds crossed.
     func budgetReport() async throws -> Response {
         await controls.ledger.sync()
-        let now = QuotaLedger.now()
+        let now = TimeExpressions.nowMicros()
         var rows: [[String: Any]] = []
         let keys = try await store.allKeys().filter { $0.revokedAtMicros == nil }
         var rules: [(rule: QuotaRule, prefix: String, owner: String)] = budgets.map { ($0, $0.id + "|", $0.id) }

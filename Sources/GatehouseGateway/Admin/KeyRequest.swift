@@ -123,7 +123,7 @@ struct KeyRequest {
 
     /// RFC 3339, or `+30d` from now.
     static func instant(_ text: String) -> Int64? {
-        if text.hasPrefix("+"), let d = TimeExpressions.durationMicros(String(text.dropFirst())) { return QuotaLedger.now() + d }
+        if text.hasPrefix("+"), let d = TimeExpressions.durationMicros(String(text.dropFirst())) { return TimeExpressions.nowMicros() + d }
         return TimeExpressions.rfc3339(text).map { Int64($0.timeIntervalSince1970 * 1_000_000) }
     }
 
@@ -134,7 +134,7 @@ struct KeyRequest {
             "limits": key.limits.map { ["\($0.unit.rawValue)": $0.limit, "per": $0.period.rawValue] as [String: Any] },
             "max_parallel": key.maxParallel as Any? ?? NSNull(),
             "metadata": key.metadata, "tags": key.tags, "blocked": key.blocked,
-            "status": key.revokedAtMicros != nil ? "revoked" : key.expiresAtMicros.map { $0 <= QuotaLedger.now() } == true ? "expired" : key.blocked ? "blocked" : "active",
+            "status": key.revokedAtMicros != nil ? "revoked" : key.expiresAtMicros.map { $0 <= TimeExpressions.nowMicros() } == true ? "expired" : key.blocked ? "blocked" : "active",
             "created_at": TimeExpressions.format(micros: key.createdAtMicros), "updated_at": TimeExpressions.format(micros: key.updatedAtMicros),
             "expires_at": key.expiresAtMicros.map { TimeExpressions.format(micros: $0) } as Any? ?? NSNull(),
             "revoked_at": key.revokedAtMicros.map { TimeExpressions.format(micros: $0) } as Any? ?? NSNull(),

@@ -69,7 +69,7 @@ public final class ResponseCache: Sendable {
     }
 
     func lookup(_ key: String) async -> CachedResponse? {
-        let now = QuotaLedger.now()
+        let now = TimeExpressions.nowMicros()
         let local = memory.withLock { m -> CachedResponse? in
             guard var slot = m.slots[key] else { return nil }
             guard slot.entry.expiresAtMicros > now else {

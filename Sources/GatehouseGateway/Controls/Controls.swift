@@ -62,7 +62,7 @@ public struct Controls: Sendable {
         if key.revokedAtMicros != nil {
             throw ControlRejection(error: Self.unauthorized("The API key \(shown) (\(key.id)) has been revoked."), errorClass: .unauthorized)
         }
-        if let expiry = key.expiresAtMicros, expiry <= QuotaLedger.now() {
+        if let expiry = key.expiresAtMicros, expiry <= TimeExpressions.nowMicros() {
             throw ControlRejection(error: Self.unauthorized("The API key \(shown) (\(key.id)) expired at \(TimeExpressions.format(micros: expiry))."),
                                    errorClass: .unauthorized)
         }
@@ -201,7 +201,7 @@ public struct Controls: Sendable {
     }
 
     static func rejection(_ e: QuotaLedger.Exhausted) -> ControlRejection {
-        let now = QuotaLedger.now()
+        let now = TimeExpressions.nowMicros()
         let retryAfter = max(1, Int((e.windowEnd == Int64.max ? 86_400_000_000 : e.windowEnd - now) / 1_000_000) + 1)
         let rule = e.rule
         if rule.unit == .cost && !rule.id.hasPrefix("policy:") {
@@ -252,7 +252,7 @@ struct Admission: Sendable {
     /// Rate-limit headers for the tightest request and token limits that applied.
     var headers: [(String, String)] {
         var result: [(String, String)] = []
-        let now = QuotaLedger.now()
+        let now = TimeExpressions.nowMicros()
         for unit in [QuotaUnit.requests, .tokens] {
             if let tightest = reservations.filter({ $0.rule.unit == unit }).min(by: { $0.remaining < $1.remaining }) {
                 result += Controls.headerValues(unit: unit, limit: tightest.rule.limit, remaining: tightest.remaining, resetMicros: tightest.windowEnd - now)

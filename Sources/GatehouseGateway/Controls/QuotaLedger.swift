@@ -76,8 +76,6 @@ public final class QuotaLedger: Sendable {
         self.logger = logger
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
-
     private enum Step {
         case granted(Reservation)
         case rejected(windowEnd: Int64)
@@ -90,7 +88,7 @@ public final class QuotaLedger: Sendable {
         // One claim per counter is in flight at a time; concurrent callers share its result, so
         // a burst costs one store round trip per lease, not one per call.
         for _ in 0..<16 {
-            let now = Self.now()
+            let now = TimeExpressions.nowMicros()
             let window = rule.window(containing: now)
             let step = entries.withLock { all -> Step in
                 var e = all[counter] ?? Entry(windowStart: window.start, windowEnd: window.end, limit: rule.limit, lastUse: now, thresholds: rule.softThresholds)
@@ -138,7 +136,7 @@ public final class QuotaLedger: Sendable {
             }
         }
         // Lost the race for fresh leases too often; the counter is effectively spent.
-        throw Exhausted(counter: counter, rule: rule, windowEnd: rule.window(containing: Self.now()).end, needed: amount)
+        throw Exhausted(counter: counter, rule: rule, windowEnd: rule.window(containing: TimeExpressions.nowMicros()).end, needed: amount)
     }
 
     /// Claims a lease from the store and adds it to the counter's entry.
@@ -161,7 +159,7 @@ public final class QuotaLedger: Sendable {
             e.pendingClaim = nil
             e.lease += result.granted
             e.knownGranted = max(e.knownGranted, result.total)
-            if result.granted == 0 { e.exhaustedUntil = min(Self.now() + 1_000_000, e.windowEnd) }
+            if result.granted == 0 { e.exhaustedUntil = min(TimeExpressions.nowMicros() + 1_000_000, e.windowEnd) }
             all[counter] = e
         }
     }
@@ -183,7 +181,7 @@ public final class QuotaLedger: Sendable {
     /// Reports consumption, returns idle leases (all leases when `releaseAll`), and writes budget
     /// events for thresholds crossed. Called periodically and at shutdown.
     public func sync(releaseAll: Bool = false) async {
-        let now = Self.now()
+        let now = TimeExpressions.nowMicros()
         var changes = leftovers.withLock { list -> [QuotaChange] in
             defer { list.removeAll() }
             return list

@@ -47,7 +47,7 @@ struct UpstreamCaller: Sendable {
             func attempt(status: Int?, errorClass: ErrorClass?, message: String?) -> CallAttempt {
                 CallAttempt(provider: candidate.provider.name, model: candidate.upstreamModel, status: status, errorClass: errorClass,
                             errorMessage: message.map { String(Redactor.scrubText($0).prefix(300)) },
-                            latencyMicros: Self.micros(ContinuousClock.now - attemptStart), delayMilliseconds: delayed)
+                            latencyMicros: TimeExpressions.micros(ContinuousClock.now - attemptStart), delayMilliseconds: delayed)
             }
             // The delay before the next try: none when falling back to another deployment, backoff
             // (at least the provider's Retry-After) when coming round to the same one again.
@@ -91,10 +91,6 @@ struct UpstreamCaller: Sendable {
 
     static func errorClass(status: Int) -> ErrorClass {
         status == 429 ? .upstreamRateLimited : status >= 500 ? .upstreamServerError : .upstreamClientError
-    }
-
-    static func micros(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
     }
 
     /// Reads a dropped error answer for its message (bounded).
