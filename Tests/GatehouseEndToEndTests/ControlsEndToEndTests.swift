@@ -25,19 +25,6 @@ func chatBody(_ model: String, maxTokens: Int? = nil, stream: Bool = false, text
     return body + "}"
 }
 
-func records(_ gatehouse: GatehouseProcess, count: Int) async throws -> [[String: Any]] {
-    let deadline = ContinuousClock.now + .seconds(20)
-    while ContinuousClock.now < deadline {
-        let (status, body) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests?limit=1000", headers: admin)
-        if status == 200, let data = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["data"] as? [[String: Any]], data.count >= count {
-            return data
-        }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("expected \(count) records")
-    return []
-}
-
 @Suite(.serialized) struct ControlsEndToEndTests {
     @Test(arguments: Backend.allCases)
     func virtualKeysGateCallsAndTheSDKsSeeTheirOwnErrors(_ backend: Backend) async throws {
@@ -93,7 +80,7 @@ func records(_ gatehouse: GatehouseProcess, count: Int) async throws -> [[String
         #expect(audit.compactMap { $0["action"] as? String } == ["key.revoke", "key.update", "key.rotate", "key.create"])
         #expect(!String(decoding: auditBody, as: UTF8.self).contains(newSecret) && !String(decoding: auditBody, as: UTF8.self).contains(secret))
 
-        let stored = try await records(gatehouse, count: 10)
+        let stored = try await waitForRecords(gatehouse, count: 10, headers: admin)
         #expect(stored.contains { $0["error_class"] as? String == "unauthorized" })
         #expect(stored.contains { $0["error_class"] as? String == "rate_limited" && int($0["status"]) == 429 })
         #expect(stored.filter { $0["key_id"] as? String == id }.count >= 4, "calls are recorded under the key's id")
@@ -135,7 +122,7 @@ func records(_ gatehouse: GatehouseProcess, count: Int) async throws -> [[String
         }
         let admitted = outcomes.filter { $0 == 200 }.count
         #expect(outcomes.filter { $0 == 429 }.count == workers)
-        let stored = try await records(gatehouse, count: outcomes.count)
+        let stored = try await waitForRecords(gatehouse, count: outcomes.count, headers: admin)
         let spent = stored.compactMap { int($0["cost_micros"]) }.reduce(0, +)
         // Reservations are upper bounds here (max_tokens is set), so the bound is zero overshoot;
         // and at most one estimate (about 13 µ$) per call in flight may be left unspent at the end.

@@ -31,11 +31,11 @@ func upstreamConfig(_ mock: MockUpstream, extra: String = "") -> String {
 }
 
 /// Polls the request list until `count` records are stored (the recorder writes in batches).
-func waitForRecords(_ gatehouse: GatehouseProcess, count: Int, query: String = "") async throws -> [[String: Any]] {
+func waitForRecords(_ gatehouse: GatehouseProcess, count: Int, query: String = "", headers: [(String, String)] = []) async throws -> [[String: Any]] {
     let deadline = ContinuousClock.now + .seconds(20)
     var last: [[String: Any]] = []
     while ContinuousClock.now < deadline {
-        let (status, body) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests?limit=1000" + query)
+        let (status, body) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests?limit=1000" + query, headers: headers)
         if status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any],
            let data = object["data"] as? [[String: Any]] {
             last = data
