@@ -107,10 +107,11 @@ extension YAMLReader {
         if value != nil, case .property = scope {} else if value != nil {
             errors.append(.init(key: "\(path).value", problem: "only a property scope takes a value"))
         }
+        let models = strings(m["models"], at: "\(path).models") ?? []
         let name = string(m["name"], at: "\(path).name")
-            ?? "\(budget ? "budget" : "limit")-\(scopeText)-\(unit.rawValue)-\(period.rawValue)-\(routes.joined(separator: ","))-\((strings(m["models"], at: "") ?? []).joined(separator: ","))-\(value ?? "")"
+            ?? "\(budget ? "budget" : "limit")-\(scopeText)-\(unit.rawValue)-\(period.rawValue)-\(routes.joined(separator: ","))-\(models.joined(separator: ","))-\(value ?? "")"
         return QuotaRule(id: (budget ? "budget:" : "limit:") + name, scope: scope, unit: unit, limit: limit, period: period, routes: routes,
-                         models: strings(m["models"], at: "\(path).models") ?? [], propertyValue: value, softThresholds: thresholds)
+                         models: models, propertyValue: value, softThresholds: thresholds)
     }
 
     mutating func tokenCap(_ item: Any, at path: String) -> TokenCap? {
