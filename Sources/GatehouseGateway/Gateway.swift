@@ -147,8 +147,11 @@ public struct Gateway: Sendable {
         do {
             capped = try tokenCaps.apply(route: route, properties: meter.properties, request: inbound)
             let rules = try controls.applicableRules(subject, policyHeader: request.headers[.heliconeRateLimitPolicy])
-            let estimate = controls.estimate(bodyBytes: inbound.body.count, maxOutputTokens: capped.maxOutputTokens, route: route,
-                                             model: first.upstreamModel, priceProvider: first.provider.effectivePriceProvider)
+            // Only token and cost quotas reserve an estimate; skip the price lookup otherwise.
+            let estimate = rules.contains { $0.rule.unit != .requests }
+                ? controls.estimate(bodyBytes: inbound.body.count, maxOutputTokens: capped.maxOutputTokens, route: route,
+                                    model: first.upstreamModel, priceProvider: first.provider.effectivePriceProvider)
+                : .none
             admission = try await controls.admit(subject, rules: rules, estimate: estimate)
         } catch {
             return await reject(error, meter: meter)

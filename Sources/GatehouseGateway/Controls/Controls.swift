@@ -151,6 +151,8 @@ public struct Controls: Sendable {
     struct Estimate {
         var tokens: Int64
         var cost: MicroDollars
+        /// For calls that only count requests.
+        static let none = Estimate(tokens: 0, cost: .zero)
     }
 
     func estimate(bodyBytes: Int, maxOutputTokens: Int?, route: GatewayRoute, model: String, priceProvider: String?) -> Estimate {
