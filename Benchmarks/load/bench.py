@@ -152,17 +152,21 @@ def _descendants(pid):
     return out
 
 
-def cmd_cputicks(*pids):
+def _tree_ticks(pid):
+    """utime + stime of PID and its descendants, in clock ticks."""
     total = 0
-    for pid in pids:
-        for p in _descendants(pid):
-            try:
-                stat = open("/proc/%d/stat" % p).read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    print(total)
+    for p in _descendants(pid):
+        try:
+            stat = open("/proc/%d/stat" % p).read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total
+
+
+def cmd_cputicks(*pids):
+    print(sum(_tree_ticks(pid) for pid in pids))
     return 0
 
 
@@ -171,15 +175,7 @@ def cmd_ticks(*named):
     out = []
     for kv in named:
         name, _, pid = kv.partition("=")
-        total = 0
-        for p in _descendants(pid):
-            try:
-                stat = open("/proc/%d/stat" % p).read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])
-        out.append("%s:%d" % (name, total))
+        out.append("%s:%d" % (name, _tree_ticks(pid)))
     print(",".join(out) or "-")
     return 0
 
