@@ -74,17 +74,22 @@ def openai_chat(args, out):
                finish_reason=completion.choices[0].finish_reason if completion.choices else None)
 
 
+def count_openai_chunk(out, chunk):
+    """What every chat/completions stream chunk adds to the result: its id, model and usage."""
+    out["chunks"] += 1
+    out["id"], out["model"] = chunk.id, chunk.model
+    if chunk.usage is not None:
+        out["usage_chunks"] += 1
+        out["usage"] = as_dict(chunk.usage)
+
+
 def openai_chat_stream(args, out, include_usage: bool):
     client = openai_client(args)
     extra = {"stream_options": {"include_usage": True}} if include_usage else {}
     stream = client.chat.completions.create(model=args.model, messages=[{"role": "user", "content": PROMPT}],
                                             stream=True, **limit(args, "max_tokens"), **extra)
     for chunk in stream:
-        out["chunks"] += 1
-        out["id"], out["model"] = chunk.id, chunk.model
-        if chunk.usage is not None:
-            out["usage_chunks"] += 1
-            out["usage"] = as_dict(chunk.usage)
+        count_openai_chunk(out, chunk)
         for choice in chunk.choices:
             if choice.delta and choice.delta.content:
                 out["text"] += choice.delta.content
@@ -106,11 +111,7 @@ def openai_completions_stream(args, out, include_usage: bool):
     stream = client.completions.create(model=args.model, prompt=PROMPT, stream=True, **limit(args, "max_tokens"),
                                        **extra)
     for chunk in stream:
-        out["chunks"] += 1
-        out["id"], out["model"] = chunk.id, chunk.model
-        if chunk.usage is not None:
-            out["usage_chunks"] += 1
-            out["usage"] = as_dict(chunk.usage)
+        count_openai_chunk(out, chunk)
         for choice in chunk.choices:
             out["text"] += choice.text or ""
             if choice.finish_reason:
