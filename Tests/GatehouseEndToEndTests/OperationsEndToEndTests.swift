@@ -27,6 +27,9 @@ import Testing
             for try await text in group { if let text { texts.append(text) } }
             return texts
         }
+        // A stream's call is counted once its relay ends, which can be just after the client has read
+        // the last byte; every record stored means every call was counted (metrics come first).
+        _ = try await waitForRecords(gatehouse, count: 180)
         let (_, final) = try await HTTP.get(gatehouse.baseURL + "/metrics")
         for text in scrapes + [String(decoding: final, as: UTF8.self)] {
             let result = try await ProcessRunner.runAsync(try TestEnvironment.promtool, ["check", "metrics"], input: Data(text.utf8))
