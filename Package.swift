@@ -72,10 +72,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(name: "CCompression", providers: [.apt(["zlib1g-dev", "libbrotli-dev"])]),
+        .target(
+            name: "GatehouseTelemetry",
+            dependencies: [
+                "GatehouseCore", "GatehouseHTTP", "CCompression",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway",
+                "GatehouseCore", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +124,7 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
+        .testTarget(name: "GatehouseTelemetryTests", dependencies: ["GatehouseCore", "GatehouseTelemetry"], swiftSettings: strict),
         .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway",
                                                                 .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),
         .testTarget(

@@ -15,6 +15,7 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var gateway = GatewaySettings()
     public var recorder = RecorderSettings()
     public var controls = ControlSettings()
+    public var telemetry = TelemetrySettings()
     public var providers: [ProviderConfig] = []
     public var aliases: [ModelAlias] = []
     public var prices: [PriceTableFile.Entry] = []

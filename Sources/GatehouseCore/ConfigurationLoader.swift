@@ -193,6 +193,7 @@ public enum ConfigurationLoader {
             }
         }
         errors += validateControls(config.controls)
+        errors += YAMLReader.validateTelemetry(config.telemetry)
         for (i, entry) in config.prices.enumerated() {
             do { _ = try PriceTable.modelPrice(from: entry) } catch {
                 errors.append(.init(key: "prices[\(i)]", problem: "\(error)"))

@@ -13,6 +13,33 @@ public enum Redactor {
 
     public static func isSecretHeader(_ name: String) -> Bool { secretHeaderNames.contains(name.lowercased()) }
 
+    /// Key names whose values are credentials wherever they appear in a JSON document (a
+    /// Sentry event's request headers, a log line's attributes).
+    public static func isSecretKey(_ key: String) -> Bool {
+        let k = key.lowercased()
+        if secretHeaderNames.contains(k) { return true }
+        return ["password", "passwd", "secret", "api_key", "apikey", "access_token", "refresh_token", "auth_token", "private_key"]
+            .contains { k.contains($0) }
+    }
+
+    /// A JSON value (from JSONSerialization) with the values of secret-named keys masked, at any depth.
+    public static func redactJSON(_ value: Any, depth: Int = 0) -> Any {
+        guard depth < 64 else { return value }
+        if let object = value as? [String: Any] {
+            var copy = object
+            for (key, inner) in object {
+                copy[key] = isSecretKey(key) ? mask : redactJSON(inner, depth: depth + 1)
+            }
+            return copy
+        }
+        if let array = value as? [Any] {
+            // Headers often come as [[name, value], …] pairs.
+            if array.count == 2, let name = array[0] as? String, isSecretKey(name) { return [name, mask] }
+            return array.map { redactJSON($0, depth: depth + 1) }
+        }
+        return value
+    }
+
     /// A URL with its password (and any `key`/`token`-like query values) replaced.
     public static func redactURL(_ text: String) -> String {
         guard var components = URLComponents(string: text) else { return mask }

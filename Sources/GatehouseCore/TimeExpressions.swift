@@ -48,6 +48,64 @@ public enum TimeExpressions {
         return plain.date(from: text)
     }
 
+    /// RFC 3339 (`2026-11-30T10:15:00.123456Z`, `…+02:00`, a space for `T`) as microseconds since
+    /// 1970, without a formatter: log ingest reads one per line. Nil when it is not that shape.
+    public static func rfc3339Micros(_ text: String) -> Int64? {
+        var utf8 = text.utf8[...]
+        func digits(_ n: Int) -> Int64? {
+            var v: Int64 = 0
+            for _ in 0..<n {
+                guard let c = utf8.first, c >= 48, c <= 57 else { return nil }
+                v = v * 10 + Int64(c - 48)
+                utf8 = utf8.dropFirst()
+            }
+            return v
+        }
+        func expect(_ chars: Set<UInt8>) -> Bool {
+            guard let c = utf8.first, chars.contains(c) else { return false }
+            utf8 = utf8.dropFirst()
+            return true
+        }
+        guard let year = digits(4), expect([45]), let month = digits(2), expect([45]), let day = digits(2), expect([84, 116, 32]),
+              let hour = digits(2), expect([58]), let minute = digits(2), expect([58]), let second = digits(2),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        var fraction: Int64 = 0
+        if utf8.first == 46 {  // .
+            utf8 = utf8.dropFirst()
+            var scale: Int64 = 100_000
+            var any = false
+            while let c = utf8.first, c >= 48, c <= 57 {
+                fraction += Int64(c - 48) * scale
+                scale /= 10
+                any = true
+                utf8 = utf8.dropFirst()
+            }
+            guard any else { return nil }
+        }
+        var offsetSeconds: Int64 = 0
+        if expect([90, 122]) {  // Z
+        } else if let sign = utf8.first, sign == 43 || sign == 45 {
+            utf8 = utf8.dropFirst()
+            guard let oh = digits(2) else { return nil }
+            _ = expect([58])  // +02:00 and +0200 both occur
+            guard let om = digits(2), oh < 24, om < 60 else { return nil }
+            offsetSeconds = (oh * 3600 + om * 60) * (sign == 45 ? -1 : 1)
+        } else {
+            return nil
+        }
+        guard utf8.isEmpty else { return nil }
+        // Days from civil (Howard Hinnant's algorithm), valid for any Gregorian date.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        return seconds * 1_000_000 + fraction
+    }
+
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T10:15:00.123Z`.
     public static func format(micros: Int64) -> String {
         let formatter = ISO8601DateFormatter()

@@ -22,7 +22,7 @@ public struct UsageRoutes: Sendable {
     }
 
     func usage(_ request: Request) async -> Response {
-        let params = request.uri.queryParameters
+        let params = FormParameters(query: request.uri.query)
         do {
             let now = TimeExpressions.nowMicros()
             let to = try params.get("to").map { try Self.instant($0, name: "to") } ?? now
@@ -82,10 +82,9 @@ public struct UsageRoutes: Sendable {
     }
 
     func list(_ request: Request) async -> Response {
-        let params = request.uri.queryParameters
+        let params = FormParameters(query: request.uri.query)
         do {
-            let limitText = params.get("limit") ?? "50"
-            guard let limit = Int(limitText), (1...1000).contains(limit) else { throw Self.bad("`limit` must be 1 to 1000") }
+            let limit = try APIParameters.limit(params.get("limit"), fallback: 50, max: 1000)
             let query = RequestListQuery(
                 filter: try Self.filter(params),
                 fromMicros: try params.get("from").map { try Self.instant($0, name: "from") },
@@ -125,12 +124,7 @@ public struct UsageRoutes: Sendable {
 
     static func bad(_ message: String) -> GatewayError { .invalidRequest(message) }
 
-    static func instant(_ text: String, name: String) throws -> Int64 {
-        guard let v = TimeExpressions.instantMicros(text) else {
-            throw bad("`\(name)` must be RFC 3339 (2026-11-22T10:00:00Z), a date, `now`, `today`, a relative time like -24h, or Unix seconds")
-        }
-        return v
-    }
+    static func instant(_ text: String, name: String) throws -> Int64 { try APIParameters.instant(text, name: name) }
 
     /// 1m buckets up to 2 hours, 1h up to 2 days, 1d beyond.
     static func automaticInterval(rangeMicros: Int64) -> Int64 {
@@ -139,7 +133,7 @@ public struct UsageRoutes: Sendable {
         return 86_400_000_000
     }
 
-    static func filter(_ params: Parameters) throws -> RequestFilter {
+    static func filter(_ params: FormParameters) throws -> RequestFilter {
         var filter = RequestFilter()
         filter.model = params.get("model")
         filter.provider = params.get("provider")
@@ -157,17 +151,7 @@ public struct UsageRoutes: Sendable {
             filter.status = s
         }
         if let failed = params.get("failed") { filter.failed = failed == "true" || failed == "1" }
-        if let q = params.get("q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
-            do {
-                let query = try QueryParser.parse(q)
-                guard query.aggregation == nil else {
-                    throw bad("`q`: aggregation stages (| count …) are not supported here; use /api/v1/ai/usage with group_by")
-                }
-                filter.query = query.filter
-            } catch let error as QuerySyntaxError {
-                throw GatewayError.invalidRequest("`q` \(error)\n\(error.pointer(in: q))", param: "q", code: "invalid_query")
-            }
-        }
+        filter.query = try APIParameters.filter(params.get("q"))
         for (key, value) in params where key.hasPrefix("property.") {
             let name = String(key.dropFirst("property.".count)).lowercased()
             guard !name.isEmpty else { continue }

@@ -4,6 +4,7 @@ import GatehouseCore
 import GatehouseGateway
 import GatehouseHTTP
 import GatehouseStorage
+import GatehouseTelemetry
 import Hummingbird
 import Logging
 import NIOCore
@@ -14,7 +15,7 @@ import ServiceLifecycle
 public struct GatehouseServer: Sendable {
     public let config: GatehouseConfig
     public let store: SQLRequestStore
-    public let recorder: Recorder
+    public let recorder: Recorder<RequestRecord>
     let application: Application<RouterResponder<GatehouseRequestContext>>
     let services: [any Service]
     let closeStore: @Sendable () async throws -> Void
@@ -51,6 +52,19 @@ public struct GatehouseServer: Sendable {
         router.add(middleware: HTTPMetricsMiddleware())
         router.add(middleware: AdminAuthMiddleware(token: config.controls.adminToken))
         gateway.addRoutes(to: router)
+        let telemetry = opened.telemetry
+        let logRecorder = Recorder<LogRecord>(kind: "logs", settings: Self.telemetryRecorderSettings(config.recorder), logger: logger) {
+            try await telemetry.insertLogs($0)
+        }
+        let eventRecorder = Recorder<ErrorEvent>(kind: "errors", settings: config.recorder, logger: logger) {
+            try await telemetry.insertErrorEvents($0)
+        }
+        let ingest = IngestRoutes(settings: config.telemetry, acceptLogs: { logRecorder.recordAll($0) }, acceptEvents: { eventRecorder.recordAll($0) })
+        if ingest.isOpen {
+            logger.notice("telemetry ingest is open: no projects are configured, so logs and Sentry events are accepted without a key (configure telemetry.projects to require one)")
+        }
+        ingest.addRoutes(to: router)
+        TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention).addRoutes(to: router)
         AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: router)
         UsageRoutes(store: opened.store).addRoutes(to: router)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
@@ -72,9 +86,18 @@ public struct GatehouseServer: Sendable {
                                       interval: .milliseconds(config.controls.syncIntervalMilliseconds), logger: logger)
         // Shut down in reverse: the application first (in-flight calls settle), then the control
         // sync's final report, then the recorder's flush, then the pool.
-        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, sync]
+        let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
+        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, logRecorder, eventRecorder, retention, sync]
         return GatehouseServer(config: config, store: opened.store, recorder: recorder, application: application,
                                services: services, closeStore: opened.close, logger: logger)
+    }
+
+    /// Log lines come in thousands a second: a deeper queue and bigger batches than AI calls.
+    static func telemetryRecorderSettings(_ base: GatehouseConfig.RecorderSettings) -> GatehouseConfig.RecorderSettings {
+        var settings = base
+        settings.capacity = max(base.capacity, 200_000)
+        settings.batchSize = max(base.batchSize, 5_000)
+        return settings
     }
 
     /// Runs until SIGTERM or SIGINT (or until the task is cancelled), then shuts down in order:

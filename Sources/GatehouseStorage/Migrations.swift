@@ -95,7 +95,80 @@ enum Migrations {
                 "ALTER TABLE requests ADD COLUMN cache_hit SMALLINT NOT NULL DEFAULT 0",
                 "ALTER TABLE requests ADD COLUMN cost_saved_micros BIGINT NOT NULL DEFAULT 0",
             ]),
+        Migration(
+            version: 3, name: "telemetry: logs, error events, issues",
+            sqlite: telemetryTables(bigint: "INTEGER", json: "TEXT", jsonDefault: "'{}'", serial: "INTEGER PRIMARY KEY"),
+            postgres: telemetryTables(bigint: "BIGINT", json: "JSONB", jsonDefault: "'{}'::jsonb", serial: "BIGSERIAL PRIMARY KEY") + [
+                // Retention deletes by age; partitions come when measurements ask for them (docs/architecture.md).
+                "CREATE INDEX logs_attributes ON logs USING GIN (attributes jsonb_path_ops)",
+            ]),
     ]
+
+    /// Logs, error events and issues; the same on both databases but for a few type names.
+    static func telemetryTables(bigint: String, json: String, jsonDefault: String, serial: String) -> [String] {
+        [
+            """
+            CREATE TABLE logs (
+                seq \(serial),
+                ts \(bigint) NOT NULL,
+                project TEXT NOT NULL,
+                severity SMALLINT NOT NULL,
+                message TEXT NOT NULL,
+                service TEXT,
+                environment TEXT,
+                correlation_id TEXT,
+                function TEXT,
+                duration_us \(bigint),
+                slow SMALLINT NOT NULL DEFAULT 0,
+                attributes \(json) NOT NULL DEFAULT \(jsonDefault)
+            )
+            """,
+            "CREATE INDEX logs_ts ON logs (ts)",
+            "CREATE INDEX logs_severity_ts ON logs (severity, ts)",
+            "CREATE INDEX logs_service_ts ON logs (service, ts)",
+            "CREATE INDEX logs_function_ts ON logs (function, ts)",
+            "CREATE INDEX logs_correlation ON logs (correlation_id)",
+            """
+            CREATE TABLE issues (
+                id TEXT PRIMARY KEY,
+                project TEXT NOT NULL,
+                title TEXT NOT NULL,
+                type TEXT NOT NULL,
+                culprit TEXT NOT NULL,
+                severity SMALLINT NOT NULL,
+                status TEXT NOT NULL,
+                regressed SMALLINT NOT NULL DEFAULT 0,
+                first_seen \(bigint) NOT NULL,
+                last_seen \(bigint) NOT NULL,
+                event_count \(bigint) NOT NULL,
+                last_release TEXT
+            )
+            """,
+            "CREATE INDEX issues_last_seen ON issues (last_seen)",
+            """
+            CREATE TABLE error_events (
+                event_id TEXT NOT NULL,
+                project TEXT NOT NULL,
+                issue_id TEXT NOT NULL,
+                ts \(bigint) NOT NULL,
+                severity SMALLINT NOT NULL,
+                type TEXT NOT NULL,
+                value TEXT NOT NULL,
+                title TEXT NOT NULL,
+                culprit TEXT NOT NULL,
+                release TEXT,
+                environment TEXT,
+                correlation_id TEXT,
+                user_key TEXT,
+                document TEXT NOT NULL,
+                PRIMARY KEY (project, event_id)
+            )
+            """,
+            "CREATE INDEX error_events_issue_ts ON error_events (issue_id, ts)",
+            "CREATE INDEX error_events_correlation ON error_events (correlation_id)",
+            "CREATE INDEX error_events_ts ON error_events (ts)",
+        ]
+    }
 
     /// The controls' tables; identical on both databases but for a few type names.
     static func controlTables(bigint: String, serial: String) -> [String] {

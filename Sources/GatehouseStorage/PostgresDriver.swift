@@ -9,8 +9,20 @@ struct PostgresDialect: SQLDialect {
     func placeholder(_ index: Int) -> String { "$\(index)" }
     func jsonText(column: String, keyPlaceholder: String) -> String { "(\(column) ->> \(keyPlaceholder)::text)" }
     func jsonKeyBind(_ key: String) -> SQLValue { .text(key) }
+    func jsonPathBind(_ path: [String]) -> SQLValue {
+        // A text[] literal: every element quoted, so dots, commas and braces stay inside it.
+        .text("{" + path.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}")
+    }
+    func jsonPathText(column: String, pathPlaceholder: String) -> String { "(\(column) #>> CAST(\(pathPlaceholder) AS text[]))" }
+    func jsonPathNumber(column: String, pathPlaceholder: String) -> String {
+        // CASE fixes the order of evaluation, so a text value is never cast.
+        "(CASE WHEN jsonb_typeof(\(column) #> CAST(\(pathPlaceholder) AS text[])) = 'number' THEN (\(column) #>> CAST(\(pathPlaceholder) AS text[]))::float8 END)"
+    }
     func jsonValue(_ placeholder: String) -> String { "\(placeholder)::jsonb" }
     func jsonAsText(_ column: String) -> String { "\(column)::text" }
+    func greatest(_ a: String, _ b: String) -> String { "GREATEST(\(a), \(b))" }
+    func least(_ a: String, _ b: String) -> String { "LEAST(\(a), \(b))" }
     func sumInt(_ expression: String) -> String { "COALESCE(SUM(\(expression)), 0)::bigint" }
     var hasPercentiles: Bool { true }
 }

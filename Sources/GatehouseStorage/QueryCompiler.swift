@@ -13,6 +13,8 @@ struct QuerySchema {
         case boolean
         /// Microseconds since 1970.
         case time
+        /// A log level stored as its severity (1–6): `level:error`, `level:>=warn`.
+        case level
     }
 
     struct Column {
@@ -20,32 +22,64 @@ struct QuerySchema {
         var kind: Kind
     }
 
+    /// Where fields that are not columns are looked up.
+    enum DynamicFields {
+        /// Only `property.<name>`, one key deep, as text (AI request properties).
+        case properties(column: String)
+        /// Any other field, as a dotted path into a JSON object, as text or number (log attributes).
+        case attributes(column: String)
+    }
+
     /// Field names, lowercased without `_`, to columns.
     var columns: [String: Column]
+    /// The names shown when a field is unknown.
+    var fieldNames: [String]
     /// The column bare words and phrases search.
     var messageColumn: String
-    /// The JSON column `property.<name>` reads.
-    var propertiesColumn: String?
+    var dynamic: DynamicFields?
 
-    static let requests: QuerySchema = {
+    init(_ fields: [([String], String, Kind)], messageColumn: String, dynamic: DynamicFields?) {
         var c: [String: Column] = [:]
-        for (names, sql, kind) in [
-            (["model"], "model", Kind.text), (["requestedmodel"], "requested_model", .text), (["provider"], "provider", .text),
-            (["route", "path"], "route", .text), (["key", "keyid"], "key_id", .text), (["user", "userid"], "user_id", .text),
-            (["correlationid", "requestid", "traceid", "correlation"], "correlation_id", .text),
-            (["error", "errorclass"], "error_class", .text), (["message", "errormessage"], "error_message", .text), (["id"], "id", .text),
-            (["status"], "status", .integer), (["inputtokens"], "input_tokens", .integer), (["outputtokens"], "output_tokens", .integer),
-            (["cachedinputtokens"], "cached_input_tokens", .integer), (["reasoningtokens"], "reasoning_tokens", .integer),
-            (["tokens", "totaltokens"], "(input_tokens + output_tokens)", .integer),
-            (["latency", "duration"], "latency_us", .duration), (["ttft", "timetofirsttoken"], "ttft_us", .duration),
-            (["cost"], "cost_micros", .money), (["costsaved"], "cost_saved_micros", .money),
-            (["stream"], "stream", .boolean), (["complete"], "complete", .boolean), (["cachehit", "cached"], "cache_hit", .boolean),
-            (["timestamp", "time", "ts"], "ts", .time),
-        ] as [([String], String, Kind)] {
-            for name in names { c[name] = Column(sql: sql, kind: kind) }
+        for (names, sql, kind) in fields {
+            for name in names { c[Self.normalize(name)] = Column(sql: sql, kind: kind) }
         }
-        return QuerySchema(columns: c, messageColumn: "error_message", propertiesColumn: "properties")
-    }()
+        self.columns = c
+        self.fieldNames = fields.map { $0.0[0] }
+        self.messageColumn = messageColumn
+        self.dynamic = dynamic
+    }
+
+    static let requests = QuerySchema([
+        (["model"], "model", .text), (["requested_model"], "requested_model", .text), (["provider"], "provider", .text),
+        (["route", "path"], "route", .text), (["key", "key_id"], "key_id", .text), (["user", "user_id"], "user_id", .text),
+        (["correlation_id", "request_id", "trace_id", "correlation"], "correlation_id", .text),
+        (["error", "error_class"], "error_class", .text), (["message", "error_message"], "error_message", .text), (["id"], "id", .text),
+        (["status"], "status", .integer), (["input_tokens"], "input_tokens", .integer), (["output_tokens"], "output_tokens", .integer),
+        (["cached_input_tokens"], "cached_input_tokens", .integer), (["reasoning_tokens"], "reasoning_tokens", .integer),
+        (["tokens", "total_tokens"], "(input_tokens + output_tokens)", .integer),
+        (["latency", "duration"], "latency_us", .duration), (["ttft", "time_to_first_token"], "ttft_us", .duration),
+        (["cost"], "cost_micros", .money), (["cost_saved"], "cost_saved_micros", .money),
+        (["stream"], "stream", .boolean), (["complete"], "complete", .boolean), (["cache_hit", "cached"], "cache_hit", .boolean),
+        (["timestamp", "time", "ts"], "ts", .time),
+    ], messageColumn: "error_message", dynamic: .properties(column: "properties"))
+
+    /// Log lines: the well-known fields are columns; anything else is an attribute path
+    /// (`dbCalls:>50`, `http.status:>=500`).
+    static let logs = QuerySchema([
+        (["timestamp", "time", "ts"], "ts", .time), (["level", "severity"], "severity", .level), (["message", "msg"], "message", .text),
+        (["service"], "service", .text), (["environment", "env"], "environment", .text),
+        (["correlation_id", "correlationId", "request_id", "requestId", "trace_id", "traceId", "correlation"], "correlation_id", .text),
+        (["function", "func"], "function", .text), (["duration"], "duration_us", .duration), (["project"], "project", .text),
+        (["slow"], "slow", .boolean),
+    ], messageColumn: "message", dynamic: .attributes(column: "attributes"))
+
+    /// Error issues (groups of events).
+    static let issues = QuerySchema([
+        (["title", "message"], "title", .text), (["type", "exception"], "type", .text), (["culprit"], "culprit", .text),
+        (["status"], "status", .text), (["level"], "severity", .level), (["count", "events"], "event_count", .integer),
+        (["first_seen", "firstSeen"], "first_seen", .time), (["last_seen", "lastSeen", "timestamp"], "last_seen", .time),
+        (["project"], "project", .text), (["regressed"], "regressed", .boolean), (["release"], "last_release", .text), (["id"], "id", .text),
+    ], messageColumn: "title", dynamic: nil)
 
     static func normalize(_ field: String) -> String { field.lowercased().replacingOccurrences(of: "_", with: "") }
 }
@@ -68,16 +102,19 @@ struct QueryCompiler {
     }
 
     private func field(_ name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
-        if name.lowercased().hasPrefix("property."), let column = schema.propertiesColumn {
+        if case .properties(let column) = schema.dynamic, name.lowercased().hasPrefix("property.") {
             let key = b.bind(b.dialect.jsonKeyBind(String(name.dropFirst("property.".count)).lowercased()))
             return try text(b.dialect.jsonText(column: column, keyPlaceholder: key), name: name, match, &b)
         }
         guard let column = schema.columns[QuerySchema.normalize(name)] else {
-            throw QueryFieldError("unknown field `\(name)`; fields here are \(Self.fieldList(schema)) and property.<name>")
+            if case .attributes(let column) = schema.dynamic { return try attribute(column, name: name, match, &b) }
+            let dynamic = if case .properties = schema.dynamic { " and property.<name>" } else { "" }
+            throw QueryFieldError("unknown field `\(name)`; fields here are \(schema.fieldNames.joined(separator: ", "))\(dynamic)")
         }
         switch column.kind {
         case .text: return try text(column.sql, name: name, match, &b)
         case .integer, .duration, .money, .time: return try number(column, name: name, match, &b)
+        case .level: return try level(column.sql, name: name, match, &b)
         case .boolean:
             guard case .equals(let v) = match else { throw QueryFieldError("`\(name)` is true or false: write \(name):true") }
             let truth: Bool
@@ -93,6 +130,9 @@ struct QueryCompiler {
 
     private func text(_ sql: String, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
         switch match {
+        // The message is free text: `message:"Slow query"` finds the lines that contain it.
+        case .equals(let v) where sql == schema.messageColumn:
+            return "LOWER(\(sql)) LIKE \(b.bind(.text("%" + Self.escapeLike(Self.rawText(v).lowercased()) + "%"))) ESCAPE '\\'"
         case .equals(let v): return "LOWER(\(sql)) = \(b.bind(.text(Self.rawText(v).lowercased())))"
         case .wildcard(let pattern): return "LOWER(\(sql)) LIKE \(b.bind(.text(Self.likePattern(pattern)))) ESCAPE '\\'"
         case .exists: return "\(sql) IS NOT NULL"
@@ -133,6 +173,50 @@ struct QueryCompiler {
         }
     }
 
+    /// `dbCalls:>50`, `http.method:POST`: a path into the attributes object. Comparisons only
+    /// match JSON numbers; a duration or size is compared in milliseconds or bytes.
+    private func attribute(_ column: String, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
+        let path = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard path.count <= 16, !path.contains(where: \.isEmpty) else { throw QueryFieldError("`\(name)` is not a field path (name.name…)") }
+        let p = b.bind(b.dialect.jsonPathBind(path))
+        func number(_ v: QueryValue) throws -> String {
+            let n: Double
+            switch v {
+            case .number(let x): n = x
+            case .duration(let micros): n = Double(micros) / 1000
+            case .bytes(let bytes): n = Double(bytes)
+            case .text, .time: throw QueryFieldError("`\(name)`: compare with a number, such as \(name):>50")
+            }
+            return b.bind(.double(n))
+        }
+        let numeric = b.dialect.jsonPathNumber(column: column, pathPlaceholder: p)
+        switch match {
+        case .compare(let op, let v): return "\(numeric) \(op.rawValue) \(try number(v))"
+        case let .range(low, high): return "\(numeric) BETWEEN \(try number(low)) AND \(try number(high))"
+        case .equals(.number(let n)):
+            // 15 matches the number 15 and the text "15".
+            let text = b.dialect.jsonPathText(column: column, pathPlaceholder: p)
+            return "(\(numeric) = \(b.bind(.double(n))) OR LOWER(CAST(\(text) AS TEXT)) = \(b.bind(.text(Self.rawText(.number(n))))))"
+        default: return try text(b.dialect.jsonPathText(column: column, pathPlaceholder: p), name: name, match, &b)
+        }
+    }
+
+    private func level(_ sql: String, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
+        func severity(_ v: QueryValue) throws -> String {
+            guard let level = LogLevel(loose: Self.rawText(v)) else {
+                throw QueryFieldError("`\(name)` is one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return b.bind(.int(Int64(level.severity)))
+        }
+        switch match {
+        case .equals(let v): return "\(sql) = \(try severity(v))"
+        case .compare(let op, let v): return "\(sql) \(op.rawValue) \(try severity(v))"
+        case let .range(low, high): return "\(sql) BETWEEN \(try severity(low)) AND \(try severity(high))"
+        case .exists: return "\(sql) IS NOT NULL"
+        case .wildcard: throw QueryFieldError("`\(name)` takes a level, not a wildcard: \(name):error or \(name):>=warn")
+        }
+    }
+
     static func rawText(_ v: QueryValue) -> String {
         switch v {
         case .text(let t): t
@@ -150,10 +234,5 @@ struct QueryCompiler {
     /// `gpt-4o*` → `gpt-4o%`, everything else literal.
     static func likePattern(_ pattern: String) -> String {
         pattern.lowercased().split(separator: "*", omittingEmptySubsequences: false).map { escapeLike(String($0)) }.joined(separator: "%")
-    }
-
-    static func fieldList(_ schema: QuerySchema) -> String {
-        ["model", "provider", "route", "status", "cost", "latency", "ttft", "tokens", "input_tokens", "output_tokens", "key", "user",
-         "correlation_id", "error", "message", "stream", "cache_hit", "timestamp"].joined(separator: ", ")
     }
 }

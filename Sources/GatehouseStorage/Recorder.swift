@@ -5,8 +5,8 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Takes request records from the hot path without waiting on the database and writes them in
-/// batches, one transaction each.
+/// Takes records (AI calls, log lines, error events) from the hot path without waiting on the
+/// database and writes them in batches, one transaction each.
 ///
 /// - A full queue applies the configured policy: `drop` discards the new record, counts it in
 ///   `gatehouse_recorder_dropped_records_total` and logs once per burst; `block` waits up to a
@@ -14,35 +14,43 @@ import Synchronization
 /// - A failed write keeps the batch and retries with backoff; records are only lost when the
 ///   queue is full (and then counted).
 /// - Graceful shutdown drains the queue completely before `run()` returns.
-public final class Recorder: Service, RequestRecordSink {
+public final class Recorder<Record: Sendable>: Service {
     private struct State {
-        var queue: [RequestRecord] = []
+        var queue: [Record] = []
         var droppedSinceLog = 0
         var wakeup: CheckedContinuation<Void, Never>?
         var shuttingDown = false
     }
 
-    private let store: any RequestStore
+    private let write: @Sendable ([Record]) async throws -> Void
+    private let kind: String
     private let settings: GatehouseConfig.RecorderSettings
     private let logger: Logger
     private let state = Mutex(State())
 
-    private let depthGauge = Gauge(label: "gatehouse_recorder_queue_depth")
-    private let droppedCounter = Counter(label: "gatehouse_recorder_dropped_records_total")
-    private let writtenCounter = Counter(label: "gatehouse_recorder_written_records_total")
-    private let failureCounter = Counter(label: "gatehouse_recorder_write_failures_total")
+    private let depthGauge: Gauge
+    private let droppedCounter: Counter
+    private let writtenCounter: Counter
+    private let failureCounter: Counter
 
-    public init(store: any RequestStore, settings: GatehouseConfig.RecorderSettings, logger: Logger) {
-        self.store = store
+    /// `kind` names the records in metrics (`kind="requests"`) and log lines.
+    public init(kind: String, settings: GatehouseConfig.RecorderSettings, logger: Logger, write: @escaping @Sendable ([Record]) async throws -> Void) {
+        self.write = write
+        self.kind = kind
         self.settings = settings
         self.logger = logger
+        let dimensions = [("kind", kind)]
+        depthGauge = Gauge(label: "gatehouse_recorder_queue_depth", dimensions: dimensions)
+        droppedCounter = Counter(label: "gatehouse_recorder_dropped_records_total", dimensions: dimensions)
+        writtenCounter = Counter(label: "gatehouse_recorder_written_records_total", dimensions: dimensions)
+        failureCounter = Counter(label: "gatehouse_recorder_write_failures_total", dimensions: dimensions)
     }
 
     public var queueDepth: Int { state.withLock { $0.queue.count } }
 
     /// Queues a record. Returns false when it was dropped.
     @discardableResult
-    public func record(_ record: RequestRecord) async -> Bool {
+    public func record(_ record: Record) async -> Bool {
         if enqueue(record) { return true }
         if settings.whenFull == .block {
             let deadline = ContinuousClock.now + .seconds(1)
@@ -55,7 +63,25 @@ public final class Recorder: Service, RequestRecordSink {
         return false
     }
 
-    private func enqueue(_ record: RequestRecord) -> Bool {
+    /// Queues several records at once, as far as there is room; returns how many were taken.
+    /// The rest are not queued and not counted as dropped: the caller reports them.
+    public func recordAll(_ records: [Record]) -> Int {
+        let (taken, wake) = state.withLock { state -> (Int, CheckedContinuation<Void, Never>?) in
+            let n = min(records.count, settings.capacity - state.queue.count)
+            guard n > 0 else { return (0, nil) }
+            state.queue.append(contentsOf: records.prefix(n))
+            if state.queue.count >= settings.batchSize, let w = state.wakeup {
+                state.wakeup = nil
+                return (n, w)
+            }
+            return (n, nil)
+        }
+        wake?.resume()
+        if taken > 0 { depthGauge.record(queueDepth) }
+        return taken
+    }
+
+    private func enqueue(_ record: Record) -> Bool {
         let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard state.queue.count < settings.capacity else { return (false, nil) }
             state.queue.append(record)
@@ -77,8 +103,8 @@ public final class Recorder: Service, RequestRecordSink {
             return state.droppedSinceLog == 1
         }
         if first {
-            logger.error("recorder queue is full; dropping request records until it drains",
-                         metadata: ["capacity": "\(settings.capacity)", "policy": "\(settings.whenFull.rawValue)"])
+            logger.error("recorder queue is full; dropping records until it drains",
+                         metadata: ["kind": "\(kind)", "capacity": "\(settings.capacity)", "policy": "\(settings.whenFull.rawValue)"])
         }
     }
 
@@ -135,13 +161,13 @@ public final class Recorder: Service, RequestRecordSink {
     public func flushAvailable(final: Bool) async {
         var backoff = 0.05
         while true {
-            let batch = state.withLock { state -> [RequestRecord] in
+            let batch = state.withLock { state -> [Record] in
                 let n = min(state.queue.count, settings.batchSize)
                 return Array(state.queue.prefix(n))
             }
             if batch.isEmpty { return }
             do {
-                try await store.insert(batch)
+                try await write(batch)
                 state.withLock { state in
                     state.queue.removeFirst(batch.count)
                     if state.queue.count < settings.capacity / 2 { state.droppedSinceLog = 0 }
@@ -151,11 +177,18 @@ public final class Recorder: Service, RequestRecordSink {
                 backoff = 0.05
             } catch {
                 failureCounter.increment()
-                logger.error("writing request records failed; will retry", metadata: ["records": "\(batch.count)", "error": "\(error)"])
+                logger.error("writing records failed; will retry", metadata: ["kind": "\(kind)", "records": "\(batch.count)", "error": "\(error)"])
                 if !final && state.withLock({ $0.shuttingDown }) == false && Task.isCancelled { return }
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
             }
         }
+    }
+}
+
+extension Recorder: RequestRecordSink where Record == RequestRecord {
+    /// The recorder of AI calls.
+    public convenience init(store: any RequestStore, settings: GatehouseConfig.RecorderSettings, logger: Logger) {
+        self.init(kind: "requests", settings: settings, logger: logger) { try await store.insert($0) }
     }
 }

@@ -48,10 +48,19 @@ public protocol SQLDialect: Sendable {
     func jsonText(column: String, keyPlaceholder: String) -> String
     /// How a JSON key is bound for `jsonText`.
     func jsonKeyBind(_ key: String) -> SQLValue
+    /// How a dotted path into a JSON object (`http.status` as ["http", "status"]) is bound.
+    func jsonPathBind(_ path: [String]) -> SQLValue
+    /// The value at a bound path as text (NULL when absent).
+    func jsonPathText(column: String, pathPlaceholder: String) -> String
+    /// The value at a bound path as a number, NULL when absent or not a JSON number.
+    func jsonPathNumber(column: String, pathPlaceholder: String) -> String
     /// Casts a bound text placeholder to the JSON column type.
     func jsonValue(_ placeholder: String) -> String
     /// Selects a JSON column as text.
     func jsonAsText(_ column: String) -> String
+    /// The larger of two values (`MAX(a, b)` on SQLite, `GREATEST` on PostgreSQL).
+    func greatest(_ a: String, _ b: String) -> String
+    func least(_ a: String, _ b: String) -> String
     /// An integer sum that is 0 over no rows.
     func sumInt(_ expression: String) -> String
     /// Whether latency percentiles can be computed in SQL (`percentile_cont`).

@@ -96,7 +96,7 @@ public final class SQLRequestStore: RequestStore {
         if let from = query.fromMicros { conditions.append("ts >= \(builder.bind(.int(from)))") }
         if let to = query.toMicros { conditions.append("ts < \(builder.bind(.int(to)))") }
         if let cursor = query.cursor {
-            guard let (ts, id) = Self.decodeCursor(cursor) else { throw StoreError.invalidCursor }
+            guard let (ts, id) = PageCursor.decode(cursor) else { throw StoreError.invalidCursor }
             let t1 = builder.bind(.int(ts)), t2 = builder.bind(.int(ts)), i = builder.bind(.text(id))
             conditions.append("(ts < \(t1) OR (ts = \(t2) AND id < \(i)))")
         }
@@ -107,24 +107,9 @@ public final class SQLRequestStore: RequestStore {
         var next: String?
         if records.count > limit {
             records.removeLast()
-            if let last = records.last { next = Self.encodeCursor(ts: last.timestampMicros, id: last.id) }
+            if let last = records.last { next = PageCursor.encode(ts: last.timestampMicros, id: last.id) }
         }
         return RequestPage(records: records, nextCursor: next)
-    }
-
-    static func encodeCursor(ts: Int64, id: String) -> String {
-        Data("\(ts):\(id)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeCursor(_ cursor: String) -> (Int64, String)? {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard cursor.count <= 512, let data = Data(base64Encoded: base64) else { return nil }
-        let text = String(decoding: data, as: UTF8.self)
-        guard let colon = text.firstIndex(of: ":"), let ts = Int64(text[..<colon]) else { return nil }
-        let id = String(text[text.index(after: colon)...])
-        return id.isEmpty ? nil : (ts, id)
     }
 
     // MARK: - Usage

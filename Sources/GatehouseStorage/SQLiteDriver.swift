@@ -12,8 +12,17 @@ struct SQLiteDialect: SQLDialect {
         // A quoted path member, so keys with dots or spaces address one member.
         .text("$.\"" + key.replacingOccurrences(of: "\"", with: "\\\"") + "\"")
     }
+    func jsonPathBind(_ path: [String]) -> SQLValue {
+        .text("$" + path.map { ".\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined())
+    }
+    func jsonPathText(column: String, pathPlaceholder: String) -> String { "json_extract(\(column), \(pathPlaceholder))" }
+    func jsonPathNumber(column: String, pathPlaceholder: String) -> String {
+        "(CASE WHEN json_type(\(column), \(pathPlaceholder)) IN ('integer', 'real') THEN json_extract(\(column), \(pathPlaceholder)) END)"
+    }
     func jsonValue(_ placeholder: String) -> String { placeholder }
     func jsonAsText(_ column: String) -> String { column }
+    func greatest(_ a: String, _ b: String) -> String { "MAX(\(a), \(b))" }
+    func least(_ a: String, _ b: String) -> String { "MIN(\(a), \(b))" }
     func sumInt(_ expression: String) -> String { "COALESCE(SUM(\(expression)), 0)" }
     var hasPercentiles: Bool { false }
 }

@@ -7,6 +7,7 @@ import ServiceLifecycle
 public struct OpenedStore: Sendable {
     public var store: SQLRequestStore
     public var controls: SQLControlStore
+    public var telemetry: SQLTelemetryStore
     /// Services to run in the ServiceGroup (the PostgreSQL pool), started before anything else.
     public var services: [any Service]
     /// Closes connections; call after every user of the store has stopped.
@@ -26,11 +27,13 @@ public enum StoreFactory {
         switch url {
         case .sqlite(let path):
             let driver = try await SQLiteDriver.open(path: path, logger: logger)
-            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
+            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), telemetry: SQLTelemetryStore(driver: driver),
+                               services: [], close: { try await driver.close() }, kind: "sqlite")
         case .postgres(let text):
             let client = PostgresClient(configuration: try PostgresDriver.configuration(fromURL: text), backgroundLogger: logger)
             let driver = PostgresDriver(client: client, logger: logger)
-            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
+            return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), telemetry: SQLTelemetryStore(driver: driver),
+                               services: [PostgresService(client: client, driver: driver, logger: logger)],
                                close: {}, kind: "postgres")
         }
     }
@@ -44,13 +47,19 @@ public enum StoreFactory {
     /// Opens the request and control stores, runs `body` with them and closes them.
     public static func withStores<T: Sendable>(databaseURL: String, logger: Logger,
                                                _ body: @Sendable (SQLRequestStore, SQLControlStore) async throws -> T) async throws -> T {
+        try await withOpenedStore(databaseURL: databaseURL, logger: logger) { try await body($0.store, $0.controls) }
+    }
+
+    /// Opens every store on one database, migrated, runs `body` with them and closes them.
+    public static func withOpenedStore<T: Sendable>(databaseURL: String, logger: Logger,
+                                                    _ body: @Sendable (OpenedStore) async throws -> T) async throws -> T {
         let opened = try await open(databaseURL: databaseURL, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for service in opened.services { group.addTask { try await service.run() } }
             defer { group.cancelAll() }
             do {
                 try await opened.store.migrate()
-                let result = try await body(opened.store, opened.controls)
+                let result = try await body(opened)
                 try await opened.close()
                 return result
             } catch {

@@ -181,7 +181,7 @@ public struct AdminRoutes: Sendable {
     }
 
     func removeSwitch(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
-        let params = request.uri.queryParameters
+        let params = FormParameters(query: request.uri.query)
         let (kind, value) = try switchTarget(kindText: params.get("kind"), value: params.get("value"))
         guard try await store.removeSwitch(kind: kind, value: value) else { throw Failure.notFound("no \(kind.rawValue) switch for \"\(value)\"") }
         try await audit(context, request, action: "switch.remove", target: "\(kind.rawValue):\(value)", details: [:])
@@ -206,7 +206,7 @@ public struct AdminRoutes: Sendable {
     // MARK: Audit and budgets
 
     func audit(_ request: Request) async throws -> Response {
-        let params = request.uri.queryParameters
+        let params = FormParameters(query: request.uri.query)
         let limit = min(1000, max(1, params.get("limit").flatMap(Int.init) ?? 100))
         let entries = try await store.audit(limit: limit, before: params.get("before").flatMap(Int64.init))
         return JSONResponse.make([
@@ -274,6 +274,8 @@ public struct AdminAuthMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard path.hasPrefix("/api/v1/"), !Self.openPaths.contains(path) else { return try await next(request, context) }
+        // Log ingest authenticates with the project's ingest key instead.
+        if path == "/api/v1/logs" && request.method == .post { return try await next(request, context) }
         guard let token else {
             if Self.adminPrefixes.contains(where: { path.hasPrefix($0) }) {
                 return GatewayError(status: .forbidden, message: "The admin API is off. Start Gatehouse with GATEHOUSE_ADMIN_TOKEN set to enable it.",

@@ -1,0 +1,272 @@
+import Foundation
+import GatehouseCore
+
+/// Logs, error events and issues on any `SQLDriver`.
+public final class SQLTelemetryStore: TelemetryStore {
+    let driver: any SQLDriver
+    private var dialect: any SQLDialect { driver.dialect }
+
+    /// Rows per INSERT: 11 binds a log line keeps a statement far below both databases' bind limits.
+    static let logRowsPerStatement = 500
+
+    init(driver: any SQLDriver) { self.driver = driver }
+
+    // MARK: - Logs
+
+    static let logColumns = ["ts", "project", "severity", "message", "service", "environment", "correlation_id", "function",
+                             "duration_us", "slow", "attributes"]
+
+    public func insertLogs(_ lines: [LogRecord]) async throws {
+        guard !lines.isEmpty else { return }
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < lines.count {
+            let chunk = lines[start..<min(start + Self.logRowsPerStatement, lines.count)]
+            var b = SQLBuilder(dialect: dialect)
+            let rows = chunk.map { line -> String in
+                let values: [String] = [
+                    b.bind(.int(line.timestampMicros)), b.bind(.text(line.project)), b.bind(.int(Int64(line.level.severity))),
+                    b.bind(.text(line.message)), b.bind(Self.text(line.service)), b.bind(Self.text(line.environment)),
+                    b.bind(Self.text(line.correlationID)), b.bind(Self.text(line.function)),
+                    b.bind(line.durationMicros.map { .int($0) } ?? .null), b.bind(.int(line.slow ? 1 : 0)),
+                    dialect.jsonValue(b.bind(.text(line.attributesJSON))),
+                ]
+                return "(" + values.joined(separator: ", ") + ")"
+            }
+            statements.append(SQLStatement("INSERT INTO logs (\(Self.logColumns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", "))", b.binds))
+            start += Self.logRowsPerStatement
+        }
+        try await driver.transaction(statements)
+    }
+
+    private var logSelect: String {
+        "SELECT seq, " + Self.logColumns.map { $0 == "attributes" ? "\(dialect.jsonAsText("attributes")) AS attributes" : $0 }.joined(separator: ", ") + " FROM logs"
+    }
+
+    public func logs(_ query: LogListQuery) async throws -> LogPage {
+        var b = SQLBuilder(dialect: dialect)
+        var conditions: [String] = []
+        if let filter = query.filter { conditions.append(try QueryCompiler(schema: .logs).compile(filter, &b)) }
+        if let from = query.fromMicros { conditions.append("ts >= \(b.bind(.int(from)))") }
+        if let to = query.toMicros { conditions.append("ts < \(b.bind(.int(to)))") }
+        if let cursor = query.cursor {
+            guard let (ts, id) = PageCursor.decode(cursor), let seq = Int64(id) else { throw StoreError.invalidCursor }
+            let t1 = b.bind(.int(ts)), t2 = b.bind(.int(ts)), s = b.bind(.int(seq))
+            conditions.append("(ts < \(t1) OR (ts = \(t2) AND seq < \(s)))")
+        }
+        let limit = max(1, min(query.limit, 1000))
+        let sql = "\(logSelect)\(Self.whereClause(conditions)) ORDER BY ts DESC, seq DESC LIMIT \(b.bind(.int(Int64(limit + 1))))"
+        var lines = try await driver.query(sql, b.binds).map(Self.decodeLog)
+        var next: String?
+        if lines.count > limit {
+            lines.removeLast()
+            if let last = lines.last { next = PageCursor.encode(ts: last.timestampMicros, id: String(last.sequence ?? 0)) }
+        }
+        return LogPage(lines: lines, nextCursor: next)
+    }
+
+    public func logs(after sequence: Int64, filter: QueryNode?, limit: Int) async throws -> [LogRecord] {
+        var b = SQLBuilder(dialect: dialect)
+        var conditions = ["seq > \(b.bind(.int(sequence)))"]
+        if let filter { conditions.append(try QueryCompiler(schema: .logs).compile(filter, &b)) }
+        let sql = "\(logSelect)\(Self.whereClause(conditions)) ORDER BY seq LIMIT \(b.bind(.int(Int64(max(1, limit)))))"
+        return try await driver.query(sql, b.binds).map(Self.decodeLog)
+    }
+
+    public func latestLogSequence() async throws -> Int64 {
+        try await driver.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM logs", []).first?["seq"].int ?? 0
+    }
+
+    public func logs(correlationID: String, limit: Int) async throws -> [LogRecord] {
+        var b = SQLBuilder(dialect: dialect)
+        let sql = "\(logSelect) WHERE correlation_id = \(b.bind(.text(correlationID))) ORDER BY ts, seq LIMIT \(b.bind(.int(Int64(limit))))"
+        return try await driver.query(sql, b.binds).map(Self.decodeLog)
+    }
+
+    static func decodeLog(_ row: SQLRow) throws -> LogRecord {
+        guard let seq = row["seq"].int, let ts = row["ts"].int else { throw StoreError.corrupt("log row without seq or ts") }
+        let severity = Int(row["severity"].int ?? 3)
+        return LogRecord(
+            sequence: seq, timestampMicros: ts, project: row["project"].text ?? "",
+            level: LogLevel.allCases.first { $0.severity == severity } ?? .info, message: row["message"].text ?? "",
+            service: row["service"].text, environment: row["environment"].text, correlationID: row["correlation_id"].text,
+            function: row["function"].text, durationMicros: row["duration_us"].int, attributesJSON: row["attributes"].text ?? "{}",
+            slow: row["slow"].int == 1)
+    }
+
+    // MARK: - Errors and issues
+
+    static let eventColumns = ["event_id", "project", "issue_id", "ts", "severity", "type", "value", "title", "culprit", "release",
+                               "environment", "correlation_id", "user_key", "document"]
+
+    public func insertErrorEvents(_ events: [ErrorEvent]) async throws {
+        guard !events.isEmpty else { return }
+        // An SDK may send an event again after a timeout; it must not count twice.
+        let known = try await existingEventKeys(events)
+        var seen = known
+        let fresh = events.filter { seen.insert($0.project + "\u{0}" + $0.eventID).inserted }
+        guard !fresh.isEmpty else { return }
+        var statements: [SQLStatement] = []
+        for event in fresh {
+            var b = SQLBuilder(dialect: dialect)
+            let values: [SQLValue] = [
+                .text(event.eventID), .text(event.project), .text(event.issueID), .int(event.timestampMicros), .int(Int64(event.level.severity)),
+                .text(event.type), .text(event.value), .text(event.title), .text(event.culprit), Self.text(event.release),
+                Self.text(event.environment), Self.text(event.correlationID), Self.text(event.userKey), .text(event.documentJSON),
+            ]
+            let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
+            statements.append(SQLStatement("INSERT INTO error_events (\(Self.eventColumns.joined(separator: ", "))) VALUES (\(placeholders)) ON CONFLICT DO NOTHING", b.binds))
+            statements.append(issueUpsert(event))
+        }
+        try await driver.transaction(statements)
+    }
+
+    private func existingEventKeys(_ events: [ErrorEvent]) async throws -> Set<String> {
+        var b = SQLBuilder(dialect: dialect)
+        let ids = Set(events.map(\.eventID)).map { b.bind(.text($0)) }.joined(separator: ", ")
+        let rows = try await driver.query("SELECT project, event_id FROM error_events WHERE event_id IN (\(ids))", b.binds)
+        return Set(rows.map { ($0["project"].text ?? "") + "\u{0}" + ($0["event_id"].text ?? "") })
+    }
+
+    /// Creates the event's issue or counts the event into it. A resolved issue that happens again
+    /// becomes unresolved and is marked as a regression; an ignored one stays ignored.
+    private func issueUpsert(_ e: ErrorEvent) -> SQLStatement {
+        var b = SQLBuilder(dialect: dialect)
+        let values = [
+            b.bind(.text(e.issueID)), b.bind(.text(e.project)), b.bind(.text(e.title)), b.bind(.text(e.type)), b.bind(.text(e.culprit)),
+            b.bind(.int(Int64(e.level.severity))), b.bind(.int(e.timestampMicros)), b.bind(.int(e.timestampMicros)), b.bind(Self.text(e.release)),
+        ]
+        let d = dialect
+        let sql = """
+            INSERT INTO issues (id, project, title, type, culprit, severity, status, regressed, first_seen, last_seen, event_count, last_release)
+            VALUES (\(values[0]), \(values[1]), \(values[2]), \(values[3]), \(values[4]), \(values[5]), 'unresolved', 0, \(values[6]), \(values[7]), 1, \(values[8]))
+            ON CONFLICT (id) DO UPDATE SET
+                event_count = issues.event_count + 1,
+                first_seen = \(d.least("issues.first_seen", "excluded.first_seen")),
+                last_seen = \(d.greatest("issues.last_seen", "excluded.last_seen")),
+                severity = \(d.greatest("issues.severity", "excluded.severity")),
+                title = excluded.title,
+                culprit = excluded.culprit,
+                last_release = COALESCE(excluded.last_release, issues.last_release),
+                regressed = CASE WHEN issues.status = 'resolved' THEN 1 ELSE issues.regressed END,
+                status = CASE WHEN issues.status = 'resolved' THEN 'unresolved' ELSE issues.status END
+            """
+        return SQLStatement(sql, b.binds)
+    }
+
+    private static let issueSelect = """
+        SELECT id, project, title, type, culprit, severity, status, regressed, first_seen, last_seen, event_count, last_release,
+               (SELECT COUNT(DISTINCT user_key) FROM error_events e WHERE e.issue_id = issues.id) AS users
+        FROM issues
+        """
+
+    public func issues(_ query: IssueListQuery) async throws -> [ErrorIssue] {
+        var b = SQLBuilder(dialect: dialect)
+        var conditions: [String] = []
+        if let filter = query.filter { conditions.append(try QueryCompiler(schema: .issues).compile(filter, &b)) }
+        let limit = max(1, min(query.limit, 1000))
+        let sql = "\(Self.issueSelect)\(Self.whereClause(conditions)) ORDER BY last_seen DESC, id LIMIT \(b.bind(.int(Int64(limit))))"
+        return try await driver.query(sql, b.binds).map(Self.decodeIssue)
+    }
+
+    public func issue(id: String) async throws -> ErrorIssue? {
+        var b = SQLBuilder(dialect: dialect)
+        return try await driver.query("\(Self.issueSelect) WHERE id = \(b.bind(.text(id)))", b.binds).first.map(Self.decodeIssue)
+    }
+
+    public func setIssueStatus(id: String, status: IssueStatus) async throws -> Bool {
+        guard try await issue(id: id) != nil else { return false }
+        var b = SQLBuilder(dialect: dialect)
+        let s = b.bind(.text(status.rawValue))
+        // Resolving again clears the regression mark: the next recurrence is a new regression.
+        let regressed = status == .resolved ? ", regressed = 0" : ""
+        try await driver.transaction([SQLStatement("UPDATE issues SET status = \(s)\(regressed) WHERE id = \(b.bind(.text(id)))", b.binds)])
+        return true
+    }
+
+    public func events(issueID: String, limit: Int) async throws -> [ErrorEvent] {
+        var b = SQLBuilder(dialect: dialect)
+        let sql = "SELECT \(Self.eventColumns.joined(separator: ", ")) FROM error_events WHERE issue_id = \(b.bind(.text(issueID))) ORDER BY ts DESC LIMIT \(b.bind(.int(Int64(limit))))"
+        return try await driver.query(sql, b.binds).map(Self.decodeEvent)
+    }
+
+    public func errorEvents(correlationID: String, limit: Int) async throws -> [ErrorEvent] {
+        var b = SQLBuilder(dialect: dialect)
+        let sql = "SELECT \(Self.eventColumns.joined(separator: ", ")) FROM error_events WHERE correlation_id = \(b.bind(.text(correlationID))) ORDER BY ts LIMIT \(b.bind(.int(Int64(limit))))"
+        return try await driver.query(sql, b.binds).map(Self.decodeEvent)
+    }
+
+    static func decodeIssue(_ row: SQLRow) throws -> ErrorIssue {
+        guard let id = row["id"].text else { throw StoreError.corrupt("issue row without id") }
+        let severity = Int(row["severity"].int ?? 5)
+        return ErrorIssue(
+            id: id, project: row["project"].text ?? "", title: row["title"].text ?? "", type: row["type"].text ?? "",
+            culprit: row["culprit"].text ?? "", level: LogLevel.allCases.first { $0.severity == severity } ?? .error,
+            status: row["status"].text.flatMap(IssueStatus.init(rawValue:)) ?? .unresolved, regressed: row["regressed"].int == 1,
+            firstSeenMicros: row["first_seen"].int ?? 0, lastSeenMicros: row["last_seen"].int ?? 0, count: row["event_count"].int ?? 0,
+            users: row["users"].int ?? 0, lastRelease: row["last_release"].text)
+    }
+
+    static func decodeEvent(_ row: SQLRow) throws -> ErrorEvent {
+        guard let id = row["event_id"].text, let ts = row["ts"].int else { throw StoreError.corrupt("error event without id or ts") }
+        let severity = Int(row["severity"].int ?? 5)
+        return ErrorEvent(
+            eventID: id, project: row["project"].text ?? "", issueID: row["issue_id"].text ?? "", timestampMicros: ts,
+            level: LogLevel.allCases.first { $0.severity == severity } ?? .error, type: row["type"].text ?? "", value: row["value"].text ?? "",
+            title: row["title"].text ?? "", culprit: row["culprit"].text ?? "", release: row["release"].text, environment: row["environment"].text,
+            correlationID: row["correlation_id"].text, userKey: row["user_key"].text, documentJSON: row["document"].text ?? "{}")
+    }
+
+    // MARK: - Storage and retention
+
+    /// Each kind's table, its time column, its row key, and an estimate of a row's size.
+    private static func table(_ kind: TelemetryKind) -> (name: String, key: String, size: String) {
+        switch kind {
+        case .requests: ("requests", "id", "200 + LENGTH(COALESCE(error_message, '')) + LENGTH(COALESCE(attempts, ''))")
+        case .logs: ("logs", "seq", "64 + LENGTH(message) + LENGTH(CAST(attributes AS TEXT))")
+        case .errors: ("error_events", "event_id", "128 + LENGTH(value) + LENGTH(document)")
+        }
+    }
+
+    public func storageUse() async throws -> [StorageUse] {
+        var result: [StorageUse] = []
+        for kind in TelemetryKind.allCases {
+            let t = Self.table(kind)
+            let row = try await driver.query(
+                "SELECT COUNT(*) AS n, \(dialect.sumInt(t.size)) AS bytes, MIN(ts) AS oldest FROM \(t.name)", []).first
+            result.append(StorageUse(kind: kind, rows: row?["n"].int ?? 0, approximateBytes: row?["bytes"].int ?? 0, oldestMicros: row?["oldest"].int))
+        }
+        return result
+    }
+
+    public func prune(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int {
+        let t = Self.table(kind)
+        var b = SQLBuilder(dialect: dialect)
+        let selection = "SELECT \(t.key) FROM \(t.name) WHERE ts < \(b.bind(.int(beforeMicros))) LIMIT \(b.bind(.int(Int64(batch))))"
+        return try await deleteCounting(t, selection: selection, binds: b.binds)
+    }
+
+    public func trim(_ kind: TelemetryKind, keep: Int64, batch: Int) async throws -> Int {
+        let t = Self.table(kind)
+        var b = SQLBuilder(dialect: dialect)
+        // The timestamp of the newest row beyond `keep`; everything at or before it goes.
+        let cutoffSQL = "SELECT ts FROM \(t.name) ORDER BY ts DESC LIMIT 1 OFFSET \(b.bind(.int(keep)))"
+        guard let cutoff = try await driver.query(cutoffSQL, b.binds).first?["ts"].int else { return 0 }
+        return try await prune(kind, beforeMicros: cutoff + 1, batch: batch)
+    }
+
+    private func deleteCounting(_ t: (name: String, key: String, size: String), selection: String, binds: [SQLValue]) async throws -> Int {
+        let before = try await driver.query("SELECT COUNT(*) AS n FROM (\(selection)) doomed", binds).first?["n"].int ?? 0
+        guard before > 0 else { return 0 }
+        try await driver.transaction([SQLStatement("DELETE FROM \(t.name) WHERE \(t.key) IN (\(selection))", binds)])
+        return Int(before)
+    }
+
+    // MARK: - Helpers
+
+    private static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+
+    private static func whereClause(_ conditions: [String]) -> String {
+        conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+    }
+}

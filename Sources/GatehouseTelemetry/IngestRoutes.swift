@@ -1,0 +1,199 @@
+import Foundation
+import GatehouseCore
+import GatehouseHTTP
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Where telemetry comes in: `POST /api/v1/logs` (JSON, arrays, NDJSON) and Sentry's
+/// `/api/<project>/envelope/` and `/api/<project>/store/`.
+public struct IngestRoutes: Sendable {
+    let settings: TelemetrySettings
+    /// Queue lines and events for the store without waiting on it; each returns how many it took.
+    let acceptLogs: @Sendable ([LogRecord]) -> Int
+    let acceptEvents: @Sendable ([ErrorEvent]) -> Int
+    let quota = IngestQuota()
+    let parser: LogIngest
+
+    public init(settings: TelemetrySettings, acceptLogs: @escaping @Sendable ([LogRecord]) -> Int,
+                acceptEvents: @escaping @Sendable ([ErrorEvent]) -> Int) {
+        self.settings = settings
+        self.acceptLogs = acceptLogs
+        self.acceptEvents = acceptEvents
+        self.parser = LogIngest(limits: settings.limits, slow: settings.slow)
+    }
+
+    /// True when no project is configured: anything may send, filed under the project named in the request.
+    public var isOpen: Bool { settings.projects.isEmpty }
+
+    public func addRoutes(to router: Router<GatehouseRequestContext>) {
+        router.post("/api/v1/logs") { request, _ in await self.ingestLogs(request) }
+        router.post("/api/{project}/envelope") { request, context in
+            await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: true)
+        }
+        router.post("/api/{project}/store") { request, context in
+            await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: false)
+        }
+    }
+
+    // MARK: - Logs
+
+    func ingestLogs(_ request: Request) async -> Response {
+        let key = request.headers[.authorization].flatMap(BearerToken.token)
+            ?? request.headers[HTTPField.Name("X-Gatehouse-Ingest-Key")!] ?? request.uri.queryParameters.get("key")
+        let project: String
+        if isOpen {
+            project = request.headers[HTTPField.Name("X-Gatehouse-Project")!] ?? "default"
+        } else {
+            guard let key, let p = settings.project(forKey: key) else {
+                return Self.error(.unauthorized, "Send the project's ingest key as `Authorization: Bearer <key>`.", code: "invalid_ingest_key")
+            }
+            project = p.name
+        }
+        let body: [UInt8]
+        do { body = try await Self.body(request, limit: settings.limits.maxBodyBytes) } catch { return error.response }
+        let parsed: LogIngest.Result
+        do {
+            parsed = try parser.parse(body, project: project, receivedMicros: TimeExpressions.nowMicros())
+        } catch {
+            return Self.error(error == .tooManyLines(limit: settings.limits.maxLinesPerRequest) ? .contentTooLarge : .badRequest,
+                              error.description, code: "invalid_body")
+        }
+        var rejections = parsed.rejections
+        let taken = acceptLogs(parsed.lines)
+        if taken < parsed.lines.count {
+            // The queue is full: say exactly which lines to send again.
+            let rejectedIndexes = Set(rejections.map(\.index))
+            var index = 0, position = 0
+            while position < parsed.lines.count {
+                if !rejectedIndexes.contains(index) {
+                    if position >= taken { rejections.append(.init(index: index, reason: "the ingest queue is full; send this line again")) }
+                    position += 1
+                }
+                index += 1
+            }
+        }
+        TelemetryMetrics.logsIngested(project, taken)
+        TelemetryMetrics.logsRejected(project, rejections.count)
+        let object: [String: Any] = [
+            "accepted": taken,
+            "rejected": rejections.sorted { $0.index < $1.index }.prefix(1000).map { ["index": $0.index, "reason": $0.reason] },
+            "rejected_count": rejections.count,
+        ]
+        let status: HTTPResponse.Status = taken > 0 || rejections.isEmpty ? .ok : (taken < parsed.lines.count ? .serviceUnavailable : .badRequest)
+        var response = JSONResponse.make(object, status: status)
+        if status == .serviceUnavailable { response.headers[HTTPField.Name("Retry-After")!] = "1" }
+        return response
+    }
+
+    // MARK: - Sentry
+
+    func sentry(_ request: Request, projectID: String, envelope: Bool) async -> Response {
+        let body: [UInt8]
+        do { body = try await Self.body(request, limit: settings.limits.maxEventBytes * 4, sentry: true) } catch { return error.response }
+        var items: [ArraySlice<UInt8>] = []
+        var envelopeDSN: String?
+        var envelopeEventID: String?
+        if envelope {
+            do {
+                let parsed = try SentryEnvelope.parse(body)
+                envelopeDSN = parsed.header["dsn"] as? String
+                envelopeEventID = parsed.header["event_id"] as? String
+                // Transactions, sessions, attachments, client reports…: not errors, skipped.
+                items = parsed.items.filter { $0.type == "event" }.map(\.payload)
+            } catch {
+                return Self.sentryError(.badRequest, "invalid envelope: \(error)")
+            }
+        } else {
+            items = [body[...]]
+        }
+        let key = request.headers[HTTPField.Name("X-Sentry-Auth")!].flatMap(SentryAuth.key(fromHeader:))
+            ?? request.headers[.authorization].flatMap(SentryAuth.key(fromHeader:))
+            ?? request.uri.queryParameters.get("sentry_key").map { String($0) }
+            ?? envelopeDSN.flatMap { SentryAuth.parse(dsn: $0)?.key }
+        let projectName: String
+        var configured: TelemetryProject?
+        if isOpen {
+            guard !projectID.isEmpty, projectID.count <= 64, projectID.allSatisfy({ $0.isNumber || $0.isLetter || $0 == "-" || $0 == "_" }) else {
+                return Self.sentryError(.badRequest, "the project id in the URL must be letters, digits, '-' or '_'")
+            }
+            projectName = projectID
+        } else {
+            guard let project = settings.project(id: projectID) else { return Self.sentryError(.notFound, "unknown project \(projectID)") }
+            guard let key else {
+                return Self.sentryError(.unauthorized, "missing authentication: send X-Sentry-Auth with sentry_key (the DSN's public key)")
+            }
+            guard key == project.key else { return Self.sentryError(.unauthorized, "invalid sentry_key for project \(projectID)") }
+            projectName = project.name
+            configured = project
+        }
+        if let configured, !items.isEmpty, let retryAfter = quota.take(items.count, project: configured) {
+            TelemetryMetrics.rateLimited(projectName)
+            var response = Self.sentryError(.tooManyRequests, "project \(projectName) is over its quota of \(configured.eventsPerMinute) events per minute")
+            response.headers[HTTPField.Name("Retry-After")!] = String(retryAfter)
+            response.headers[HTTPField.Name("X-Sentry-Rate-Limits")!] = "\(retryAfter)::project"
+            return response
+        }
+        let now = TimeExpressions.nowMicros()
+        var events: [ErrorEvent] = []
+        for payload in items {
+            guard payload.count <= settings.limits.maxEventBytes else {
+                return Self.sentryError(.contentTooLarge, "an event is larger than \(settings.limits.maxEventBytes) bytes")
+            }
+            do {
+                events.append(try SentryEventReader.read(payload, project: projectName, receivedMicros: now))
+            } catch {
+                return Self.sentryError(.badRequest, error.description)
+            }
+        }
+        if !events.isEmpty {
+            guard acceptEvents(events) == events.count else {
+                var response = Self.sentryError(.serviceUnavailable, "the ingest queue is full; send the event again")
+                response.headers[HTTPField.Name("Retry-After")!] = "1"
+                return response
+            }
+            TelemetryMetrics.errorEvents(projectName, events.count)
+        }
+        let id = events.first?.eventID ?? envelopeEventID ?? ""
+        return JSONResponse.make(["id": id])
+    }
+
+    // MARK: - Helpers
+
+    /// Collects the body (compressed size capped too) and decodes its `Content-Encoding`.
+    static func body(_ request: Request, limit: Int, sentry: Bool = false) async throws(ResponseFailure) -> [UInt8] {
+        let raw: ByteBuffer
+        do {
+            raw = try await request.body.collect(upTo: limit)
+        } catch {
+            let message = "the body is larger than \(limit) bytes"
+            throw ResponseFailure(sentry ? sentryError(.contentTooLarge, message) : Self.error(.contentTooLarge, message, code: "request_too_large"))
+        }
+        do {
+            return try Decompression.decode(Array(raw.readableBytesView), encoding: request.headers[.contentEncoding], limit: limit)
+        } catch {
+            let status: HTTPResponse.Status = switch error {
+            case .tooLarge: .contentTooLarge
+            case .unsupported: .unsupportedMediaType
+            case .corrupt: .badRequest
+            }
+            throw ResponseFailure(sentry ? sentryError(status, error.description) : Self.error(status, error.description, code: "invalid_encoding"))
+        }
+    }
+
+    struct ResponseFailure: Error {
+        var response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, code: String) -> Response {
+        GatewayError(status: status, message: message, type: status.code == 401 ? "authentication_error" : "invalid_request_error", code: code)
+            .response(dialect: .openAI)
+    }
+
+    /// Sentry's relay answers errors as `{"detail": "…"}`.
+    static func sentryError(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        JSONResponse.make(["detail": message], status: status)
+    }
+}

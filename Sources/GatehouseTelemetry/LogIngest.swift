@@ -1,0 +1,238 @@
+import Foundation
+import GatehouseCore
+
+/// Turns a `POST /api/v1/logs` body (one JSON object, a JSON array of objects, or NDJSON) into
+/// log records. A bad line is reported with its index and reason; the others are kept.
+public struct LogIngest: Sendable {
+    public struct Rejection: Sendable, Equatable {
+        public var index: Int
+        public var reason: String
+    }
+
+    public struct Result: Sendable {
+        public var lines: [LogRecord] = []
+        public var rejections: [Rejection] = []
+    }
+
+    public enum BodyError: Error, Equatable, CustomStringConvertible {
+        case tooManyLines(limit: Int)
+        case notJSON(String)
+        public var description: String {
+            switch self {
+            case .tooManyLines(let limit): "the body holds more than \(limit) lines; send smaller batches"
+            case .notJSON(let reason): reason
+            }
+        }
+    }
+
+    let limits: IngestLimits
+    let slow: SlowThresholds
+
+    public init(limits: IngestLimits, slow: SlowThresholds) {
+        self.limits = limits
+        self.slow = slow
+    }
+
+    /// Parses `body` for `project`; `receivedMicros` stands in for a missing timestamp.
+    public func parse(_ body: [UInt8], project: String, receivedMicros: Int64) throws(BodyError) -> Result {
+        var result = Result()
+        let trimmed = body.drop { $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }
+        guard let first = trimmed.first else { throw .notJSON("the body is empty; send a JSON object, an array of objects, or NDJSON") }
+        if first == UInt8(ascii: "[") {
+            guard let array = try? JSONSerialization.jsonObject(with: Data(trimmed), options: [.fragmentsAllowed]) as? [Any] else {
+                throw .notJSON("the body starts with [ but is not a JSON array")
+            }
+            guard array.count <= limits.maxLinesPerRequest else { throw .tooManyLines(limit: limits.maxLinesPerRequest) }
+            result.lines.reserveCapacity(array.count)
+            for (index, element) in array.enumerated() {
+                take(element, index: index, project: project, received: receivedMicros, into: &result)
+            }
+            return result
+        }
+        // One object (possibly pretty-printed over several lines), else NDJSON.
+        if first == UInt8(ascii: "{"), let object = try? JSONSerialization.jsonObject(with: Data(trimmed)) as? [String: Any] {
+            take(object, index: 0, project: project, received: receivedMicros, into: &result)
+            return result
+        }
+        var index = 0
+        var start = trimmed.startIndex
+        while start < trimmed.endIndex {
+            let end = trimmed[start...].firstIndex(of: 10) ?? trimmed.endIndex
+            var line = trimmed[start..<end]
+            if line.last == 13 { line = line.dropLast() }
+            start = end < trimmed.endIndex ? end + 1 : end
+            if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+            guard index < limits.maxLinesPerRequest else { throw .tooManyLines(limit: limits.maxLinesPerRequest) }
+            if line.count > limits.maxLineBytes {
+                result.rejections.append(.init(index: index, reason: "the line is longer than \(limits.maxLineBytes) bytes"))
+            } else if let value = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) {
+                take(value, index: index, project: project, received: receivedMicros, into: &result)
+            } else {
+                result.rejections.append(.init(index: index, reason: "not valid JSON"))
+            }
+            index += 1
+        }
+        return result
+    }
+
+    private func take(_ value: Any, index: Int, project: String, received: Int64, into result: inout Result) {
+        guard let object = value as? [String: Any] else {
+            result.rejections.append(.init(index: index, reason: "a log line must be a JSON object"))
+            return
+        }
+        do {
+            result.lines.append(try record(object, project: project, received: received))
+        } catch {
+            result.rejections.append(.init(index: index, reason: error.reason))
+        }
+    }
+
+    struct LineError: Error {
+        var reason: String
+    }
+
+    /// Keys read into columns; the first one present wins. Everything else is an attribute.
+    static let timestampKeys = ["timestamp", "time", "ts", "@timestamp", "date"]
+    static let levelKeys = ["level", "severity", "levelname", "log.level", "severity_text", "severityText"]
+    static let messageKeys = ["message", "msg", "@message"]
+    static let serviceKeys = ["service", "service.name", "serviceName", "app"]
+    static let environmentKeys = ["environment", "env"]
+    static let correlationKeys = ["correlationId", "correlation_id", "requestId", "request_id", "traceId", "trace_id", "x-request-id"]
+    static let functionKeys = ["function", "func", "functionName"]
+    static let durationKeys = ["duration", "durationMs", "duration_ms"]
+    static let wellKnown = Set(timestampKeys + levelKeys + messageKeys + serviceKeys + environmentKeys + correlationKeys + functionKeys + durationKeys)
+
+    func record(_ object: [String: Any], project: String, received: Int64) throws(LineError) -> LogRecord {
+        func first(_ keys: [String]) -> Any? {
+            for key in keys { if let v = object[key], !(v is NSNull) { return v } }
+            return nil
+        }
+        func text(_ keys: [String]) -> String? {
+            guard let v = first(keys) else { return nil }
+            if let s = v as? String { return s.isEmpty ? nil : String(s.prefix(512)) }
+            if let n = v as? NSNumber { return n.stringValue }
+            return nil
+        }
+
+        var timestamp = received
+        if let v = first(Self.timestampKeys) {
+            guard let t = Self.timestamp(v) else {
+                throw LineError(reason: "`timestamp` must be RFC 3339 or a Unix time in seconds, milliseconds, microseconds or nanoseconds")
+            }
+            timestamp = t
+        }
+        var level = LogLevel.info
+        if let v = first(Self.levelKeys) {
+            if let s = v as? String, let l = LogLevel(loose: s) { level = l } else if let n = v as? NSNumber, !(v is Bool) {
+                // pino writes 10…60 in steps of ten; OpenTelemetry 1…24.
+                let i = n.intValue
+                level = i >= 10 && i % 10 == 0 ? LogLevel(pinoLevel: i) : LogLevel(openTelemetrySeverity: i)
+            } else {
+                throw LineError(reason: "`level` must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")) (warning, err, critical… are read too)")
+            }
+        }
+        var attributes: [String: Any] = [:]
+        for (key, value) in object where !Self.wellKnown.contains(key) { attributes[key] = value }
+        guard attributes.count <= limits.maxAttributes else {
+            throw LineError(reason: "the line has \(attributes.count) attributes; at most \(limits.maxAttributes) are kept")
+        }
+        var message = ""
+        if let v = first(Self.messageKeys) {
+            message = v as? String ?? ((try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "")
+        }
+        if message.utf8.count > limits.maxMessageBytes {
+            message = String(decoding: message.utf8.prefix(limits.maxMessageBytes), as: UTF8.self)
+            attributes["message_truncated"] = true
+        }
+        var duration: Int64?
+        if let v = first(Self.durationKeys) {
+            guard let d = Self.durationMicros(v) else { throw LineError(reason: "`duration` must be milliseconds (237.4) or a duration such as \"237.42ms\" or \"2s\"") }
+            duration = d
+        }
+        let slow = isSlow(durationMicros: duration, attributes: attributes)
+        let redacted = Redactor.redactJSON(attributes)
+        let json = attributes.isEmpty ? "{}"
+            : (try? JSONSerialization.data(withJSONObject: redacted, options: [.withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        // Lines of an array have no size of their own; what is stored is measured instead.
+        guard json.utf8.count + message.utf8.count <= limits.maxLineBytes else {
+            throw LineError(reason: "the line is longer than \(limits.maxLineBytes) bytes")
+        }
+        return LogRecord(timestampMicros: timestamp, project: project, level: level, message: message, service: text(Self.serviceKeys),
+                         environment: text(Self.environmentKeys), correlationID: text(Self.correlationKeys), function: text(Self.functionKeys),
+                         durationMicros: duration, attributesJSON: json, slow: slow)
+    }
+
+    /// Which slow-operation thresholds a line is over (none: not slow).
+    public func slowReasons(durationMicros: Int64?, attributes: [String: Any]) -> [String] {
+        var reasons: [String] = []
+        if let d = durationMicros, Double(d) > slow.durationMilliseconds * 1000 { reasons.append("duration") }
+        if let n = Self.number(attributes["dbCalls"] ?? attributes["db_calls"]), n > slow.dbCalls { reasons.append("db_calls") }
+        if let n = Self.number(attributes["docsScanned"] ?? attributes["docs_scanned"]), n > slow.docsScanned { reasons.append("docs_scanned") }
+        return reasons
+    }
+
+    func isSlow(durationMicros: Int64?, attributes: [String: Any]) -> Bool {
+        let reasons = slowReasons(durationMicros: durationMicros, attributes: attributes)
+        for reason in reasons { TelemetryMetrics.slowOperation(reason: reason) }
+        return !reasons.isEmpty
+    }
+
+    static func number(_ v: Any?) -> Double? {
+        guard let v, !(v is Bool) else { return nil }
+        if let n = v as? NSNumber { return n.doubleValue }
+        if let s = v as? String { return Double(s) }
+        return nil
+    }
+
+    /// RFC 3339 text, or a Unix time whose unit is told by its size.
+    static func timestamp(_ v: Any) -> Int64? {
+        if let s = v as? String {
+            if let micros = TimeExpressions.rfc3339Micros(s) { return micros }
+            if let n = Double(s) { return unixMicros(n) }
+            return nil
+        }
+        if let n = v as? NSNumber, !(v is Bool) { return unixMicros(n.doubleValue) }
+        return nil
+    }
+
+    static func unixMicros(_ n: Double) -> Int64? {
+        guard n.isFinite, n > 0 else { return nil }
+        switch n {
+        case ..<1e11: return Int64((n * 1e6).rounded())  // seconds
+        case ..<1e14: return Int64((n * 1e3).rounded())  // milliseconds
+        case ..<1e17: return Int64(n.rounded())  // microseconds
+        case ..<1e20: return Int64((n / 1e3).rounded())  // nanoseconds
+        default: return nil
+        }
+    }
+
+    /// A number is milliseconds; text may carry a unit: `237.42ms`, `2s`, `1.5m`, `800us`, `120µs`.
+    static func durationMicros(_ v: Any) -> Int64? {
+        if let n = v as? NSNumber, !(v is Bool) {
+            let ms = n.doubleValue
+            return ms.isFinite && ms >= 0 && ms < 1e12 ? Int64((ms * 1000).rounded()) : nil
+        }
+        guard let s = (v as? String)?.trimmingCharacters(in: .whitespaces).lowercased(), !s.isEmpty else { return nil }
+        let units: [(String, Double)] = [("ms", 1000), ("us", 1), ("µs", 1), ("ns", 0.001), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
+        for (suffix, scale) in units where s.hasSuffix(suffix) {
+            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0, n < 1e12 else { return nil }
+            return Int64((n * scale).rounded())
+        }
+        guard let ms = Double(s), ms.isFinite, ms >= 0, ms < 1e12 else { return nil }
+        return Int64((ms * 1000).rounded())
+    }
+}
+
+extension LogLevel {
+    /// pino's numeric levels: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
+    init(pinoLevel n: Int) {
+        switch n {
+        case ..<20: self = .trace
+        case 20..<30: self = .debug
+        case 30..<40: self = .info
+        case 40..<50: self = .warn
+        case 50..<60: self = .error
+        default: self = .fatal
+        }
+    }
+}

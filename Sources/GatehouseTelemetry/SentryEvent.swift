@@ -1,0 +1,112 @@
+import Foundation
+import GatehouseCore
+
+/// Reads a Sentry event payload into an `ErrorEvent`: the exception chain, stack frames, tags,
+/// user, contexts, breadcrumbs, release and environment stay in the stored document (secrets
+/// masked); the fields issues and queries need are lifted out.
+/// https://develop.sentry.dev/sdk/data-model/event-payloads/
+public enum SentryEventReader {
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func read(_ payload: ArraySlice<UInt8>, project: String, receivedMicros: Int64) throws(Invalid) -> ErrorEvent {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
+            throw Invalid(description: "the event is not a JSON object")
+        }
+        return read(object, project: project, receivedMicros: receivedMicros)
+    }
+
+    public static func read(_ event: [String: Any], project: String, receivedMicros: Int64) -> ErrorEvent {
+        let exceptions = exceptionValues(event)
+        // Sentry lists a chain oldest cause first; the last value is the one raised.
+        let primary = exceptions.last
+        let type = (primary?["type"] as? String) ?? ""
+        let value = (primary?["value"] as? String) ?? ""
+        let message = messageText(event)
+        let components = Fingerprint.components(explicit: (event["fingerprint"] as? [Any])?.map { "\($0)" },
+                                                exceptionType: type.isEmpty ? nil : type, exceptionValue: value, message: message)
+        let titleText: String
+        if !type.isEmpty {
+            let first = Fingerprint.firstLine(value)
+            titleText = first.isEmpty ? type : "\(type): \(first)"
+        } else {
+            titleText = Fingerprint.firstLine(message ?? "").isEmpty ? "<unlabeled event>" : Fingerprint.firstLine(message ?? "")
+        }
+        let eventID = (event["event_id"] as? String).flatMap { id -> String? in
+            let hex = id.replacingOccurrences(of: "-", with: "").lowercased()
+            return hex.count == 32 && hex.allSatisfy(\.isHexDigit) ? hex : nil
+        } ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let tags = tagDictionary(event["tags"])
+        let extra = event["extra"] as? [String: Any] ?? [:]
+        let correlationKeys = ["correlation_id", "correlationId", "request_id", "requestId", "x-request-id"]
+        let correlation = correlationKeys.lazy.compactMap { tags[$0] ?? (extra[$0] as? String) }.first
+            ?? ((event["contexts"] as? [String: Any])?["trace"] as? [String: Any])?["trace_id"] as? String
+        let user = event["user"] as? [String: Any]
+        let userKey = ["id", "email", "username", "ip_address"].lazy.compactMap { key -> String? in
+            guard let v = user?[key], !(v is NSNull) else { return nil }
+            return "\(v)"
+        }.first
+        let document = Redactor.redactJSON(event)
+        let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return ErrorEvent(
+            eventID: eventID, project: project, issueID: Fingerprint.issueID(project: project, components: components),
+            timestampMicros: timestamp(event["timestamp"]) ?? receivedMicros,
+            level: (event["level"] as? String).flatMap(LogLevel.init(loose:)) ?? .error,
+            type: String(type.prefix(256)), value: String(value.prefix(8192)), title: String(titleText.prefix(256)),
+            culprit: String(culprit(primary, transaction: event["transaction"] as? String).prefix(256)),
+            release: (event["release"] as? String).map { String($0.prefix(256)) },
+            environment: (event["environment"] as? String).map { String($0.prefix(256)) },
+            correlationID: correlation.map { String($0.prefix(256)) }, userKey: userKey.map { String($0.prefix(256)) }, documentJSON: documentJSON)
+    }
+
+    static func exceptionValues(_ event: [String: Any]) -> [[String: Any]] {
+        // `exception` is {values: […]} or, in old SDKs, the list itself.
+        if let e = event["exception"] as? [String: Any], let values = e["values"] as? [[String: Any]] { return values }
+        if let values = event["exception"] as? [[String: Any]] { return values }
+        return []
+    }
+
+    static func messageText(_ event: [String: Any]) -> String? {
+        if let entry = event["logentry"] as? [String: Any] ?? event["sentry.interfaces.Message"] as? [String: Any] {
+            return entry["formatted"] as? String ?? entry["message"] as? String
+        }
+        if let m = event["message"] as? String { return m }
+        if let m = event["message"] as? [String: Any] { return m["formatted"] as? String ?? m["message"] as? String }
+        return nil
+    }
+
+    /// Tags come as an object or as a list of [key, value] pairs.
+    static func tagDictionary(_ value: Any?) -> [String: String] {
+        if let d = value as? [String: Any] { return d.mapValues { "\($0)" } }
+        if let pairs = value as? [[Any]] {
+            var result: [String: String] = [:]
+            for pair in pairs where pair.count == 2 { result["\(pair[0])"] = "\(pair[1])" }
+            return result
+        }
+        return [:]
+    }
+
+    /// The innermost in-app frame (`module in function`), else the innermost frame, else the transaction.
+    static func culprit(_ exception: [String: Any]?, transaction: String?) -> String {
+        let frames = ((exception?["stacktrace"] as? [String: Any])?["frames"] as? [[String: Any]]) ?? []
+        let frame = frames.last { $0["in_app"] as? Bool == true } ?? frames.last
+        if let frame {
+            let place = (frame["module"] as? String) ?? (frame["filename"] as? String) ?? (frame["abs_path"] as? String) ?? "?"
+            if let function = frame["function"] as? String { return "\(place) in \(function)" }
+            return place
+        }
+        return transaction ?? ""
+    }
+
+    /// Seconds since 1970 (a number) or RFC 3339 text.
+    static func timestamp(_ value: Any?) -> Int64? {
+        if let n = value as? NSNumber, !(value is Bool) {
+            let seconds = n.doubleValue
+            return seconds.isFinite && seconds > 0 ? Int64((seconds * 1_000_000).rounded()) : nil
+        }
+        if let s = value as? String { return TimeExpressions.rfc3339Micros(s) ?? Double(s).map { Int64(($0 * 1_000_000).rounded()) } }
+        return nil
+    }
+}

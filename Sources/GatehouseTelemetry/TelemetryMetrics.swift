@@ -1,0 +1,31 @@
+import GatehouseHTTP
+import Metrics
+
+/// Telemetry's series in `/metrics`: what was ingested, refused and flagged as slow.
+enum TelemetryMetrics {
+    /// Project labels come from the configuration (or, in open mode, the URL), cut to this length.
+    static let maxLabelLength = 64
+
+    private struct ProjectKey: Hashable, Sendable {
+        var name: String
+        var project: String
+    }
+
+    private static let counters = MetricHandleCache<ProjectKey, Counter> { key in
+        Counter(label: key.name, dimensions: [("project", key.project)])
+    }
+    private static let slow = MetricHandleCache<String, Counter> { reason in
+        Counter(label: "gatehouse_slow_operations_total", dimensions: [("reason", reason)])
+    }
+
+    static func count(_ name: String, project: String, by n: Int = 1) {
+        guard n > 0 else { return }
+        counters(ProjectKey(name: name, project: String(project.prefix(maxLabelLength)))).increment(by: n)
+    }
+
+    static func logsIngested(_ project: String, _ n: Int) { count("gatehouse_logs_ingested_total", project: project, by: n) }
+    static func logsRejected(_ project: String, _ n: Int) { count("gatehouse_logs_rejected_total", project: project, by: n) }
+    static func errorEvents(_ project: String, _ n: Int) { count("gatehouse_error_events_total", project: project, by: n) }
+    static func rateLimited(_ project: String) { count("gatehouse_ingest_rate_limited_total", project: project) }
+    static func slowOperation(reason: String) { slow(reason).increment() }
+}
