@@ -179,6 +179,10 @@ struct QueryCompiler {
         let path = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard path.count <= 16, !path.contains(where: \.isEmpty) else { throw QueryFieldError("`\(name)` is not a field path (name.name…)") }
         let p = b.bind(b.dialect.jsonPathBind(path))
+        // OpenTelemetry and many loggers write flat dotted keys (`{"http.status": 503}`): a
+        // dotted field reads the nested path first, then the flat key.
+        let flat = path.count > 1 ? b.bind(b.dialect.jsonPathBind([name])) : nil
+        func either(_ make: (String) -> String) -> String { flat.map { "COALESCE(\(make(p)), \(make($0)))" } ?? make(p) }
         func number(_ v: QueryValue) throws -> String {
             let n: Double
             switch v {
@@ -189,15 +193,15 @@ struct QueryCompiler {
             }
             return b.bind(.double(n))
         }
-        let numeric = b.dialect.jsonPathNumber(column: column, pathPlaceholder: p)
+        let numeric = either { b.dialect.jsonPathNumber(column: column, pathPlaceholder: $0) }
+        let textValue = either { b.dialect.jsonPathText(column: column, pathPlaceholder: $0) }
         switch match {
         case .compare(let op, let v): return "\(numeric) \(op.rawValue) \(try number(v))"
         case let .range(low, high): return "\(numeric) BETWEEN \(try number(low)) AND \(try number(high))"
         case .equals(.number(let n)):
             // 15 matches the number 15 and the text "15".
-            let text = b.dialect.jsonPathText(column: column, pathPlaceholder: p)
-            return "(\(numeric) = \(b.bind(.double(n))) OR LOWER(CAST(\(text) AS TEXT)) = \(b.bind(.text(Self.rawText(.number(n))))))"
-        default: return try text(b.dialect.jsonPathText(column: column, pathPlaceholder: p), name: name, match, &b)
+            return "(\(numeric) = \(b.bind(.double(n))) OR LOWER(CAST(\(textValue) AS TEXT)) = \(b.bind(.text(Self.rawText(.number(n))))))"
+        default: return try text(textValue, name: name, match, &b)
         }
     }
 

@@ -29,6 +29,7 @@ public struct IngestRoutes: Sendable {
 
     public func addRoutes(to router: Router<GatehouseRequestContext>) {
         router.post("/api/v1/logs") { request, _ in await self.ingestLogs(request) }
+        router.post("/v1/logs") { request, _ in await self.ingestOTLP(request) }
         router.post("/api/{project}/envelope") { request, context in
             await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: true)
         }
@@ -39,20 +40,23 @@ public struct IngestRoutes: Sendable {
 
     // MARK: - Logs
 
-    func ingestLogs(_ request: Request) async -> Response {
+    /// The project a log request belongs to, from its ingest key (open mode: `X-Gatehouse-Project`, else `default`).
+    func logProject(_ request: Request) throws(ResponseFailure) -> String {
+        if isOpen { return request.headers[HTTPField.Name("X-Gatehouse-Project")!] ?? "default" }
         let key = request.headers[.authorization].flatMap(BearerToken.token)
-            ?? request.headers[HTTPField.Name("X-Gatehouse-Ingest-Key")!] ?? request.uri.queryParameters.get("key")
-        let project: String
-        if isOpen {
-            project = request.headers[HTTPField.Name("X-Gatehouse-Project")!] ?? "default"
-        } else {
-            guard let key, let p = settings.project(forKey: key) else {
-                return Self.error(.unauthorized, "Send the project's ingest key as `Authorization: Bearer <key>`.", code: "invalid_ingest_key")
-            }
-            project = p.name
+            ?? request.headers[HTTPField.Name("X-Gatehouse-Ingest-Key")!] ?? request.uri.queryParameters.get("key").map { String($0) }
+        guard let key, let project = settings.project(forKey: key) else {
+            throw ResponseFailure(Self.error(.unauthorized, "Send the project's ingest key as `Authorization: Bearer <key>`.", code: "invalid_ingest_key"))
         }
-        let body: [UInt8]
-        do { body = try await Self.body(request, limit: settings.limits.maxBodyBytes) } catch { return error.response }
+        return project.name
+    }
+
+    func ingestLogs(_ request: Request) async -> Response {
+        let project: String, body: [UInt8]
+        do {
+            project = try logProject(request)
+            body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
+        } catch { return error.response }
         let parsed: LogIngest.Result
         do {
             parsed = try parser.parse(body, project: project, receivedMicros: TimeExpressions.nowMicros())
@@ -60,6 +64,46 @@ public struct IngestRoutes: Sendable {
             return Self.error(error == .tooManyLines(limit: settings.limits.maxLinesPerRequest) ? .contentTooLarge : .badRequest,
                               error.description, code: "invalid_body")
         }
+        let (taken, rejections) = accept(parsed, project: project)
+        let object: [String: Any] = [
+            "accepted": taken,
+            "rejected": rejections.prefix(1000).map { ["index": $0.index, "reason": $0.reason] },
+            "rejected_count": rejections.count,
+        ]
+        let status: HTTPResponse.Status = taken > 0 || rejections.isEmpty ? .ok : (taken < parsed.lines.count ? .serviceUnavailable : .badRequest)
+        var response = JSONResponse.make(object, status: status)
+        if status == .serviceUnavailable { response.headers[HTTPField.Name("Retry-After")!] = "1" }
+        return response
+    }
+
+    /// OTLP/HTTP logs, protobuf or JSON.
+    func ingestOTLP(_ request: Request) async -> Response {
+        let project: String, body: [UInt8]
+        do {
+            project = try logProject(request)
+            body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
+        } catch { return error.response }
+        let decoded: OTLPLogs.Decoded
+        do {
+            decoded = try OTLPLogs.decode(body, contentType: request.headers[.contentType], parser: parser, project: project,
+                                          receivedMicros: TimeExpressions.nowMicros())
+        } catch {
+            return Self.error(.badRequest, error.description, code: "invalid_body")
+        }
+        let (taken, rejections) = accept(decoded.result, project: project)
+        if taken == 0 && !decoded.result.lines.isEmpty {
+            var response = Self.error(.serviceUnavailable, "the ingest queue is full; send the batch again", code: "ingest_queue_full")
+            response.headers[HTTPField.Name("Retry-After")!] = "1"
+            return response
+        }
+        let message = rejections.prefix(5).map { "record \($0.index): \($0.reason)" }.joined(separator: "; ")
+        let bytes = OTLPLogs.response(rejected: rejections.count, message: message, json: decoded.json)
+        return Response(status: .ok, headers: [.contentType: decoded.json ? "application/json" : "application/x-protobuf"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// Queues the parsed lines; returns how many were taken and every rejection, in index order.
+    func accept(_ parsed: LogIngest.Result, project: String) -> (Int, [LogIngest.Rejection]) {
         var rejections = parsed.rejections
         let taken = acceptLogs(parsed.lines)
         if taken < parsed.lines.count {
@@ -76,15 +120,7 @@ public struct IngestRoutes: Sendable {
         }
         TelemetryMetrics.logsIngested(project, taken)
         TelemetryMetrics.logsRejected(project, rejections.count)
-        let object: [String: Any] = [
-            "accepted": taken,
-            "rejected": rejections.sorted { $0.index < $1.index }.prefix(1000).map { ["index": $0.index, "reason": $0.reason] },
-            "rejected_count": rejections.count,
-        ]
-        let status: HTTPResponse.Status = taken > 0 || rejections.isEmpty ? .ok : (taken < parsed.lines.count ? .serviceUnavailable : .badRequest)
-        var response = JSONResponse.make(object, status: status)
-        if status == .serviceUnavailable { response.headers[HTTPField.Name("Retry-After")!] = "1" }
-        return response
+        return (taken, rejections.sorted { $0.index < $1.index })
     }
 
     // MARK: - Sentry
