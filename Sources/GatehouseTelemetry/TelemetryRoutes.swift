@@ -4,6 +4,7 @@ import GatehouseHTTP
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 /// The read side of telemetry: log search and live tail, issues, one request's whole story by
 /// correlation id, and what each kind of data takes in the store.
@@ -75,10 +76,11 @@ public struct TelemetryRoutes: Sendable {
             var last = start
             var idle = Duration.zero
             try await writer.write(ByteBuffer(string: ": tailing from seq \(start)\n\n"))
-            while !Task.isCancelled {
+            // A tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let lines = try await store.logs(after: last, filter: filter, limit: 500)
                 if lines.isEmpty {
-                    try await Task.sleep(for: interval)
+                    try? await Task.sleep(for: interval)
                     idle += interval
                     if idle >= .seconds(15) {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))  // proxies close silent streams
