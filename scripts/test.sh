@@ -15,6 +15,9 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v promtool >/dev/null || need+=(prometheus)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The build links zlib and the brotli decoder (request bodies); both ship on these machines.
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+[ -f /usr/include/brotli/decode.h ] || need+=(libbrotli-dev)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

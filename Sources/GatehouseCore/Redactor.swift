@@ -138,6 +138,16 @@ extension GatehouseConfig {
             lines.append("  \(quote(a.alias)):")
             for d in a.deployments { lines.append("    - {model: \(quote(d.target)), weight: \(d.weight), priority: \(d.priority)}") }
         }
+        lines.append("telemetry:")
+        lines.append(telemetry.projects.isEmpty ? "  projects: []  # open mode: ingest takes logs and events without a key" : "  projects:")
+        for p in telemetry.projects {
+            lines.append("    - {name: \(quote(p.name)), id: \(quote(p.id)), key: \(quote(Redactor.mask)), events_per_minute: \(p.eventsPerMinute)}")
+        }
+        let slow = telemetry.slow, retention = telemetry.retention
+        lines.append("  slow_operations: {duration_ms: \(slow.durationMilliseconds), db_calls: \(slow.dbCalls), docs_scanned: \(slow.docsScanned)}")
+        let kinds = TelemetryKind.allCases
+        lines.append("  retention: {" + (kinds.map { "\($0.rawValue)_days: \(retention.days[$0] ?? 0)" }
+            + kinds.map { "\($0.rawValue)_max_rows: \(retention.maxRows[$0] ?? 0)" } + ["interval_seconds: \(retention.intervalSeconds)"]).joined(separator: ", ") + "}")
         lines.append("admin_token: \(controls.adminToken == nil ? "null  # admin API off" : quote(Redactor.mask))")
         lines.append(controls.rateLimits.isEmpty ? "rate_limits: []" : "rate_limits:")
         for r in controls.rateLimits {
