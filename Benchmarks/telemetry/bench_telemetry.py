@@ -33,9 +33,10 @@ LEVELS = ["info"] * 14 + ["debug"] * 3 + ["warn"] * 1 + ["error"] * 2  # 10% err
 FUNCTIONS = ["tasks.list", "tasks.create", "tasks.update", "users.get", "billing.charge"]
 
 
-def make_line(i, now_ms):
-    # Spread over the last two hours, so `timestamp:>-1h` selects about half.
-    ts = now_ms - (i * 7919 % 7_200_000)
+def make_line(i, now_ms, total):
+    # Over the last two hours, in the order they happened (as an app's logs arrive), so
+    # `timestamp:>-1h` selects about half.
+    ts = now_ms - 7_200_000 + i * 7_200_000 // total
     level = LEVELS[i % len(LEVELS)]
     return {
         "timestamp": ts, "level": level, "message": f"{'Slow query detected' if i % 50 == 0 else 'handled request'} #{i}",
@@ -95,17 +96,21 @@ def ingest(port, bodies, connections):
                 if not queue:
                     return
                 index = queue.pop()
-            while True:
-                status, data = request(conn, "POST", "/api/v1/logs", bodies[index], {"Content-Type": "application/x-ndjson"})
+            body = bodies[index]
+            while body:
+                status, data = request(conn, "POST", "/api/v1/logs", body, {"Content-Type": "application/x-ndjson"})
                 if status == 503:  # queue full: back off and resend, as a client should
                     time.sleep(0.05)
                     continue
                 if status != 200:
                     errors.append((status, data[:200]))
                     return
+                answer = json.loads(data)
                 with lock:
-                    accepted[0] += json.loads(data)["accepted"]
-                break
+                    accepted[0] += answer["accepted"]
+                # Lines refused because the queue filled mid-batch are sent again.
+                again = {r["index"] for r in answer["rejected"] if "send this line again" in r["reason"]}
+                body = ("\n".join(l for i, l in enumerate(body.decode().splitlines()) if i in again) + "\n").encode() if again else b""
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for t in threads:
@@ -176,7 +181,7 @@ def main():
 
     now_ms = int(time.time() * 1000)
     print(f"preparing {args.lines:,} lines in batches of {args.batch:,}…", file=sys.stderr)
-    lines = [json.dumps(make_line(i, now_ms)) for i in range(args.lines)]
+    lines = [json.dumps(make_line(i, now_ms, args.lines)) for i in range(args.lines)]
     bodies = [("\n".join(lines[o:o + args.batch]) + "\n").encode() for o in range(0, len(lines), args.batch)]
 
     data_dir = tempfile.mkdtemp(prefix="gh-bench-telemetry-")

@@ -16,6 +16,7 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var recorder = RecorderSettings()
     public var controls = ControlSettings()
     public var telemetry = TelemetrySettings()
+    public var alerts = AlertSettings()
     public var providers: [ProviderConfig] = []
     public var aliases: [ModelAlias] = []
     public var prices: [PriceTableFile.Entry] = []

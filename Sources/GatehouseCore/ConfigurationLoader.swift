@@ -194,6 +194,7 @@ public enum ConfigurationLoader {
         }
         errors += validateControls(config.controls)
         errors += YAMLReader.validateTelemetry(config.telemetry)
+        errors += YAMLReader.validateAlerts(config.alerts)
         for (i, entry) in config.prices.enumerated() {
             do { _ = try PriceTable.modelPrice(from: entry) } catch {
                 errors.append(.init(key: "prices[\(i)]", problem: "\(error)"))

@@ -9,10 +9,11 @@ struct YAMLReader {
         guard let map = mapping(root, at: "(file)") else { return }
         check(map, at: "", allowed: ["host", "port", "data_dir", "database_url", "log_format", "log_level",
                                       "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
-                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry"])
+                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts"])
         if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
         readControls(map, into: &config.controls)
         if let t = map["telemetry"] { readTelemetry(t, into: &config.telemetry) }
+        if let a = map["alerts"] { readAlerts(a, into: &config.alerts) }
         if let v = string(map["host"], at: "host") { config.host = v }
         if let v = int(map["port"], at: "port") { config.port = v }
         if let v = string(map["data_dir"], at: "data_dir") { config.dataDirectory = v }

@@ -59,7 +59,8 @@ public struct GatehouseServer: Sendable {
         let eventRecorder = Recorder<ErrorEvent>(kind: "errors", settings: config.recorder, logger: logger) {
             try await telemetry.insertErrorEvents($0)
         }
-        let ingest = IngestRoutes(settings: config.telemetry, acceptLogs: { logRecorder.recordAll($0) }, acceptEvents: { eventRecorder.recordAll($0) })
+        let ingest = IngestRoutes(settings: config.telemetry, acceptLogs: { logRecorder.recordAll($0) }, acceptEvents: { eventRecorder.recordAll($0) },
+                                  waitForLogRoom: { await logRecorder.waitForRoom($0, timeout: $1) })
         if ingest.isOpen {
             logger.notice("telemetry ingest is open: no projects are configured, so logs and Sentry events are accepted without a key (configure telemetry.projects to require one)")
         }

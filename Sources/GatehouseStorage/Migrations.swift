@@ -102,7 +102,46 @@ enum Migrations {
                 // Retention deletes by age; partitions come when measurements ask for them (docs/architecture.md).
                 "CREATE INDEX logs_attributes ON logs USING GIN (attributes jsonb_path_ops)",
             ]),
+        Migration(
+            version: 4, name: "alerts: history, silences, deliveries, probe results, heartbeats, leases",
+            sqlite: alertTables(bigint: "INTEGER", serial: "INTEGER PRIMARY KEY"),
+            postgres: alertTables(bigint: "BIGINT", serial: "BIGSERIAL PRIMARY KEY")),
     ]
+
+    static func alertTables(bigint: String, serial: String) -> [String] {
+        [
+            """
+            CREATE TABLE alert_history (
+                id \(serial), ts \(bigint) NOT NULL, rule TEXT NOT NULL, fingerprint TEXT NOT NULL, labels TEXT NOT NULL,
+                state TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, severity TEXT NOT NULL, summary TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX alert_history_ts ON alert_history (ts)",
+            "CREATE INDEX alert_history_rule_ts ON alert_history (rule, ts)",
+            """
+            CREATE TABLE silences (
+                id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at \(bigint) NOT NULL, ends_at \(bigint) NOT NULL,
+                created_by TEXT NOT NULL, comment TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE alert_deliveries (
+                id \(serial), ts \(bigint) NOT NULL, receiver TEXT NOT NULL, group_key TEXT NOT NULL, status TEXT NOT NULL,
+                attempt INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX alert_deliveries_ts ON alert_deliveries (ts)",
+            """
+            CREATE TABLE probe_results (
+                id \(serial), probe TEXT NOT NULL, ts \(bigint) NOT NULL, up SMALLINT NOT NULL, status INTEGER,
+                latency_us \(bigint) NOT NULL, error TEXT
+            )
+            """,
+            "CREATE INDEX probe_results_probe_ts ON probe_results (probe, ts)",
+            "CREATE TABLE heartbeats (name TEXT PRIMARY KEY, last_ping \(bigint) NOT NULL)",
+            "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at \(bigint) NOT NULL)",
+        ]
+    }
 
     /// Logs, error events and issues; the same on both databases but for a few type names.
     static func telemetryTables(bigint: String, json: String, jsonDefault: String, serial: String) -> [String] {
@@ -125,8 +164,9 @@ enum Migrations {
             """,
             "CREATE INDEX logs_ts ON logs (ts)",
             "CREATE INDEX logs_severity_ts ON logs (severity, ts)",
-            "CREATE INDEX logs_service_ts ON logs (service, ts)",
-            "CREATE INDEX logs_function_ts ON logs (function, ts)",
+            // Text matches ignore case (`LOWER(service) = ?`), so these index the lowered value.
+            "CREATE INDEX logs_service_ts ON logs (LOWER(service), ts)",
+            "CREATE INDEX logs_function_ts ON logs (LOWER(function), ts)",
             "CREATE INDEX logs_correlation ON logs (correlation_id)",
             """
             CREATE TABLE issues (

@@ -15,6 +15,8 @@ struct QuerySchema {
         case time
         /// A log level stored as its severity (1–6): `level:error`, `level:>=warn`.
         case level
+        /// An id matched exactly (case counts), so equality uses the column's plain index.
+        case identifier
     }
 
     struct Column {
@@ -52,8 +54,8 @@ struct QuerySchema {
     static let requests = QuerySchema([
         (["model"], "model", .text), (["requested_model"], "requested_model", .text), (["provider"], "provider", .text),
         (["route", "path"], "route", .text), (["key", "key_id"], "key_id", .text), (["user", "user_id"], "user_id", .text),
-        (["correlation_id", "request_id", "trace_id", "correlation"], "correlation_id", .text),
-        (["error", "error_class"], "error_class", .text), (["message", "error_message"], "error_message", .text), (["id"], "id", .text),
+        (["correlation_id", "request_id", "trace_id", "correlation"], "correlation_id", .identifier),
+        (["error", "error_class"], "error_class", .text), (["message", "error_message"], "error_message", .text), (["id"], "id", .identifier),
         (["status"], "status", .integer), (["input_tokens"], "input_tokens", .integer), (["output_tokens"], "output_tokens", .integer),
         (["cached_input_tokens"], "cached_input_tokens", .integer), (["reasoning_tokens"], "reasoning_tokens", .integer),
         (["tokens", "total_tokens"], "(input_tokens + output_tokens)", .integer),
@@ -68,7 +70,7 @@ struct QuerySchema {
     static let logs = QuerySchema([
         (["timestamp", "time", "ts"], "ts", .time), (["level", "severity"], "severity", .level), (["message", "msg"], "message", .text),
         (["service"], "service", .text), (["environment", "env"], "environment", .text),
-        (["correlation_id", "correlationId", "request_id", "requestId", "trace_id", "traceId", "correlation"], "correlation_id", .text),
+        (["correlation_id", "correlationId", "request_id", "requestId", "trace_id", "traceId", "correlation"], "correlation_id", .identifier),
         (["function", "func"], "function", .text), (["duration"], "duration_us", .duration), (["project"], "project", .text),
         (["slow"], "slow", .boolean),
     ], messageColumn: "message", dynamic: .attributes(column: "attributes"))
@@ -78,7 +80,15 @@ struct QuerySchema {
         (["title", "message"], "title", .text), (["type", "exception"], "type", .text), (["culprit"], "culprit", .text),
         (["status"], "status", .text), (["level"], "severity", .level), (["count", "events"], "event_count", .integer),
         (["first_seen", "firstSeen"], "first_seen", .time), (["last_seen", "lastSeen", "timestamp"], "last_seen", .time),
-        (["project"], "project", .text), (["regressed"], "regressed", .boolean), (["release"], "last_release", .text), (["id"], "id", .text),
+        (["project"], "project", .text), (["regressed"], "regressed", .boolean), (["release"], "last_release", .text), (["id"], "id", .identifier),
+    ], messageColumn: "title", dynamic: nil)
+
+    /// Error events (what `errors(…)` alert rules count).
+    static let errorEvents = QuerySchema([
+        (["title", "message"], "title", .text), (["type", "exception"], "type", .text), (["value"], "value", .text), (["culprit"], "culprit", .text),
+        (["level"], "severity", .level), (["release"], "release", .text), (["environment", "env"], "environment", .text),
+        (["project"], "project", .text), (["issue", "issue_id"], "issue_id", .text), (["user"], "user_key", .text),
+        (["correlation_id", "correlationId", "request_id", "trace_id"], "correlation_id", .identifier), (["timestamp"], "ts", .time),
     ], messageColumn: "title", dynamic: nil)
 
     static func normalize(_ field: String) -> String { field.lowercased().replacingOccurrences(of: "_", with: "") }
@@ -113,6 +123,9 @@ struct QueryCompiler {
         }
         switch column.kind {
         case .text: return try text(column.sql, name: name, match, &b)
+        case .identifier:
+            if case .equals(let v) = match { return "\(column.sql) = \(b.bind(.text(Self.rawText(v))))" }
+            return try text(column.sql, name: name, match, &b)
         case .integer, .duration, .money, .time: return try number(column, name: name, match, &b)
         case .level: return try level(column.sql, name: name, match, &b)
         case .boolean:

@@ -81,6 +81,18 @@ public final class Recorder<Record: Sendable>: Service {
         return taken
     }
 
+    /// Waits until `needed` more records fit (or `timeout` passes); true when they do. Ingest
+    /// calls it before parsing a body, so a full queue slows senders down instead of making
+    /// the server parse bodies it would have to refuse.
+    public func waitForRoom(_ needed: Int, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while queueDepth + needed > settings.capacity {
+            if ContinuousClock.now >= deadline || Task.isCancelled { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
     private func enqueue(_ record: Record) -> Bool {
         let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard state.queue.count < settings.capacity else { return (false, nil) }

@@ -83,6 +83,21 @@ public final class SQLTelemetryStore: TelemetryStore {
         return try await driver.query(sql, b.binds).map(Self.decodeLog)
     }
 
+    public func countLogs(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64 {
+        try await count("logs", schema: .logs, filter: filter, fromMicros: fromMicros, toMicros: toMicros)
+    }
+
+    public func countErrorEvents(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64 {
+        try await count("error_events", schema: .errorEvents, filter: filter, fromMicros: fromMicros, toMicros: toMicros)
+    }
+
+    private func count(_ table: String, schema: QuerySchema, filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64 {
+        var b = SQLBuilder(dialect: dialect)
+        var conditions = ["ts >= \(b.bind(.int(fromMicros)))", "ts < \(b.bind(.int(toMicros)))"]
+        if let filter { conditions.append(try QueryCompiler(schema: schema).compile(filter, &b)) }
+        return try await driver.query("SELECT COUNT(*) AS n FROM \(table)\(Self.whereClause(conditions))", b.binds).first?["n"].int ?? 0
+    }
+
     static func decodeLog(_ row: SQLRow) throws -> LogRecord {
         guard let seq = row["seq"].int, let ts = row["ts"].int else { throw StoreError.corrupt("log row without seq or ts") }
         let severity = Int(row["severity"].int ?? 3)

@@ -13,12 +13,16 @@ public struct IngestRoutes: Sendable {
     /// Queue lines and events for the store without waiting on it; each returns how many it took.
     let acceptLogs: @Sendable ([LogRecord]) -> Int
     let acceptEvents: @Sendable ([ErrorEvent]) -> Int
+    /// Waits (up to the timeout) until this many more log lines fit in the queue.
+    let waitForLogRoom: @Sendable (Int, Duration) async -> Bool
     let quota = IngestQuota()
     let parser: LogIngest
 
     public init(settings: TelemetrySettings, acceptLogs: @escaping @Sendable ([LogRecord]) -> Int,
-                acceptEvents: @escaping @Sendable ([ErrorEvent]) -> Int) {
+                acceptEvents: @escaping @Sendable ([ErrorEvent]) -> Int,
+                waitForLogRoom: @escaping @Sendable (Int, Duration) async -> Bool = { _, _ in true }) {
         self.settings = settings
+        self.waitForLogRoom = waitForLogRoom
         self.acceptLogs = acceptLogs
         self.acceptEvents = acceptEvents
         self.parser = LogIngest(limits: settings.limits, slow: settings.slow)
@@ -56,6 +60,7 @@ public struct IngestRoutes: Sendable {
         do {
             project = try logProject(request)
             body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
+            try await backpressure()
         } catch { return error.response }
         let parsed: LogIngest.Result
         do {
@@ -82,6 +87,7 @@ public struct IngestRoutes: Sendable {
         do {
             project = try logProject(request)
             body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
+            try await backpressure()
         } catch { return error.response }
         let decoded: OTLPLogs.Decoded
         do {
@@ -100,6 +106,15 @@ public struct IngestRoutes: Sendable {
         let bytes = OTLPLogs.response(rejected: rejections.count, message: message, json: decoded.json)
         return Response(status: .ok, headers: [.contentType: decoded.json ? "application/json" : "application/x-protobuf"],
                         body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// Holds a request (up to 10 s) until the queue has room for a whole body's lines; then 503.
+    func backpressure() async throws(ResponseFailure) {
+        guard await waitForLogRoom(settings.limits.maxLinesPerRequest, .seconds(10)) else {
+            var response = Self.error(.serviceUnavailable, "the ingest queue is full; send the batch again", code: "ingest_queue_full")
+            response.headers[HTTPField.Name("Retry-After")!] = "1"
+            throw ResponseFailure(response)
+        }
     }
 
     /// Queues the parsed lines; returns how many were taken and every rejection, in index order.

@@ -38,50 +38,56 @@ public struct LogIngest: Sendable {
         var result = Result()
         let trimmed = body.drop { $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }
         guard let first = trimmed.first else { throw .notJSON("the body is empty; send a JSON object, an array of objects, or NDJSON") }
+        let bytes = Array(trimmed)
         if first == UInt8(ascii: "[") {
-            guard let array = try? JSONSerialization.jsonObject(with: Data(trimmed), options: [.fragmentsAllowed]) as? [Any] else {
+            guard let elements = try? JSONObjectScanner.elements(ofArray: bytes) else {
                 throw .notJSON("the body starts with [ but is not a JSON array")
             }
-            guard array.count <= limits.maxLinesPerRequest else { throw .tooManyLines(limit: limits.maxLinesPerRequest) }
-            result.lines.reserveCapacity(array.count)
-            for (index, element) in array.enumerated() {
-                take(element, index: index, project: project, received: receivedMicros, into: &result)
+            guard elements.count <= limits.maxLinesPerRequest else { throw .tooManyLines(limit: limits.maxLinesPerRequest) }
+            result.lines.reserveCapacity(elements.count)
+            for (index, range) in elements.enumerated() {
+                take(bytes[range], index: index, project: project, received: receivedMicros, into: &result)
             }
             return result
         }
         // One object (possibly pretty-printed over several lines), else NDJSON.
-        if first == UInt8(ascii: "{"), let object = try? JSONSerialization.jsonObject(with: Data(trimmed)) as? [String: Any] {
-            take(object, index: 0, project: project, received: receivedMicros, into: &result)
+        if first == UInt8(ascii: "{"), (try? JSONObjectScanner.members(of: bytes)) != nil {
+            guard bytes.count <= limits.maxLineBytes else {
+                result.rejections.append(.init(index: 0, reason: "the line is longer than \(limits.maxLineBytes) bytes"))
+                return result
+            }
+            take(bytes[...], index: 0, project: project, received: receivedMicros, into: &result)
             return result
         }
         var index = 0
-        var start = trimmed.startIndex
-        while start < trimmed.endIndex {
-            let end = trimmed[start...].firstIndex(of: 10) ?? trimmed.endIndex
-            var line = trimmed[start..<end]
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.endIndex
+            var line = bytes[start..<end]
             if line.last == 13 { line = line.dropLast() }
-            start = end < trimmed.endIndex ? end + 1 : end
+            start = end < bytes.endIndex ? end + 1 : end
             if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
             guard index < limits.maxLinesPerRequest else { throw .tooManyLines(limit: limits.maxLinesPerRequest) }
             if line.count > limits.maxLineBytes {
                 result.rejections.append(.init(index: index, reason: "the line is longer than \(limits.maxLineBytes) bytes"))
-            } else if let value = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) {
-                take(value, index: index, project: project, received: receivedMicros, into: &result)
             } else {
-                result.rejections.append(.init(index: index, reason: "not valid JSON"))
+                take(line, index: index, project: project, received: receivedMicros, into: &result)
             }
             index += 1
         }
         return result
     }
 
-    private func take(_ value: Any, index: Int, project: String, received: Int64, into result: inout Result) {
-        guard let object = value as? [String: Any] else {
-            result.rejections.append(.init(index: index, reason: "a log line must be a JSON object"))
+    private func take(_ line: ArraySlice<UInt8>, index: Int, project: String, received: Int64, into result: inout Result) {
+        let first = line.first { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
+        let bytes = Array(line)
+        guard let members = try? JSONObjectScanner.members(of: bytes) else {
+            let isJSON = first != UInt8(ascii: "{") && JSONDecoderBridge.object(bytes) != nil
+            result.rejections.append(.init(index: index, reason: isJSON ? "a log line must be a JSON object" : "not valid JSON"))
             return
         }
         do {
-            result.lines.append(try record(object, project: project, received: received))
+            result.lines.append(try record(RawLine(bytes: bytes, members: members), project: project, received: received))
         } catch {
             result.rejections.append(.init(index: index, reason: error.reason))
         }
@@ -102,9 +108,80 @@ public struct LogIngest: Sendable {
     static let durationKeys = ["duration", "durationMs", "duration_ms"]
     static let wellKnown = Set(timestampKeys + levelKeys + messageKeys + serviceKeys + environmentKeys + correlationKeys + functionKeys + durationKeys)
 
+    /// A line's fields as the two readers deliver them: well-known values decoded (strings,
+    /// numbers, booleans; containers as `RawJSON`), the rest as a JSON object's text.
+    struct Fields {
+        var known: [String: Any] = [:]
+        var attributesJSON = "{}"
+        var attributeCount = 0
+        /// The values the slow-operation thresholds look at.
+        var dbCalls: Double?
+        var docsScanned: Double?
+    }
+
+    /// A container value kept as its JSON text (a message that is an object, say).
+    struct RawJSON {
+        var text: String
+    }
+
+    /// A line straight from the body: the scanner's members over its bytes.
+    struct RawLine {
+        var bytes: [UInt8]
+        var members: [JSONObjectScanner.Member]
+    }
+
+    /// The fast path: attributes are copied as the raw bytes they came in; only the well-known
+    /// values are decoded. A line that may carry a credential takes the masking path.
+    func record(_ line: RawLine, project: String, received: Int64) throws(LineError) -> LogRecord {
+        var fields = Fields()
+        var attributes: [UInt8] = [UInt8(ascii: "{")]
+        attributes.reserveCapacity(line.bytes.count)
+        var count = 0
+        for m in line.members {
+            let raw = line.bytes[m.valueRange]
+            if Self.wellKnown.contains(m.key) {
+                fields.known[m.key] = Self.decode(raw)
+                continue
+            }
+            if m.key == "dbCalls" || m.key == "db_calls" { fields.dbCalls = Self.number(Self.decode(raw)) }
+            if m.key == "docsScanned" || m.key == "docs_scanned" { fields.docsScanned = Self.number(Self.decode(raw)) }
+            if count > 0 { attributes.append(UInt8(ascii: ",")) }
+            attributes.append(contentsOf: line.bytes[m.keyRange])
+            attributes.append(UInt8(ascii: ":"))
+            attributes.append(contentsOf: raw)
+            count += 1
+        }
+        attributes.append(UInt8(ascii: "}"))
+        fields.attributeCount = count
+        if Self.mayHoldSecret(attributes), let object = JSONDecoderBridge.object(attributes) as? [String: Any] {
+            fields.attributesJSON = Self.json(Redactor.redactJSON(object))
+        } else {
+            fields.attributesJSON = String(decoding: attributes, as: UTF8.self)
+        }
+        return try finish(fields, project: project, received: received)
+    }
+
+    /// The object path (OTLP records arrive as decoded values).
     func record(_ object: [String: Any], project: String, received: Int64) throws(LineError) -> LogRecord {
+        var fields = Fields()
+        var attributes: [String: Any] = [:]
+        for (key, value) in object {
+            if Self.wellKnown.contains(key) {
+                fields.known[key] = value is NSNull ? nil : (value is [String: Any] || value is [Any]) ? RawJSON(text: Self.json(value)) : value
+            } else {
+                attributes[key] = value
+            }
+        }
+        fields.dbCalls = Self.number(attributes["dbCalls"] ?? attributes["db_calls"])
+        fields.docsScanned = Self.number(attributes["docsScanned"] ?? attributes["docs_scanned"])
+        fields.attributeCount = attributes.count
+        fields.attributesJSON = attributes.isEmpty ? "{}" : Self.json(Redactor.redactJSON(attributes))
+        return try finish(fields, project: project, received: received)
+    }
+
+    private func finish(_ fields: Fields, project: String, received: Int64) throws(LineError) -> LogRecord {
         func first(_ keys: [String]) -> Any? {
-            for key in keys { if let v = object[key], !(v is NSNull) { return v } }
+            for key in keys { if let v = fields.known[key] { return v } }
             return nil
         }
         func text(_ keys: [String]) -> String? {
@@ -113,7 +190,9 @@ public struct LogIngest: Sendable {
             if let n = v as? NSNumber { return n.stringValue }
             return nil
         }
-
+        guard fields.attributeCount <= limits.maxAttributes else {
+            throw LineError(reason: "the line has \(fields.attributeCount) attributes; at most \(limits.maxAttributes) are kept")
+        }
         var timestamp = received
         if let v = first(Self.timestampKeys) {
             guard let t = Self.timestamp(v) else {
@@ -131,50 +210,69 @@ public struct LogIngest: Sendable {
                 throw LineError(reason: "`level` must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")) (warning, err, critical… are read too)")
             }
         }
-        var attributes: [String: Any] = [:]
-        for (key, value) in object where !Self.wellKnown.contains(key) { attributes[key] = value }
-        guard attributes.count <= limits.maxAttributes else {
-            throw LineError(reason: "the line has \(attributes.count) attributes; at most \(limits.maxAttributes) are kept")
-        }
         var message = ""
         if let v = first(Self.messageKeys) {
-            message = v as? String ?? ((try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            message = (v as? String) ?? (v as? RawJSON)?.text ?? (v as? NSNumber)?.stringValue ?? ""
         }
+        var attributesJSON = fields.attributesJSON
         if message.utf8.count > limits.maxMessageBytes {
             message = String(decoding: message.utf8.prefix(limits.maxMessageBytes), as: UTF8.self)
-            attributes["message_truncated"] = true
+            attributesJSON = attributesJSON == "{}" ? #"{"message_truncated":true}"# : String(attributesJSON.dropLast()) + #","message_truncated":true}"#
         }
         var duration: Int64?
         if let v = first(Self.durationKeys) {
             guard let d = Self.durationMicros(v) else { throw LineError(reason: "`duration` must be milliseconds (237.4) or a duration such as \"237.42ms\" or \"2s\"") }
             duration = d
         }
-        let slow = isSlow(durationMicros: duration, attributes: attributes)
-        let redacted = Redactor.redactJSON(attributes)
-        let json = attributes.isEmpty ? "{}"
-            : (try? JSONSerialization.data(withJSONObject: redacted, options: [.withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         // Lines of an array have no size of their own; what is stored is measured instead.
-        guard json.utf8.count + message.utf8.count <= limits.maxLineBytes else {
+        guard attributesJSON.utf8.count + message.utf8.count <= limits.maxLineBytes else {
             throw LineError(reason: "the line is longer than \(limits.maxLineBytes) bytes")
         }
+        let reasons = slowReasons(durationMicros: duration, dbCalls: fields.dbCalls, docsScanned: fields.docsScanned)
+        for reason in reasons { TelemetryMetrics.slowOperation(reason: reason) }
         return LogRecord(timestampMicros: timestamp, project: project, level: level, message: message, service: text(Self.serviceKeys),
                          environment: text(Self.environmentKeys), correlationID: text(Self.correlationKeys), function: text(Self.functionKeys),
-                         durationMicros: duration, attributesJSON: json, slow: slow)
+                         durationMicros: duration, attributesJSON: attributesJSON, slow: !reasons.isEmpty)
+    }
+
+    /// A raw JSON value as Foundation would give it; containers as `RawJSON`, null as nil.
+    static func decode(_ raw: ArraySlice<UInt8>) -> Any? {
+        guard let c = raw.first else { return nil }
+        switch c {
+        case UInt8(ascii: "\""): return JSONObjectScanner.decodeString(raw)
+        case UInt8(ascii: "t"): return true
+        case UInt8(ascii: "f"): return false
+        case UInt8(ascii: "n"): return nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["): return RawJSON(text: String(decoding: raw, as: UTF8.self))
+        default:
+            let text = String(decoding: raw, as: UTF8.self)
+            if let i = Int64(text) { return NSNumber(value: i) }
+            return Double(text).map { NSNumber(value: $0) }
+        }
+    }
+
+    /// Whether the raw attributes name anything credential-like (then they are parsed and masked).
+    static func mayHoldSecret(_ bytes: [UInt8]) -> Bool {
+        let lower = bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        for marker in secretMarkers where lower.firstRange(of: marker) != nil { return true }
+        return false
+    }
+
+    static let secretMarkers: [[UInt8]] = ["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "authorization",
+                                           "cookie", "private_key", "x-sentry-auth"].map { Array($0.utf8) }
+
+    static func json(_ value: Any) -> String {
+        (try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes, .fragmentsAllowed]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// Which slow-operation thresholds a line is over (none: not slow).
-    public func slowReasons(durationMicros: Int64?, attributes: [String: Any]) -> [String] {
+    public func slowReasons(durationMicros: Int64?, dbCalls: Double?, docsScanned: Double?) -> [String] {
         var reasons: [String] = []
         if let d = durationMicros, Double(d) > slow.durationMilliseconds * 1000 { reasons.append("duration") }
-        if let n = Self.number(attributes["dbCalls"] ?? attributes["db_calls"]), n > slow.dbCalls { reasons.append("db_calls") }
-        if let n = Self.number(attributes["docsScanned"] ?? attributes["docs_scanned"]), n > slow.docsScanned { reasons.append("docs_scanned") }
+        if let n = dbCalls, n > slow.dbCalls { reasons.append("db_calls") }
+        if let n = docsScanned, n > slow.docsScanned { reasons.append("docs_scanned") }
         return reasons
-    }
-
-    func isSlow(durationMicros: Int64?, attributes: [String: Any]) -> Bool {
-        let reasons = slowReasons(durationMicros: durationMicros, attributes: attributes)
-        for reason in reasons { TelemetryMetrics.slowOperation(reason: reason) }
-        return !reasons.isEmpty
     }
 
     static func number(_ v: Any?) -> Double? {

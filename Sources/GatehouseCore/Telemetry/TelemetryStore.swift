@@ -61,6 +61,8 @@ public protocol TelemetryStore: Sendable {
     /// The newest sequence number stored (0 when there is none): where a tail starts.
     func latestLogSequence() async throws -> Int64
     func logs(correlationID: String, limit: Int) async throws -> [LogRecord]
+    /// Lines matching `filter` with `from ≤ ts < to` (alert rules' `count(…)`).
+    func countLogs(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64
 
     /// Stores events and creates or updates their issues in the same transaction.
     func insertErrorEvents(_ events: [ErrorEvent]) async throws
@@ -68,6 +70,8 @@ public protocol TelemetryStore: Sendable {
     func issue(id: String) async throws -> ErrorIssue?
     func events(issueID: String, limit: Int) async throws -> [ErrorEvent]
     func errorEvents(correlationID: String, limit: Int) async throws -> [ErrorEvent]
+    /// Error events matching `filter` (over events: type, title, level, release, environment…) in the window.
+    func countErrorEvents(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64
     /// Returns false when there is no such issue.
     func setIssueStatus(id: String, status: IssueStatus) async throws -> Bool
 

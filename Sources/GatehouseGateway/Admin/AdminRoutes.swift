@@ -221,31 +221,20 @@ public struct AdminRoutes: Sendable {
 
     /// Every budget with its current window: limit, spent, reserved by leases, thresholds crossed.
     func budgetReport() async throws -> Response {
-        await controls.ledger.sync()
         let now = TimeExpressions.nowMicros()
-        var rows: [[String: Any]] = []
-        let keys = try await store.allKeys().filter { $0.revokedAtMicros == nil }
-        var rules: [(rule: QuotaRule, prefix: String, owner: String)] = budgets.map { ($0, $0.id + "|", $0.id) }
-        for key in keys { for rule in key.quotaRules where rule.unit == .cost { rules.append((rule, rule.id, key.id)) } }
-        for (rule, prefix, owner) in rules {
-            let window = rule.window(containing: now)
-            let counts = try await store.quotaCounts(counterPrefix: prefix, sinceWindowMicros: window.start).filter { $0.windowStartMicros == window.start }
-            let entries = counts.isEmpty ? [QuotaCount(counter: prefix, windowStartMicros: window.start, granted: 0, used: 0, limit: rule.limit)] : counts
-            for count in entries {
-                let value = count.counter.hasPrefix(prefix) && prefix.hasSuffix("|") ? String(count.counter.dropFirst(prefix.count)) : nil
-                let percent = rule.limit > 0 ? Double(count.used) / Double(rule.limit) * 100 : 0
-                rows.append([
-                    "name": owner, "scope": rule.scope.description, "value": value as Any? ?? NSNull(), "period": rule.period.rawValue,
-                    "window_start": TimeExpressions.format(micros: window.start),
-                    "window_end": window.end == Int64.max ? NSNull() : TimeExpressions.format(micros: window.end) as Any,
-                    "limit_usd": MicroDollars(rule.limit).dollarString, "spent_usd": MicroDollars(count.used).dollarString,
-                    "reserved_usd": MicroDollars(max(0, count.granted - count.used)).dollarString,
-                    "percent_used": (percent * 10).rounded() / 10,
-                    "soft_thresholds": rule.softThresholds.map { Int(($0 * 100).rounded()) },
-                    "thresholds_crossed": rule.softThresholds.map { Int(($0 * 100).rounded()) }.filter { Double($0) <= percent },
-                    "exhausted": count.used >= rule.limit,
-                ])
-            }
+        let rows = try await BudgetReporter(store: store, controls: controls, budgets: budgets).budgetUses().map { use -> [String: Any] in
+            let percent = use.fraction * 100
+            let thresholds = use.softThresholds.map { Int(($0 * 100).rounded()) }
+            return [
+                "name": use.name, "scope": use.scope, "value": use.value as Any? ?? NSNull(), "period": use.period,
+                "window_start": TimeExpressions.format(micros: use.windowStartMicros),
+                "window_end": use.windowEndMicros.map { TimeExpressions.format(micros: $0) as Any } ?? NSNull(),
+                "limit_usd": MicroDollars(use.limitMicros).dollarString, "spent_usd": MicroDollars(use.usedMicros).dollarString,
+                "reserved_usd": MicroDollars(max(0, use.grantedMicros - use.usedMicros)).dollarString,
+                "percent_used": (percent * 10).rounded() / 10,
+                "soft_thresholds": thresholds, "thresholds_crossed": thresholds.filter { Double($0) <= percent },
+                "exhausted": use.usedMicros >= use.limitMicros,
+            ]
         }
         let events = try await store.budgetEvents(sinceMicros: now - 31 * 86_400_000_000, limit: 200)
         return JSONResponse.make([

@@ -1,6 +1,7 @@
 /// Finds the byte ranges of a JSON object's top-level members without building the object,
 /// so the gateway can read `model` and `stream` from a large request and splice small edits
-/// into it while every other byte reaches upstream exactly as the client sent it.
+/// into it while every other byte reaches upstream exactly as the client sent it, and log
+/// ingest can keep a line's attributes as the raw bytes they came in.
 ///
 /// It checks the whole document's structure (strings, escapes, nesting, separators) and
 /// rejects what is not JSON, with the byte offset of the problem.
@@ -15,6 +16,8 @@ public struct JSONObjectScanner {
     public struct Member: Equatable {
         public var key: String
         public var valueRange: Range<Int>
+        /// The key's raw token, quotes included.
+        public var keyRange: Range<Int> = 0..<0
     }
 
     /// Nesting deeper than this is refused: the scanner must not recurse without bound.
@@ -31,6 +34,37 @@ public struct JSONObjectScanner {
         return try scanner.scanDocument()
     }
 
+    /// The byte ranges of a top-level array's elements, in order.
+    public static func elements(ofArray bytes: [UInt8]) throws -> [Range<Int>] {
+        var scanner = JSONObjectScanner(bytes)
+        return try scanner.scanArray()
+    }
+
+    private mutating func scanArray() throws -> [Range<Int>] {
+        skipSpace()
+        guard peek == UInt8(ascii: "[") else { throw SyntaxError(offset: i, expected: "a JSON array") }
+        i += 1
+        var elements: [Range<Int>] = []
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            i += 1
+        } else {
+            while true {
+                skipSpace()
+                let start = i
+                try skipValue(depth: 1)
+                elements.append(start..<i)
+                skipSpace()
+                if peek == UInt8(ascii: ",") { i += 1; continue }
+                if peek == UInt8(ascii: "]") { i += 1; break }
+                throw SyntaxError(offset: i, expected: "',' or ']'")
+            }
+        }
+        skipSpace()
+        guard i == bytes.count else { throw SyntaxError(offset: i, expected: "end of input") }
+        return elements
+    }
+
     private mutating func scanDocument() throws -> [Member] {
         skipSpace()
         guard peek == UInt8(ascii: "{") else { throw SyntaxError(offset: i, expected: "a JSON object") }
@@ -45,6 +79,7 @@ public struct JSONObjectScanner {
                 guard peek == UInt8(ascii: "\"") else { throw SyntaxError(offset: i, expected: "a string key") }
                 let keyStart = i
                 try skipString()
+                let keyEnd = i
                 let key = Self.decodeString(bytes[keyStart..<i]) ?? ""
                 skipSpace()
                 guard peek == UInt8(ascii: ":") else { throw SyntaxError(offset: i, expected: "':'") }
@@ -52,7 +87,7 @@ public struct JSONObjectScanner {
                 skipSpace()
                 let valueStart = i
                 try skipValue(depth: 1)
-                members.append(Member(key: key, valueRange: valueStart..<i))
+                members.append(Member(key: key, valueRange: valueStart..<i, keyRange: keyStart..<keyEnd))
                 skipSpace()
                 if peek == UInt8(ascii: ",") { i += 1; continue }
                 if peek == UInt8(ascii: "}") { i += 1; break }

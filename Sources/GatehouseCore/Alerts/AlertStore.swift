@@ -1,0 +1,154 @@
+import Foundation
+
+/// The states of one alert (a rule and one set of label values).
+public enum AlertState: String, Sendable, CaseIterable {
+    /// The condition holds, but not yet for the rule's `for` duration.
+    case pending
+    case firing
+    /// It was firing and the condition no longer holds.
+    case resolved
+    /// It was pending and the condition stopped holding before `for` passed: nothing is sent.
+    case inactive
+}
+
+/// A change of an alert's state, as kept in the history.
+public struct AlertTransition: Sendable, Equatable {
+    public var timestampMicros: Int64
+    public var rule: String
+    /// Stable id of the rule and its label values.
+    public var fingerprint: String
+    public var labels: [String: String]
+    public var state: AlertState
+    public var value: Double
+    public var severity: AlertSeverity
+    /// The value and threshold as people read them (`1.3% > 1%`).
+    public var summary: String
+
+    public init(timestampMicros: Int64, rule: String, fingerprint: String, labels: [String: String], state: AlertState, value: Double,
+                severity: AlertSeverity, summary: String) {
+        self.timestampMicros = timestampMicros
+        self.rule = rule
+        self.fingerprint = fingerprint
+        self.labels = labels
+        self.state = state
+        self.value = value
+        self.severity = severity
+        self.summary = summary
+    }
+}
+
+/// Mutes notifications for alerts whose labels match, until `endsAtMicros`.
+public struct Silence: Sendable, Equatable {
+    public struct Matcher: Sendable, Equatable {
+        public enum Operator: String, Sendable, CaseIterable { case equal = "=", notEqual = "!=" }
+        public var label: String
+        public var op: Operator
+        public var value: String
+        public init(label: String, op: Operator, value: String) {
+            self.label = label
+            self.op = op
+            self.value = value
+        }
+
+        /// `alertname=HighErrorRate`, `severity!=low`.
+        public init?(_ text: String) {
+            let op: Operator = text.contains("!=") ? .notEqual : .equal
+            let parts = text.components(separatedBy: op.rawValue)
+            guard parts.count == 2 else { return nil }
+            let label = parts[0].trimmingCharacters(in: .whitespaces), value = parts[1].trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            guard !label.isEmpty, label.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else { return nil }
+            self.init(label: label, op: op, value: value)
+        }
+
+        public func matches(_ labels: [String: String]) -> Bool {
+            switch op {
+            case .equal: labels[label] == value
+            case .notEqual: labels[label] != value
+            }
+        }
+
+        public var description: String { "\(label)\(op.rawValue)\(value)" }
+    }
+
+    public var id: String
+    public var matchers: [Matcher]
+    public var startsAtMicros: Int64
+    public var endsAtMicros: Int64
+    public var createdBy: String
+    public var comment: String
+
+    public init(id: String, matchers: [Matcher], startsAtMicros: Int64, endsAtMicros: Int64, createdBy: String, comment: String) {
+        self.id = id
+        self.matchers = matchers
+        self.startsAtMicros = startsAtMicros
+        self.endsAtMicros = endsAtMicros
+        self.createdBy = createdBy
+        self.comment = comment
+    }
+
+    public func isActive(at now: Int64) -> Bool { startsAtMicros <= now && now < endsAtMicros }
+    public func mutes(_ labels: [String: String], at now: Int64) -> Bool { isActive(at: now) && matchers.allSatisfy { $0.matches(labels) } }
+}
+
+/// One attempt, or the final outcome, of sending a notification.
+public struct DeliveryRecord: Sendable, Equatable {
+    public enum Outcome: String, Sendable { case delivered, retrying, failed }
+    public var timestampMicros: Int64
+    public var receiver: String
+    public var groupKey: String
+    /// `firing` or `resolved`.
+    public var status: String
+    public var attempt: Int
+    public var outcome: Outcome
+    public var detail: String
+
+    public init(timestampMicros: Int64, receiver: String, groupKey: String, status: String, attempt: Int, outcome: Outcome, detail: String) {
+        self.timestampMicros = timestampMicros
+        self.receiver = receiver
+        self.groupKey = groupKey
+        self.status = status
+        self.attempt = attempt
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
+
+/// One probe check.
+public struct ProbeResult: Sendable, Equatable {
+    public var probe: String
+    public var timestampMicros: Int64
+    public var up: Bool
+    public var status: Int?
+    public var latencyMicros: Int64
+    public var error: String?
+
+    public init(probe: String, timestampMicros: Int64, up: Bool, status: Int?, latencyMicros: Int64, error: String?) {
+        self.probe = probe
+        self.timestampMicros = timestampMicros
+        self.up = up
+        self.status = status
+        self.latencyMicros = latencyMicros
+        self.error = error
+    }
+}
+
+/// Where alert history, silences, deliveries, probe results and heartbeats live.
+public protocol AlertStore: Sendable {
+    func recordTransitions(_ transitions: [AlertTransition]) async throws
+    func alertHistory(limit: Int, rule: String?) async throws -> [AlertTransition]
+    func silences() async throws -> [Silence]
+    func addSilence(_ silence: Silence) async throws
+    /// Ends a silence now; false when there is no such silence.
+    func expireSilence(id: String, atMicros: Int64) async throws -> Bool
+    func recordDelivery(_ delivery: DeliveryRecord) async throws
+    func deliveries(limit: Int) async throws -> [DeliveryRecord]
+    func recordProbeResults(_ results: [ProbeResult]) async throws
+    func probeResults(probe: String, fromMicros: Int64, limit: Int) async throws -> [ProbeResult]
+    func recordHeartbeat(name: String, atMicros: Int64) async throws
+    func heartbeats() async throws -> [String: Int64]
+    /// Takes or renews the named lease for `holder`; true when `holder` has it. Only the holder
+    /// evaluates rules and sends notifications, so instances sharing PostgreSQL notify once.
+    func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool
+    func pruneProbeResults(beforeMicros: Int64) async throws
+}
