@@ -91,9 +91,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "GatehouseAlerts",
+            dependencies: [
+                "GatehouseCore", "GatehouseHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry",
+                "GatehouseCore", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry", "GatehouseAlerts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -127,6 +143,7 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
+        .testTarget(name: "GatehouseAlertsTests", dependencies: ["GatehouseCore", "GatehouseAlerts"], swiftSettings: strict),
         .testTarget(name: "GatehouseTelemetryTests", dependencies: ["GatehouseCore", "GatehouseTelemetry"], swiftSettings: strict),
         .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway",
                                                                 .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),

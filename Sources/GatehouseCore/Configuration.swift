@@ -17,6 +17,8 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var controls = ControlSettings()
     public var telemetry = TelemetrySettings()
     public var alerts = AlertSettings()
+    /// Browser origins allowed to call Gatehouse (CORS); empty: no CORS headers at all.
+    public var corsAllowedOrigins: [String] = []
     public var providers: [ProviderConfig] = []
     public var aliases: [ModelAlias] = []
     public var prices: [PriceTableFile.Entry] = []

@@ -77,6 +77,9 @@ public enum ConfigurationLoader {
         if let v = env["GATEHOUSE_LOG_LEVEL"] { setEnum(v, key: "GATEHOUSE_LOG_LEVEL", into: &config.logLevel, errors: &errors) }
         if let v = env["GATEHOUSE_ENCRYPTION_KEY"], !v.isEmpty { config.encryptionKey = v }
         if let v = env["GATEHOUSE_ADMIN_TOKEN"], !v.isEmpty { config.controls.adminToken = v }
+        if let v = env["GATEHOUSE_CORS_ORIGINS"], !v.isEmpty {
+            config.corsAllowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
     }
 
     static func applyOverrides(_ o: ConfigOverrides, to config: inout GatehouseConfig, errors: inout [ConfigError]) {
@@ -195,6 +198,9 @@ public enum ConfigurationLoader {
         errors += validateControls(config.controls)
         errors += YAMLReader.validateTelemetry(config.telemetry)
         errors += YAMLReader.validateAlerts(config.alerts)
+        for origin in config.corsAllowedOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            errors.append(.init(key: "cors_allowed_origins", problem: "\"\(origin)\" is not an origin such as https://app.example.com (or *)"))
+        }
         for (i, entry) in config.prices.enumerated() {
             do { _ = try PriceTable.modelPrice(from: entry) } catch {
                 errors.append(.init(key: "prices[\(i)]", problem: "\(error)"))

@@ -54,6 +54,12 @@ public enum Redactor {
         return components.string ?? mask
     }
 
+    /// A URL reduced to its scheme and host: a webhook's path is its secret.
+    public static func redactURLPath(_ text: String) -> String {
+        guard let c = URLComponents(string: text), let scheme = c.scheme, let host = c.host else { return mask }
+        return "\(scheme)://\(host)\(c.port.map { ":\($0)" } ?? "")/\(mask)"
+    }
+
     /// A short, stable, non-reversible label for a credential, for telling keys apart in records.
     /// Shows the key's scheme prefix (e.g. `sk-…`) and a hash fragment; never the key itself.
     public static func fingerprint(ofSecret secret: String, hash: (String) -> String) -> String {
@@ -148,6 +154,33 @@ extension GatehouseConfig {
         let kinds = TelemetryKind.allCases
         lines.append("  retention: {" + (kinds.map { "\($0.rawValue)_days: \(retention.days[$0] ?? 0)" }
             + kinds.map { "\($0.rawValue)_max_rows: \(retention.maxRows[$0] ?? 0)" } + ["interval_seconds: \(retention.intervalSeconds)"]).joined(separator: ", ") + "}")
+        lines.append("alerts:")
+        lines.append("  evaluation_interval_seconds: \(alerts.evaluationIntervalSeconds)")
+        lines.append("  group_by: [\(alerts.groupBy.map(quote).joined(separator: ", "))]")
+        lines.append("  group_wait_seconds: \(alerts.groupWaitSeconds)")
+        lines.append("  group_interval_seconds: \(alerts.groupIntervalSeconds)")
+        lines.append("  repeat_interval_seconds: \(alerts.repeatIntervalSeconds)")
+        lines.append(alerts.rules.isEmpty ? "  rules: []" : "  rules:")
+        for r in alerts.rules {
+            lines.append("    - {name: \(quote(r.name)), expr: \(quote(r.expressionText)), for: \(TimeExpressions.formatDuration(micros: r.forMicros)), severity: \(r.severity.rawValue)}")
+        }
+        lines.append(alerts.receivers.isEmpty ? "  receivers: []" : "  receivers:")
+        for r in alerts.receivers {
+            // Webhook URLs carry their secret in the path (Slack) and routing keys are credentials.
+            let (kind, url): (String, String) = switch r.kind {
+            case .slack(let u): ("slack", u)
+            case .pagerDuty(_, let u): ("pagerduty", u)
+            case .webhook(let u, _): ("webhook", u)
+            }
+            lines.append("    - {name: \(quote(r.name)), kind: \(kind), url: \(quote(Redactor.redactURLPath(url)))}")
+        }
+        lines.append(alerts.probes.isEmpty ? "  probes: []" : "  probes:")
+        for p in alerts.probes {
+            lines.append("    - {name: \(quote(p.name)), url: \(quote(Redactor.redactURL(p.url))), interval_seconds: \(p.intervalSeconds), retries: \(p.retries)}")
+        }
+        for h in alerts.heartbeats {
+            lines.append("  # heartbeat \(quote(h.name)): every \(h.intervalSeconds)s + \(h.graceSeconds)s grace, token \(h.token == nil ? "none" : Redactor.mask)")
+        }
         lines.append("admin_token: \(controls.adminToken == nil ? "null  # admin API off" : quote(Redactor.mask))")
         lines.append(controls.rateLimits.isEmpty ? "rate_limits: []" : "rate_limits:")
         for r in controls.rateLimits {

@@ -9,11 +9,12 @@ struct YAMLReader {
         guard let map = mapping(root, at: "(file)") else { return }
         check(map, at: "", allowed: ["host", "port", "data_dir", "database_url", "log_format", "log_level",
                                       "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
-                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts"])
+                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins"])
         if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
         readControls(map, into: &config.controls)
         if let t = map["telemetry"] { readTelemetry(t, into: &config.telemetry) }
         if let a = map["alerts"] { readAlerts(a, into: &config.alerts) }
+        if let v = strings(map["cors_allowed_origins"], at: "cors_allowed_origins") { config.corsAllowedOrigins = v }
         if let v = string(map["host"], at: "host") { config.host = v }
         if let v = int(map["port"], at: "port") { config.port = v }
         if let v = string(map["data_dir"], at: "data_dir") { config.dataDirectory = v }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatehouseAlerts
 import GatehouseCore
 import GatehouseGateway
 import GatehouseHTTP
@@ -49,6 +50,7 @@ public struct GatehouseServer: Sendable {
         let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder, controls: controls, cache: cache)
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
+        router.add(middleware: CORSAllowList(origins: config.corsAllowedOrigins))
         router.add(middleware: HTTPMetricsMiddleware())
         router.add(middleware: AdminAuthMiddleware(token: config.controls.adminToken))
         gateway.addRoutes(to: router)
@@ -68,6 +70,14 @@ public struct GatehouseServer: Sendable {
         TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention).addRoutes(to: router)
         AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: router)
         UsageRoutes(store: opened.store).addRoutes(to: router)
+
+        let probes = ProbeMonitor(probes: config.alerts.probes, heartbeats: config.alerts.heartbeats, store: opened.alerts, client: httpClient, logger: logger)
+        let reader = SignalReader(requests: opened.store, telemetry: telemetry,
+                                  budgets: BudgetReporter(store: opened.controls, controls: controls, budgets: config.controls.budgets),
+                                  probes: probes, retention: config.telemetry.retention)
+        let delivery = DeliveryService(client: httpClient, store: opened.alerts, attempts: config.alerts.deliveryAttempts, logger: logger)
+        let alerting = AlertService(settings: config.alerts, reader: reader, delivery: delivery, store: opened.alerts, logger: logger)
+        AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts, probes: probes).addRoutes(to: router)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
                   breakers: gateway.breakers).addRoutes(to: router)
 
@@ -88,7 +98,9 @@ public struct GatehouseServer: Sendable {
         // Shut down in reverse: the application first (in-flight calls settle), then the control
         // sync's final report, then the recorder's flush, then the pool.
         let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
-        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, logRecorder, eventRecorder, retention, sync]
+        // Alert evaluation stops before deliveries, which stop before the HTTP client closes.
+        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, logRecorder, eventRecorder, retention,
+                                                         delivery, probes, alerting, sync]
         return GatehouseServer(config: config, store: opened.store, recorder: recorder, application: application,
                                services: services, closeStore: opened.close, logger: logger)
     }

@@ -202,7 +202,7 @@ public struct LogIngest: Sendable {
         }
         var level = LogLevel.info
         if let v = first(Self.levelKeys) {
-            if let s = v as? String, let l = LogLevel(loose: s) { level = l } else if let n = v as? NSNumber, !(v is Bool) {
+            if let s = v as? String, let l = LogLevel(loose: s) { level = l } else if let n = v as? NSNumber, !isBoolean(v) {
                 // pino writes 10…60 in steps of ten; OpenTelemetry 1…24.
                 let i = n.intValue
                 level = i >= 10 && i % 10 == 0 ? LogLevel(pinoLevel: i) : LogLevel(openTelemetrySeverity: i)
@@ -276,7 +276,7 @@ public struct LogIngest: Sendable {
     }
 
     static func number(_ v: Any?) -> Double? {
-        guard let v, !(v is Bool) else { return nil }
+        guard let v, !isBoolean(v) else { return nil }
         if let n = v as? NSNumber { return n.doubleValue }
         if let s = v as? String { return Double(s) }
         return nil
@@ -289,7 +289,7 @@ public struct LogIngest: Sendable {
             if let n = Double(s) { return unixMicros(n) }
             return nil
         }
-        if let n = v as? NSNumber, !(v is Bool) { return unixMicros(n.doubleValue) }
+        if let n = v as? NSNumber, !isBoolean(v) { return unixMicros(n.doubleValue) }
         return nil
     }
 
@@ -306,7 +306,7 @@ public struct LogIngest: Sendable {
 
     /// A number is milliseconds; text may carry a unit: `237.42ms`, `2s`, `1.5m`, `800us`, `120µs`.
     static func durationMicros(_ v: Any) -> Int64? {
-        if let n = v as? NSNumber, !(v is Bool) {
+        if let n = v as? NSNumber, !isBoolean(v) {
             let ms = n.doubleValue
             return ms.isFinite && ms >= 0 && ms < 1e12 ? Int64((ms * 1000).rounded()) : nil
         }
@@ -333,4 +333,13 @@ extension LogLevel {
         default: self = .fatal
         }
     }
+}
+
+/// Whether a decoded JSON value is a boolean. `v is Bool` cannot tell: Foundation bridges
+/// `NSNumber` 0 and 1 (and 0.0, 1.0) to `Bool`, so a duration of 0 would pass for `false`.
+func isBoolean(_ v: Any) -> Bool {
+    if type(of: v) == Bool.self { return true }
+    guard let n = v as? NSNumber else { return false }
+    // JSONSerialization's booleans are NSNumbers whose type encoding is "c" (char).
+    return String(cString: n.objCType) == "c"
 }

@@ -102,7 +102,7 @@ public enum SentryEventReader {
 
     /// Seconds since 1970 (a number) or RFC 3339 text.
     static func timestamp(_ value: Any?) -> Int64? {
-        if let n = value as? NSNumber, !(value is Bool) {
+        if let n = value as? NSNumber, !isBoolean(n) {
             let seconds = n.doubleValue
             return seconds.isFinite && seconds > 0 ? Int64((seconds * 1_000_000).rounded()) : nil
         }

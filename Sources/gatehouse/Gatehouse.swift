@@ -6,6 +6,6 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "The operations hub for AI apps: an LLM gateway that meters every call, in one binary.",
         version: "0.1.0",
-        subcommands: [Serve.self, Usage.self, Logs.self, Keys.self, CheckConfig.self, EncryptSecret.self],
+        subcommands: [Serve.self, Usage.self, Logs.self, Monitor.self, Smoke.self, SilenceCommand.self, Keys.self, CheckConfig.self, EncryptSecret.self],
         defaultSubcommand: nil)
 }

@@ -22,6 +22,7 @@ func attributes(_ line: LogRecord) -> [String: Any] {
              "function": "tasks.list", "duration": "237.42ms", "dbCalls": 15, "docsScanned": 342}
             """#)
         #expect(result.rejections.isEmpty)
+        #expect(try parse(#"{"message":"zero","duration":0.0,"dbCalls":1}"#).lines.first?.durationMicros == 0)
         let line = try #require(result.lines.first)
         #expect(line.level == .warn && line.message == "Slow query detected" && line.function == "tasks.list")
         #expect(line.correlationID == "1704067200000-a3f2" && line.durationMicros == 237_420 && line.timestampMicros == now)
@@ -74,9 +75,13 @@ func attributes(_ line: LogRecord) -> [String: Any] {
         #expect(attributes(line)["user"] as? String == "ada")
     }
 
-    @Test func durationsAndTimestampsInTheirCommonShapes() {
+    @Test func durationsAndTimestampsInTheirCommonShapes() throws {
         #expect(LogIngest.durationMicros("237.42ms") == 237_420)
         #expect(LogIngest.durationMicros(NSNumber(value: 1.5)) == 1500)
+        #expect(LogIngest.durationMicros(NSNumber(value: 0.0)) == 0 && LogIngest.durationMicros(NSNumber(value: 1)) == 1000, "0 and 1 are numbers, not booleans")
+        #expect(LogIngest.durationMicros(true) == nil)
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data("[true, 1, 0.0]".utf8)) as? [Any])
+        #expect(isBoolean(decoded[0]) && !isBoolean(decoded[1]) && !isBoolean(decoded[2]), "JSONSerialization's booleans are told from numbers")
         #expect(LogIngest.durationMicros("2s") == 2_000_000 && LogIngest.durationMicros("800us") == 800 && LogIngest.durationMicros("120µs") == 120)
         #expect(LogIngest.durationMicros("fast") == nil && LogIngest.durationMicros("-5ms") == nil)
         #expect(LogIngest.timestamp(NSNumber(value: 1_764_496_800)) == 1_764_496_800_000_000)

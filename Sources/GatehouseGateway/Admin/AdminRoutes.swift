@@ -265,6 +265,8 @@ public struct AdminAuthMiddleware: RouterMiddleware {
         guard path.hasPrefix("/api/v1/"), !Self.openPaths.contains(path) else { return try await next(request, context) }
         // Log ingest authenticates with the project's ingest key instead.
         if path == "/api/v1/logs" && request.method == .post { return try await next(request, context) }
+        // Heartbeat pings come from jobs, with the heartbeat's own token.
+        if path.hasPrefix("/api/v1/heartbeats/") && (request.method == .post || path.hasSuffix("/ping")) { return try await next(request, context) }
         guard let token else {
             if Self.adminPrefixes.contains(where: { path.hasPrefix($0) }) {
                 return GatewayError(status: .forbidden, message: "The admin API is off. Start Gatehouse with GATEHOUSE_ADMIN_TOKEN set to enable it.",

@@ -1,0 +1,116 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import GatehouseCore
+import Rainbow
+
+/// Post-deploy checks, the way FlashCase's smoke script runs them, with a table and an exit code.
+struct Smoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a deployment: health, AI health, usage API, store readiness, CORS, rate limiting, response time.",
+        discussion: "Exits 1 when any check fails, so CI can gate a deploy on it: gatehouse smoke https://gatehouse.example.com --origin https://app.example.com")
+
+    @Argument(help: "The deployment's base URL.") var url: String
+    @Option(help: "Check that CORS allows this browser origin.") var origin: String?
+    @Option(help: "Slowest acceptable answer of the health and usage checks, in milliseconds.") var maxMs: Int = 1000
+    @Option(help: "Send this many requests to --rate-limit-path and expect a 429 among them.") var rateLimitRequests: Int?
+    @Option(help: "The path the rate-limit check calls.") var rateLimitPath = "/v1/chat/completions"
+    @Option(help: "The JSON body the rate-limit check sends.") var rateLimitBody = #"{"model":"mock/gpt-4o-mini","messages":[{"role":"user","content":"smoke"}]}"#
+    @Option(help: "A virtual key for the rate-limit check (Authorization: Bearer).") var key: String?
+    @Option(help: "Path of the health check.") var healthPath = "/health"
+    @Flag(help: "Print the results as JSON.") var json = false
+
+    struct Check {
+        var name: String
+        var passed: Bool
+        var detail: String
+        var milliseconds: Double?
+    }
+
+    func run() async throws {
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let token = ProcessInfo.processInfo.environment["GATEHOUSE_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var checks: [Check] = []
+
+        func call(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: String? = nil) async -> (Int, HTTPHeaders, Data, Double, String?) {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
+            let started = ContinuousClock.now
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                let data = Data(buffer: try await response.body.collect(upTo: 8 * 1024 * 1024))
+                let ms = Double(TimeExpressions.micros(ContinuousClock.now - started)) / 1000
+                return (Int(response.status.code), response.headers, data, ms, nil)
+            } catch {
+                return (0, [:], Data(), 0, "\(error)")
+            }
+        }
+        let admin = token.map { [("Authorization", "Bearer \($0)")] } ?? []
+
+        let (hs, _, _, hms, herr) = await call(.GET, healthPath)
+        checks.append(Check(name: "health", passed: hs == 200, detail: herr ?? "GET \(healthPath) → \(hs)", milliseconds: hms))
+        checks.append(Check(name: "response time", passed: herr == nil && hms <= Double(maxMs),
+                            detail: String(format: "health answered in %.1f ms (limit %d ms)", hms, maxMs), milliseconds: hms))
+
+        let (rs, _, rbody, rms, rerr) = await call(.GET, "/ready")
+        let store = ((try? JSONSerialization.jsonObject(with: rbody)) as? [String: Any])?["store"] as? String
+        checks.append(Check(name: "store ready", passed: rs == 200, detail: rerr ?? "GET /ready → \(rs)\(store.map { " (\($0))" } ?? "")", milliseconds: rms))
+
+        let (ahs, _, ahbody, ahms, aherr) = await call(.GET, "/api/v1/ai/health")
+        let aiStatus = ((try? JSONSerialization.jsonObject(with: ahbody)) as? [String: Any])?["status"] as? String
+        checks.append(Check(name: "AI health", passed: ahs == 200 && aiStatus != "down",
+                            detail: aherr ?? "GET /api/v1/ai/health → \(ahs), status \(aiStatus ?? "?")", milliseconds: ahms))
+
+        let (us, _, ubody, ums, uerr) = await call(.GET, "/api/v1/ai/usage?from=-1h&interval=none", headers: admin)
+        let totals = ((try? JSONSerialization.jsonObject(with: ubody)) as? [String: Any])?["totals"] as? [String: Any]
+        checks.append(Check(name: "usage API", passed: us == 200 && totals != nil && ums <= Double(maxMs),
+                            detail: uerr ?? "GET /api/v1/ai/usage → \(us)\(totals.map { ", \(($0["requests"] as? NSNumber)?.intValue ?? 0) calls in the last hour" } ?? "")"
+                                + (ums > Double(maxMs) ? String(format: ", %.0f ms is over %d ms", ums, maxMs) : ""), milliseconds: ums))
+
+        if let origin {
+            let (cs, cheaders, _, cms, cerr) = await call(.OPTIONS, rateLimitPath, headers: [("Origin", origin), ("Access-Control-Request-Method", "POST"),
+                                                                                             ("Access-Control-Request-Headers", "authorization, content-type")])
+            let allowed = cheaders.first(name: "Access-Control-Allow-Origin")
+            checks.append(Check(name: "CORS", passed: allowed == origin || allowed == "*",
+                                detail: cerr ?? "preflight from \(origin) → \(cs), Access-Control-Allow-Origin: \(allowed ?? "(none)")", milliseconds: cms))
+        }
+
+        if let n = rateLimitRequests {
+            var statuses: [Int] = []
+            var retryAfter: String?
+            let auth = key.map { [("Authorization", "Bearer \($0)")] } ?? []
+            for _ in 0..<max(1, n) {
+                let (s, h, _, _, _) = await call(.POST, rateLimitPath, headers: [("Content-Type", "application/json")] + auth, body: rateLimitBody)
+                statuses.append(s)
+                if s == 429 { retryAfter = h.first(name: "Retry-After"); break }
+            }
+            let limited = statuses.last == 429
+            checks.append(Check(name: "rate limiting", passed: limited && retryAfter != nil,
+                                detail: limited ? "429 after \(statuses.count) requests, Retry-After: \(retryAfter ?? "missing")"
+                                                : "no 429 in \(statuses.count) requests (statuses: \(Set(statuses).sorted().map(String.init).joined(separator: ", ")))",
+                                milliseconds: nil))
+        }
+
+        if json {
+            let rows = checks.map { c -> [String: Any] in
+                ["check": c.name, "passed": c.passed, "detail": c.detail, "ms": c.milliseconds.map { ($0 * 10).rounded() / 10 as Any } ?? NSNull()]
+            }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: ["url": base, "passed": checks.allSatisfy(\.passed), "checks": rows],
+                                                              options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        } else {
+            let width = checks.map(\.name.count).max() ?? 10
+            print("Smoke test of \(base)".bold)
+            for c in checks {
+                let mark = c.passed ? "PASS".green : "FAIL".red.bold
+                print("\(mark)  \(c.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(c.detail)")
+            }
+            let failed = checks.filter { !$0.passed }.count
+            print(failed == 0 ? "All \(checks.count) checks passed.".green : "\(failed) of \(checks.count) checks failed.".red.bold)
+        }
+        if checks.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+}
