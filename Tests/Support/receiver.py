@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -80,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
             failing = failures.get(path, 0) > 0
             if failing:
                 failures[path] -= 1
-            received.append({"path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": payload, "answered": 500 if failing else 200})
+            received.append({"at": time.time(), "path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": payload, "answered": 500 if failing else 200})
         if failing:
             return self.reply(500, {"error": "receiver is down"})
         self.reply(200 if path != "/pagerduty" else 202, {"ok": True} if path != "/pagerduty" else {"status": "success", "message": "Event processed"})

@@ -130,20 +130,8 @@ public final class MockUpstream: Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     public static func start() async throws -> MockUpstream {
-        let directory = try TestEnvironment.temporaryDirectory()
-        let portFile = directory.appendingPathComponent("port")
-        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/mock_upstream.py").path
-        let child = try ChildProcess(executable: try TestEnvironment.python,
-                                     arguments: [script, "--host", "127.0.0.1", "--port", "0", "--port-file", portFile.path])
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return MockUpstream(child: child, port: port)
-            }
-            guard child.isRunning else { throw ProcessRunner.Failure(message: "mock upstream exited:\n" + child.output.joined(separator: "\n")) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw ProcessRunner.Failure(message: "mock upstream did not start")
+        let (child, port) = try await PythonServer.start("Tests/Support/mock_upstream.py")
+        return MockUpstream(child: child, port: port)
     }
 
     private init(child: ChildProcess, port: Int) {
@@ -209,4 +197,55 @@ public enum HTTP {
     public static func post(_ url: String, json: String, headers: [(String, String)] = []) async throws -> Reply {
         try await send(url, headers: [("content-type", "application/json")] + headers, body: Data(json.utf8))
     }
+}
+
+/// Starts one of the Python helper servers in Tests/Support and waits for the port it chose.
+enum PythonServer {
+    static func start(_ script: String) async throws -> (ChildProcess, Int) {
+        let directory = try TestEnvironment.temporaryDirectory()
+        let portFile = directory.appendingPathComponent("port")
+        let path = TestEnvironment.repositoryRoot.appendingPathComponent(script).path
+        let child = try ChildProcess(executable: try TestEnvironment.python,
+                                     arguments: [path, "--host", "127.0.0.1", "--port", "0", "--port-file", portFile.path])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return (child, port)
+            }
+            guard child.isRunning else { throw ProcessRunner.Failure(message: "\(script) exited:\n" + child.output.joined(separator: "\n")) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessRunner.Failure(message: "\(script) did not start")
+    }
+}
+
+/// Stand-ins for Slack, PagerDuty, a webhook and an app's health endpoint (`Tests/Support/receiver.py`).
+public final class Receiver: Sendable {
+    public let child: ChildProcess
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    public static func start() async throws -> Receiver {
+        let (child, port) = try await PythonServer.start("Tests/Support/receiver.py")
+        return Receiver(child: child, port: port)
+    }
+
+    private init(child: ChildProcess, port: Int) {
+        self.child = child
+        self.port = port
+    }
+
+    /// What arrived at `path` (every path when nil), oldest first.
+    public func received(_ path: String? = nil) async throws -> [[String: Any]] {
+        let (status, body) = try await HTTP.get(baseURL + "/__received" + (path.map { "?path=\($0)" } ?? ""))
+        guard status == 200, let list = try JSONSerialization.jsonObject(with: body) as? [[String: Any]] else {
+            throw ProcessRunner.Failure(message: "receiver answered \(status)")
+        }
+        return list
+    }
+
+    /// `{"fail": {"/slack": 2}}` or `{"health": 503}`.
+    public func control(_ json: String) async throws { _ = try await HTTP.post(baseURL + "/__control", json: json) }
+
+    public func stop() async throws { try await child.stop(signal: SIGKILL) }
 }

@@ -16,8 +16,10 @@ extension YAMLReader {
         if let v = string(map["external_url"], at: "alerts.external_url") { a.externalURL = v.hasSuffix("/") ? String(v.dropLast()) : v }
         if let v = int(map["delivery_attempts"], at: "alerts.delivery_attempts") { a.deliveryAttempts = v }
         if let v = string(map["default_receiver"], at: "alerts.default_receiver") { a.defaultReceiver = v }
+        var rulesAt: [(String, AlertRule)] = []
         if let list = map["rules"].flatMap({ sequence($0, at: "alerts.rules") }) {
-            a.rules = list.enumerated().compactMap { alertRule($1, at: "alerts.rules[\($0)]") }
+            rulesAt = list.enumerated().compactMap { i, item in alertRule(item, at: "alerts.rules[\(i)]").map { ("alerts.rules[\(i)]", $0) } }
+            a.rules = rulesAt.map(\.1)
         }
         if let list = map["receivers"].flatMap({ sequence($0, at: "alerts.receivers") }) {
             a.receivers = list.enumerated().compactMap { receiver($1, at: "alerts.receivers[\($0)]") }
@@ -58,45 +60,46 @@ extension YAMLReader {
                                        token: string(m["token"], at: "\(at).token"))
             }
         }
+        let monitored = Set(a.probes.map(\.name) + a.heartbeats.map(\.name))
+        for (at, rule) in rulesAt where rule.expression.signal == .probeDown {
+            if let name = rule.expression.argument, !monitored.contains(name) {
+                errors.append(.init(key: "\(at).expr", problem: "no probe or heartbeat is named \"\(name)\""))
+            }
+        }
     }
 
     mutating func alertRule(_ item: Any, at: String) -> AlertRule? {
         guard let m = mapping(item, at: at) else { return nil }
         check(m, at: at, allowed: ["name", "expr", "for", "severity", "labels", "annotations", "summary", "runbook_url"])
-        guard let name = string(m["name"], at: "\(at).name", required: true),
-              let text = string(m["expr"], at: "\(at).expr", required: true) else { return nil }
-        let expression: AlertExpression
-        do {
-            expression = try AlertExpressionParser.parse(text)
-        } catch {
-            errors.append(.init(key: "\(at).expr", problem: "\(error.message) — in \"\(text)\""))
-            return nil
-        }
-        if let query = expression.argument, ![.probeDown].contains(expression.signal) {
-            do { _ = try QueryParser.parse(query) } catch {
+        // Every field is checked, so one pass reports every mistake of the rule.
+        let name = string(m["name"], at: "\(at).name", required: true)
+        var expression: AlertExpression?
+        let text = string(m["expr"], at: "\(at).expr", required: true)
+        if let text {
+            do {
+                let e = try AlertExpressionParser.parse(text)
+                if let query = e.argument, e.signal != .probeDown { _ = try QueryParser.parse(query) }
+                expression = e
+            } catch let error as AlertExpressionParser.Failure {
+                errors.append(.init(key: "\(at).expr", problem: "\(error.message) — in \"\(text)\""))
+            } catch {
                 errors.append(.init(key: "\(at).expr", problem: "the query in parentheses: \(error)"))
-                return nil
             }
         }
-        var forMicros: Int64 = 0
+        var forMicros: Int64? = 0
         if let f = string(m["for"], at: "\(at).for") {
-            guard let micros = TimeExpressions.durationMicros(f) else {
-                errors.append(.init(key: "\(at).for", problem: "\"\(f)\" is not a duration such as 2m or 30s"))
-                return nil
-            }
-            forMicros = micros
+            forMicros = TimeExpressions.durationMicros(f)
+            if forMicros == nil { errors.append(.init(key: "\(at).for", problem: "\"\(f)\" is not a duration such as 2m or 30s")) }
         }
-        var severity = AlertSeverity.medium
+        var severity: AlertSeverity? = .medium
         if let s = string(m["severity"], at: "\(at).severity") {
-            guard let v = AlertSeverity(rawValue: s) else {
-                errors.append(.init(key: "\(at).severity", problem: "\"\(s)\" is not one of critical, high, medium, low"))
-                return nil
-            }
-            severity = v
+            severity = AlertSeverity(rawValue: s)
+            if severity == nil { errors.append(.init(key: "\(at).severity", problem: "\"\(s)\" is not one of critical, high, medium, low")) }
         }
         var annotations = stringMap(m["annotations"], at: "\(at).annotations")
         if let s = string(m["summary"], at: "\(at).summary") { annotations["summary"] = s }
         if let s = string(m["runbook_url"], at: "\(at).runbook_url") { annotations["runbook_url"] = s }
+        guard let name, let text, let expression, let forMicros, let severity else { return nil }
         return AlertRule(name: name, expressionText: text, expression: expression, forMicros: forMicros, severity: severity,
                          labels: stringMap(m["labels"], at: "\(at).labels"), annotations: annotations)
     }
@@ -214,11 +217,6 @@ extension YAMLReader {
             if !probeNames.insert(h.name).inserted { errors.append(.init(key: "alerts.heartbeats[\(i)].name", problem: "\"\(h.name)\" is the name of another probe or heartbeat")) }
             positive(h.intervalSeconds, "heartbeats[\(i)].interval_seconds")
             if h.graceSeconds < 0 { errors.append(.init(key: "alerts.heartbeats[\(i)].grace_seconds", problem: "must not be negative")) }
-        }
-        for (i, r) in a.rules.enumerated() where r.expression.signal == .probeDown {
-            if let name = r.expression.argument, !probeNames.contains(name) {
-                errors.append(.init(key: "alerts.rules[\(i)].expr", problem: "no probe or heartbeat is named \"\(name)\""))
-            }
         }
         return errors
     }
