@@ -35,16 +35,7 @@ public struct AlertRoutes: Sendable {
         router.get("/api/v1/heartbeats/{name}/ping") { request, context in await self.answer { try await self.ping(request, name: context.parameters.get("name") ?? "") } }
     }
 
-    func answer(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let error as GatewayError {
-            return error.response(dialect: .openAI)
-        } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
-        }
-    }
+    func answer(_ body: () async throws -> Response) async -> Response { await APIAnswer.run(body) }
 
     static func json(_ a: ActiveAlert) -> [String: Any] {
         [

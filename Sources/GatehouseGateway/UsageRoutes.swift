@@ -82,8 +82,8 @@ public struct UsageRoutes: Sendable {
     }
 
     func list(_ request: Request) async -> Response {
-        let params = FormParameters(query: request.uri.query)
-        do {
+        await APIAnswer.run {
+            let params = FormParameters(query: request.uri.query)
             let limit = try APIParameters.limit(params.get("limit"), fallback: 50, max: 1000)
             let query = RequestListQuery(
                 filter: try Self.filter(params),
@@ -96,15 +96,6 @@ public struct UsageRoutes: Sendable {
                 "next_cursor": page.nextCursor as Any? ?? NSNull(),
                 "has_more": page.nextCursor != nil,
             ])
-        } catch let error as GatewayError {
-            return error.response(dialect: .openAI)
-        } catch let error as QueryFieldError {
-            return GatewayError.invalidRequest("`q`: \(error.message)", param: "q", code: "invalid_query").response(dialect: .openAI)
-        } catch StoreError.invalidCursor {
-            return GatewayError.invalidRequest("`cursor` is not one this server issued", param: "cursor").response(dialect: .openAI)
-        } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
         }
     }
 

@@ -55,13 +55,17 @@ public struct IngestRoutes: Sendable {
         return project.name
     }
 
+    /// What every log request needs first: its project, its decoded body, and room in the queue.
+    func logRequest(_ request: Request) async throws(ResponseFailure) -> (project: String, body: [UInt8]) {
+        let project = try logProject(request)
+        let body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
+        try await backpressure()
+        return (project, body)
+    }
+
     func ingestLogs(_ request: Request) async -> Response {
         let project: String, body: [UInt8]
-        do {
-            project = try logProject(request)
-            body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
-            try await backpressure()
-        } catch { return error.response }
+        do { (project, body) = try await logRequest(request) } catch { return error.response }
         let parsed: LogIngest.Result
         do {
             parsed = try parser.parse(body, project: project, receivedMicros: TimeExpressions.nowMicros())
@@ -84,11 +88,7 @@ public struct IngestRoutes: Sendable {
     /// OTLP/HTTP logs, protobuf or JSON.
     func ingestOTLP(_ request: Request) async -> Response {
         let project: String, body: [UInt8]
-        do {
-            project = try logProject(request)
-            body = try await Self.body(request, limit: settings.limits.maxBodyBytes)
-            try await backpressure()
-        } catch { return error.response }
+        do { (project, body) = try await logRequest(request) } catch { return error.response }
         let decoded: OTLPLogs.Decoded
         do {
             decoded = try OTLPLogs.decode(body, contentType: request.headers[.contentType], parser: parser, project: project,

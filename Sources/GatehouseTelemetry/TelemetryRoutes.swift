@@ -34,21 +34,7 @@ public struct TelemetryRoutes: Sendable {
         router.get("/api/v1/storage") { _, _ in await self.answer { try await self.storage() } }
     }
 
-    /// Runs a handler, turning its errors into Gatehouse's error bodies.
-    func answer(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let error as GatewayError {
-            return error.response(dialect: .openAI)
-        } catch let error as QueryFieldError {
-            return GatewayError.invalidRequest("`q`: \(error.message)", param: "q", code: "invalid_query").response(dialect: .openAI)
-        } catch StoreError.invalidCursor {
-            return GatewayError.invalidRequest("`cursor` is not one this server issued", param: "cursor").response(dialect: .openAI)
-        } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
-        }
-    }
+    func answer(_ body: () async throws -> Response) async -> Response { await APIAnswer.run(body) }
 
     func logs(_ request: Request) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
