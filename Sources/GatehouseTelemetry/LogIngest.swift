@@ -252,14 +252,37 @@ public struct LogIngest: Sendable {
     }
 
     /// Whether the raw attributes name anything credential-like (then they are parsed and masked).
+    /// One pass over the bytes: only where a byte could start a marker are the markers compared
+    /// (this runs on every line, so it must cost little more than reading it).
     static func mayHoldSecret(_ bytes: [UInt8]) -> Bool {
-        let lower = bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
-        for marker in secretMarkers where lower.firstRange(of: marker) != nil { return true }
-        return false
+        bytes.withUnsafeBufferPointer { buffer in
+            let n = buffer.count
+            var i = 0
+            while i < n {
+                let c = buffer[i] | 0x20  // ASCII lower case (harmless for the other bytes)
+                if let candidates = markersByFirstByte[Int(c)] {
+                    for marker in candidates where i + marker.count <= n {
+                        var j = 1
+                        while j < marker.count && (buffer[i + j] | 0x20) == marker[j] { j += 1 }
+                        if j == marker.count { return true }
+                    }
+                }
+                i += 1
+            }
+            return false
+        }
     }
 
+    /// The markers, indexed by their first byte.
+    static let markersByFirstByte: [[[UInt8]]?] = {
+        var table = [[[UInt8]]?](repeating: nil, count: 256)
+        for marker in secretMarkers { table[Int(marker[0])] = (table[Int(marker[0])] ?? []) + [marker] }
+        return table
+    }()
+
+    /// Stored as the scan compares bytes, OR-ed with 0x20: letters in lower case, `_` as 0x7F.
     static let secretMarkers: [[UInt8]] = ["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "authorization",
-                                           "cookie", "private_key", "x-sentry-auth"].map { Array($0.utf8) }
+                                           "cookie", "private_key", "x-sentry-auth"].map { Array($0.utf8).map { $0 | 0x20 } }
 
     static func json(_ value: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes, .fragmentsAllowed]))
