@@ -167,7 +167,8 @@ enum Migrations {
             // Text matches ignore case (`LOWER(service) = ?`), so these index the lowered value.
             "CREATE INDEX logs_service_ts ON logs (LOWER(service), ts)",
             "CREATE INDEX logs_function_ts ON logs (LOWER(function), ts)",
-            "CREATE INDEX logs_correlation ON logs (correlation_id)",
+            // With ts, so "this id, newest first" reads the index alone (no planner detour through logs_ts).
+            "CREATE INDEX logs_correlation ON logs (correlation_id, ts)",
             """
             CREATE TABLE issues (
                 id TEXT PRIMARY KEY,
