@@ -137,7 +137,7 @@ public struct AlertRoutes: Sendable {
     func probeList() async throws -> Response {
         let now = TimeExpressions.nowMicros()
         var rows: [[String: Any]] = []
-        for s in await probes.states(nowMicros: now) {
+        for s in try await probes.states(nowMicros: now) {
             var o: [String: Any] = [
                 "name": s.name, "kind": s.kind, "status": s.up.map { $0 ? "up" : "down" } ?? "unknown",
                 "since": s.since.map { TimeExpressions.format(micros: $0) as Any } ?? NSNull(),

@@ -3,6 +3,7 @@ import GatehouseCore
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Evaluates the rules every `evaluation_interval_seconds` and hands due notifications to the
 /// delivery service. With several instances on one PostgreSQL database only the one holding
@@ -14,6 +15,7 @@ public final class AlertService: Service, Sendable {
     let store: any AlertStore
     let interval: Duration
     let holder = UUID().uuidString
+    private let lastSilences = Mutex<[Silence]>([])
     let logger: Logger
 
     public init(settings: AlertSettings, reader: any SignalSource, delivery: DeliveryService, store: any AlertStore, logger: Logger) {
@@ -62,7 +64,14 @@ public final class AlertService: Service, Sendable {
         for state in [AlertState.pending, .firing] {
             Gauge(label: "gatehouse_alerts", dimensions: [("state", state.rawValue)]).record(active.filter { $0.state == state }.count)
         }
-        let silences = (try? await store.silences()) ?? []
+        // A failed read must not unmute everything: keep the silences last read.
+        let silences: [Silence]
+        if let fresh = try? await store.silences() {
+            lastSilences.withLock { $0 = fresh }
+            silences = fresh
+        } else {
+            silences = lastSilences.withLock { $0 }
+        }
         for notification in await dispatcher.update(current, silences: silences, nowMicros: now) {
             delivery.send(notification)
         }

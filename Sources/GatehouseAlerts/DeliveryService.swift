@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// Sends notifications to their receivers. Each delivery runs on its own task, so a receiver
 /// that is slow or down never holds up evaluation or the other receivers; a failed attempt is
@@ -20,6 +21,9 @@ public final class DeliveryService: Service, Sendable {
     let initialBackoff: Duration
     private let queue: AsyncStream<AlertNotification>
     private let input: AsyncStream<AlertNotification>.Continuation
+    /// The newest notification's number for each receiver and group: an older one still retrying
+    /// gives up, so a stale "trigger" can never land after the "resolve" that followed it.
+    private let generations = Mutex<[String: Int]>([:])
 
     public init(client: HTTPClient, store: any AlertStore, attempts: Int, logger: Logger, initialBackoff: Duration = .seconds(1)) {
         self.client = client
@@ -32,6 +36,8 @@ public final class DeliveryService: Service, Sendable {
 
     public func send(_ notification: AlertNotification) { input.yield(notification) }
 
+    private func generationKey(_ n: AlertNotification) -> String { n.receiver.name + "\u{1}" + n.groupKey }
+
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -39,14 +45,31 @@ public final class DeliveryService: Service, Sendable {
                 self.input.finish()
             }
             for await notification in queue {
-                group.addTask { await self.deliver(notification) }
+                let key = generationKey(notification)
+                let generation = generations.withLock { g -> Int in
+                    g[key, default: 0] += 1
+                    return g[key]!
+                }
+                // Shutdown ends the retries (and their sleeps): the recorders flush after this service stops.
+                group.addTask { await cancelWhenGracefulShutdown { await self.deliver(notification, generation: generation) } }
             }
         }
     }
 
-    func deliver(_ n: AlertNotification) async {
+    func deliver(_ n: AlertNotification, generation: Int? = nil) async {
         var delay = initialBackoff
+        let key = generationKey(n)
         for attempt in 1...max(1, attempts) {
+            if let generation, attempt > 1, generations.withLock({ $0[key] }) != generation {
+                try? await store.recordDelivery(DeliveryRecord(timestampMicros: TimeExpressions.nowMicros(), receiver: n.receiver.name, groupKey: n.groupKey,
+                                                               status: n.status, attempt: attempt, outcome: .failed, detail: "superseded by a newer notification for this group"))
+                return
+            }
+            if Task.isCancelled {
+                try? await store.recordDelivery(DeliveryRecord(timestampMicros: TimeExpressions.nowMicros(), receiver: n.receiver.name, groupKey: n.groupKey,
+                                                               status: n.status, attempt: attempt, outcome: .failed, detail: "not sent: Gatehouse is shutting down"))
+                return
+            }
             let outcome: DeliveryRecord.Outcome
             var detail: String
             do {

@@ -58,17 +58,21 @@ public actor NotificationDispatcher {
                 if alert.state == .firing && !muted {
                     group.firing[alert.fingerprint] = alert
                     group.resolved[alert.fingerprint] = nil
+                } else if muted {
+                    // Silenced: left out of notifications (as Alertmanager does), neither firing nor resolved.
+                    group.firing[alert.fingerprint] = nil
                 } else if group.firing.removeValue(forKey: alert.fingerprint) != nil || group.lastSentFiring.contains(alert.fingerprint) {
-                    // Resolved (or silenced) after being told: say so in the next notification.
-                    if alert.state == .resolved || muted { group.resolved[alert.fingerprint] = alert }
+                    // Resolved after being told: say so in the next notification.
+                    group.resolved[alert.fingerprint] = alert
                 }
                 if !group.firing.isEmpty || !group.resolved.isEmpty || groups[key] != nil { groups[key] = group }
             }
         }
         // Alerts that were firing but are absent this round are no longer firing (evaluated away).
         let present = Set(alerts.map(\.fingerprint))
+        let mutedNow = Set(alerts.filter { a in silences.contains { $0.mutes(a.labels, at: now) } }.map(\.fingerprint))
         for (key, var group) in groups {
-            for (fingerprint, alert) in group.firing where !present.contains(fingerprint) {
+            for (fingerprint, alert) in group.firing where !present.contains(fingerprint) && !mutedNow.contains(fingerprint) {
                 group.firing[fingerprint] = nil
                 var gone = alert
                 gone.state = .resolved
@@ -86,6 +90,10 @@ public actor NotificationDispatcher {
         for (key, var group) in groups {
             let firing = Set(group.firing.keys)
             var send = false
+            if firing.isEmpty && group.resolved.isEmpty {
+                groups[key] = nil  // nothing left to say (its alerts were silenced, or resolved before anyone was told)
+                continue
+            }
             if let last = group.lastSentMicros {
                 let changed = firing != group.lastSentFiring
                 if changed && now - last >= Int64(settings.groupIntervalSeconds) * second { send = true }

@@ -28,6 +28,7 @@ public actor ProbeMonitor: Service {
     let client: HTTPClient
     let logger: Logger
     private var probeStates: [String: State] = [:]
+    private let startedMicros = TimeExpressions.nowMicros()
 
     public init(probes: [ProbeConfig], heartbeats: [HeartbeatConfig], store: any AlertStore, client: HTTPClient, logger: Logger) {
         self.probes = probes
@@ -65,16 +66,22 @@ public actor ProbeMonitor: Service {
     }
 
     /// Every probe's and heartbeat's current state.
-    public func states(nowMicros: Int64 = TimeExpressions.nowMicros()) async -> [State] {
+    /// Throws when the heartbeats cannot be read, so a store hiccup is not taken for "all up".
+    public func states(nowMicros: Int64 = TimeExpressions.nowMicros()) async throws -> [State] {
         var result = probes.compactMap { probeStates[$0.name] }
         if !heartbeats.isEmpty {
-            let pings = (try? await store.heartbeats()) ?? [:]
+            let pings = try await store.heartbeats()
             for h in heartbeats {
                 var s = State(name: h.name, kind: "heartbeat")
+                let allowed = Int64(h.intervalSeconds + h.graceSeconds) * 1_000_000
                 if let last = pings[h.name] {
                     s.lastCheckMicros = last
-                    s.up = nowMicros - last <= Int64(h.intervalSeconds + h.graceSeconds) * 1_000_000
+                    s.up = nowMicros - last <= allowed
                     if s.up == false { s.lastError = "no ping for \((nowMicros - last) / 1_000_000)s (expected every \(h.intervalSeconds)s + \(h.graceSeconds)s grace)" }
+                } else if nowMicros - startedMicros > allowed {
+                    // A job that never called in since Gatehouse started is down too.
+                    s.up = false
+                    s.lastError = "no ping since Gatehouse started \((nowMicros - startedMicros) / 1_000_000)s ago"
                 }
                 Gauge(label: "gatehouse_heartbeat_up", dimensions: [("heartbeat", h.name)]).record(s.up == false ? 0 : 1)
                 result.append(s)

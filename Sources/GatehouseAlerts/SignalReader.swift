@@ -58,7 +58,7 @@ public struct SignalReader: SignalSource {
             }
             return [SignalValue(labels: [:], value: uses.map(\.fraction).max() ?? 0)]
         case .probeDown:
-            let states = await probes?.states() ?? []
+            let states = try await probes?.states(nowMicros: now) ?? []
             if let name = e.argument {
                 return states.filter { $0.name == name }.map { SignalValue(labels: ["probe": $0.name], value: $0.up == false ? 1 : 0) }
             }

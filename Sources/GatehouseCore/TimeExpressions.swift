@@ -33,7 +33,10 @@ public enum TimeExpressions {
             return Int64(Calendar.utc.startOfDay(for: now).timeIntervalSince1970) * 1_000_000
         }
         if let d = durationMicros(t.hasPrefix("-") ? String(t.dropFirst()) : t) { return nowMicros - d }
-        if let seconds = Int64(t), t.count >= 9 { return seconds * 1_000_000 }
+        if let seconds = Int64(t), t.count >= 9 {
+            let (v, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+            return overflow ? nil : v
+        }
         if let date = rfc3339(t) { return Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
         if t.count == 10, let date = dayFormatter.date(from: t) { return Int64(date.timeIntervalSince1970) * 1_000_000 }
         return nil

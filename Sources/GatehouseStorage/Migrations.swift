@@ -97,7 +97,8 @@ enum Migrations {
             ]),
         Migration(
             version: 3, name: "telemetry: logs, error events, issues",
-            sqlite: telemetryTables(bigint: "INTEGER", json: "TEXT", jsonDefault: "'{}'", serial: "INTEGER PRIMARY KEY"),
+            // AUTOINCREMENT: a log's seq is never reused, even after retention empties the table (a tail resumes by seq).
+            sqlite: telemetryTables(bigint: "INTEGER", json: "TEXT", jsonDefault: "'{}'", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"),
             postgres: telemetryTables(bigint: "BIGINT", json: "JSONB", jsonDefault: "'{}'::jsonb", serial: "BIGSERIAL PRIMARY KEY") + [
                 // Retention deletes by age; partitions come when measurements ask for them (docs/architecture.md).
                 "CREATE INDEX logs_attributes ON logs USING GIN (attributes jsonb_path_ops)",

@@ -172,6 +172,7 @@ public final class Recorder<Record: Sendable>: Service {
     /// Writes batches until the queue is empty. Failures back off and retry the same batch.
     public func flushAvailable(final: Bool) async {
         var backoff = 0.05
+        var failuresInARow = 0
         while true {
             let batch = state.withLock { state -> [Record] in
                 let n = min(state.queue.count, settings.batchSize)
@@ -187,14 +188,62 @@ public final class Recorder<Record: Sendable>: Service {
                 writtenCounter.increment(by: batch.count)
                 depthGauge.record(queueDepth)
                 backoff = 0.05
+                failuresInARow = 0
             } catch {
                 failureCounter.increment()
+                failuresInARow += 1
                 logger.error("writing records failed; will retry", metadata: ["kind": "\(kind)", "records": "\(batch.count)", "error": "\(error)"])
+                // A batch that keeps failing may hold one record the store refuses while it takes
+                // others: find it by halves, so one bad record cannot block every record behind it.
+                if failuresInARow >= 3, await isolateRefusedRecords(batch) {
+                    state.withLock { $0.queue.removeFirst(batch.count) }
+                    depthGauge.record(queueDepth)
+                    failuresInARow = 0
+                    continue
+                }
                 if !final && state.withLock({ $0.shuttingDown }) == false && Task.isCancelled { return }
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
             }
         }
+    }
+}
+
+extension Recorder {
+    /// Writes `batch` in halves, down to single records. Returns true when the store took some
+    /// of it (so it is up) and every record was either written or refused alone; the refused
+    /// ones are dropped, counted and logged. Returns false, having dropped nothing, when nothing
+    /// could be written: the store is down, and the batch waits for it.
+    func isolateRefusedRecords(_ batch: [Record]) async -> Bool {
+        var wroteAny = false
+        var refused: [String] = []
+        var pending: [ArraySlice<Record>] = [batch[...]]
+        var attempts = 0
+        while let part = pending.popLast() {
+            attempts += 1
+            // Nothing written after a few tries: an outage, not a bad record.
+            if !wroteAny && attempts > 4 { return false }
+            do {
+                try await write(Array(part))
+                wroteAny = true
+                writtenCounter.increment(by: part.count)
+            } catch {
+                if part.count == 1 {
+                    refused.append("\(error)")
+                } else {
+                    let middle = part.startIndex + part.count / 2
+                    pending.append(part[middle...])
+                    pending.append(part[..<middle])
+                }
+            }
+        }
+        guard wroteAny || refused.isEmpty else { return false }
+        if !refused.isEmpty {
+            droppedCounter.increment(by: refused.count)
+            logger.error("the store refused records that it cannot take; dropped them so the rest could be written",
+                         metadata: ["kind": "\(kind)", "records": "\(refused.count)", "error": "\(refused.first ?? "")"])
+        }
+        return true
     }
 }
 

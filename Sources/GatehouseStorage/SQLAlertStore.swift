@@ -8,11 +8,18 @@ public final class SQLAlertStore: AlertStore {
 
     init(driver: any SQLDriver) { self.driver = driver }
 
+    /// Rows go in statements of at most 500, all in one transaction: far below both databases' bind limits.
     private func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]]) async throws {
         guard !rows.isEmpty else { return }
-        var b = SQLBuilder(dialect: dialect)
-        let values = rows.map { row in "(" + row.map { b.bind($0) }.joined(separator: ", ") + ")" }.joined(separator: ", ")
-        try await driver.transaction([SQLStatement("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(values)", b.binds)])
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < rows.count {
+            var b = SQLBuilder(dialect: dialect)
+            let values = rows[start..<min(start + 500, rows.count)].map { row in "(" + row.map { b.bind($0) }.joined(separator: ", ") + ")" }
+            statements.append(SQLStatement("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(values.joined(separator: ", "))", b.binds))
+            start += 500
+        }
+        try await driver.transaction(statements)
     }
 
     static func json(_ object: [String: String]) -> String {

@@ -137,12 +137,14 @@ public struct LogIngest: Sendable {
         var attributes: [UInt8] = [UInt8(ascii: "{")]
         attributes.reserveCapacity(line.bytes.count)
         var count = 0
+        var keyNamesSecret = false
         for m in line.members {
             let raw = line.bytes[m.valueRange]
             if Self.wellKnown.contains(m.key) {
                 fields.known[m.key] = Self.decode(raw)
                 continue
             }
+            if Redactor.isSecretKey(m.key) { keyNamesSecret = true }
             if m.key == "dbCalls" || m.key == "db_calls" { fields.dbCalls = Self.number(Self.decode(raw)) }
             if m.key == "docsScanned" || m.key == "docs_scanned" { fields.docsScanned = Self.number(Self.decode(raw)) }
             if count > 0 { attributes.append(UInt8(ascii: ",")) }
@@ -153,8 +155,13 @@ public struct LogIngest: Sendable {
         }
         attributes.append(UInt8(ascii: "}"))
         fields.attributeCount = count
-        if Self.mayHoldSecret(attributes), let object = JSONDecoderBridge.object(attributes) as? [String: Any] {
-            fields.attributesJSON = Self.json(Redactor.redactJSON(object))
+        // The slow path parses and re-encodes: for credentials, for escapes (an escaped key can
+        // hide a credential's name; `\u0000` and lone surrogates are refused by PostgreSQL).
+        if keyNamesSecret || Self.mayHoldSecret(attributes) || attributes.contains(UInt8(ascii: "\\")) {
+            guard let object = JSONDecoderBridge.object(attributes) as? [String: Any] else {
+                throw LineError(reason: "the line has a string escape that is not valid text (such as a lone \\ud800)")
+            }
+            fields.attributesJSON = Self.json(Self.withoutNUL(Redactor.redactJSON(object)))
         } else {
             fields.attributesJSON = String(decoding: attributes, as: UTF8.self)
         }
@@ -235,11 +242,24 @@ public struct LogIngest: Sendable {
                          durationMicros: duration, attributesJSON: attributesJSON, slow: !reasons.isEmpty)
     }
 
+    /// NUL characters removed from every string, at any depth: PostgreSQL stores none in TEXT or JSONB.
+    static func withoutNUL(_ value: Any, depth: Int = 0) -> Any {
+        guard depth < 64 else { return value }
+        if let s = value as? String { return s.contains("\u{0}") ? s.replacingOccurrences(of: "\u{0}", with: "") : s }
+        if let o = value as? [String: Any] {
+            var copy: [String: Any] = [:]
+            for (k, v) in o { copy[k.replacingOccurrences(of: "\u{0}", with: "")] = withoutNUL(v, depth: depth + 1) }
+            return copy
+        }
+        if let a = value as? [Any] { return a.map { withoutNUL($0, depth: depth + 1) } }
+        return value
+    }
+
     /// A raw JSON value as Foundation would give it; containers as `RawJSON`, null as nil.
     static func decode(_ raw: ArraySlice<UInt8>) -> Any? {
         guard let c = raw.first else { return nil }
         switch c {
-        case UInt8(ascii: "\""): return JSONObjectScanner.decodeString(raw)
+        case UInt8(ascii: "\""): return JSONObjectScanner.decodeString(raw).map { $0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0 }
         case UInt8(ascii: "t"): return true
         case UInt8(ascii: "f"): return false
         case UInt8(ascii: "n"): return nil
@@ -281,8 +301,8 @@ public struct LogIngest: Sendable {
     }()
 
     /// Stored as the scan compares bytes, OR-ed with 0x20: letters in lower case, `_` as 0x7F.
-    static let secretMarkers: [[UInt8]] = ["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "authorization",
-                                           "cookie", "private_key", "x-sentry-auth"].map { Array($0.utf8).map { $0 | 0x20 } }
+    static let secretMarkers: [[UInt8]] = (["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "private_key"]
+        + Redactor.secretHeaderNames).map { Array($0.utf8).map { $0 | 0x20 } }
 
     static func json(_ value: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes, .fragmentsAllowed]))
@@ -331,12 +351,13 @@ public struct LogIngest: Sendable {
     static func durationMicros(_ v: Any) -> Int64? {
         if let n = v as? NSNumber, !isBoolean(v) {
             let ms = n.doubleValue
-            return ms.isFinite && ms >= 0 && ms < 1e12 ? Int64((ms * 1000).rounded()) : nil
+            return ms.isFinite && ms >= 0 && ms < 1e12 ? Int64((ms * 1000).rounded()) : nil  // < 1e15 µs
         }
         guard let s = (v as? String)?.trimmingCharacters(in: .whitespaces).lowercased(), !s.isEmpty else { return nil }
         let units: [(String, Double)] = [("ms", 1000), ("us", 1), ("µs", 1), ("ns", 0.001), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
         for (suffix, scale) in units where s.hasSuffix(suffix) {
-            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0, n < 1e12 else { return nil }
+            // At most about 11 days in any unit: the product must fit an Int64 of microseconds.
+            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0, n * scale < 1e15 else { return nil }
             return Int64((n * scale).rounded())
         }
         guard let ms = Double(s), ms.isFinite, ms >= 0, ms < 1e12 else { return nil }

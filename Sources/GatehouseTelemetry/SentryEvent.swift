@@ -47,18 +47,21 @@ public enum SentryEventReader {
             guard let v = user?[key], !(v is NSNull) else { return nil }
             return "\(v)"
         }.first
-        let document = Redactor.redactJSON(event)
+        let document = LogIngest.withoutNUL(Redactor.redactJSON(event))
         let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        // PostgreSQL keeps no NUL characters in text.
+        func clean(_ s: String) -> String { s.contains("\u{0}") ? s.replacingOccurrences(of: "\u{0}", with: "") : s }
         return ErrorEvent(
             eventID: eventID, project: project, issueID: Fingerprint.issueID(project: project, components: components),
             timestampMicros: timestamp(event["timestamp"]) ?? receivedMicros,
             level: (event["level"] as? String).flatMap(LogLevel.init(loose:)) ?? .error,
-            type: String(type.prefix(256)), value: String(value.prefix(8192)), title: String(titleText.prefix(256)),
-            culprit: String(culprit(primary, transaction: event["transaction"] as? String).prefix(256)),
-            release: (event["release"] as? String).map { String($0.prefix(256)) },
-            environment: (event["environment"] as? String).map { String($0.prefix(256)) },
-            correlationID: correlation.map { String($0.prefix(256)) }, userKey: userKey.map { String($0.prefix(256)) }, documentJSON: documentJSON)
+            type: clean(String(type.prefix(256))), value: clean(String(value.prefix(8192))), title: clean(String(titleText.prefix(256))),
+            culprit: clean(String(culprit(primary, transaction: event["transaction"] as? String).prefix(256))),
+            release: (event["release"] as? String).map { clean(String($0.prefix(256))) },
+            environment: (event["environment"] as? String).map { clean(String($0.prefix(256))) },
+            correlationID: correlation.map { clean(String($0.prefix(256))) }, userKey: userKey.map { clean(String($0.prefix(256))) },
+            documentJSON: documentJSON)
     }
 
     static func exceptionValues(_ event: [String: Any]) -> [[String: Any]] {
@@ -100,13 +103,13 @@ public enum SentryEventReader {
         return transaction ?? ""
     }
 
-    /// Seconds since 1970 (a number) or RFC 3339 text.
+    /// Seconds since 1970 (a number) or RFC 3339 text; nil when out of range (year 1970 to 5138).
     static func timestamp(_ value: Any?) -> Int64? {
-        if let n = value as? NSNumber, !isBoolean(n) {
-            let seconds = n.doubleValue
-            return seconds.isFinite && seconds > 0 ? Int64((seconds * 1_000_000).rounded()) : nil
+        func micros(_ seconds: Double) -> Int64? {
+            seconds.isFinite && seconds > 0 && seconds < 1e11 ? Int64((seconds * 1_000_000).rounded()) : nil
         }
-        if let s = value as? String { return TimeExpressions.rfc3339Micros(s) ?? Double(s).map { Int64(($0 * 1_000_000).rounded()) } }
+        if let n = value as? NSNumber, !isBoolean(n) { return micros(n.doubleValue) }
+        if let s = value as? String { return TimeExpressions.rfc3339Micros(s) ?? Double(s).flatMap(micros) }
         return nil
     }
 }

@@ -60,11 +60,17 @@ public struct TelemetryRoutes: Sendable {
         let store = self.store, interval = tailPollInterval
         let body = ResponseBody { writer in
             var last = start
+            // On PostgreSQL a seq is taken at insert but seen at commit, so two instances' batches
+            // can appear out of order: each poll looks back this far and skips what it sent.
+            let lookback: Int64 = 5_000  // one recorder batch
+            var sent = Set<Int64>()
             var idle = Duration.zero
             try await writer.write(ByteBuffer(string: ": tailing from seq \(start)\n\n"))
             // A tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let lines = try await store.logs(after: last, filter: filter, limit: 500)
+                // The window holds at most `lookback` old rows, so the limit always leaves room for 500 new ones.
+                let lines = try await store.logs(after: max(start, last - lookback), filter: filter, limit: Int(lookback) + 500)
+                    .filter { !sent.contains($0.sequence ?? 0) }.prefix(500)
                 if lines.isEmpty {
                     try? await Task.sleep(for: interval)
                     idle += interval
@@ -80,7 +86,9 @@ public struct TelemetryRoutes: Sendable {
                     let data = (try? JSONSerialization.data(withJSONObject: TelemetryJSON.log(line), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
                     text += "id: \(line.sequence ?? 0)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
                     last = max(last, line.sequence ?? last)
+                    sent.insert(line.sequence ?? 0)
                 }
+                if sent.count > 4 * Int(lookback) { sent = sent.filter { $0 > last - lookback } }
                 try await writer.write(ByteBuffer(string: text))
             }
             try await writer.finish(nil)

@@ -140,6 +140,15 @@ func rule(_ name: String = "HighErrorRate", expr: String = "error_rate over 5m >
         #expect(sent.filter { $0.status == "resolved" }.map(\.groupLabels["alertname"]) == ["Down", "Down"],
                 "an alert the evaluator no longer reports has resolved, and both receivers hear it")
         #expect(Silence.Matcher("severity!=low")!.matches(["severity": "high"]) && Silence.Matcher("no spaces allowed here=1") == nil)
+
+        // Silencing one of two told alerts leaves it out of the next notification; it is not called resolved.
+        let g = NotificationDispatcher(settings: Self.settings())
+        _ = await g.update([Self.alert("Pair", model: "a"), Self.alert("Pair", model: "b")], silences: [], nowMicros: t0)
+        let mute = Silence(id: "m", matchers: [Silence.Matcher("model=a")!], startsAtMicros: t0, endsAtMicros: t0 + 1000 * second, createdBy: "t", comment: "")
+        sent = await g.update([Self.alert("Pair", model: "a"), Self.alert("Pair", model: "b")], silences: [mute], nowMicros: t0 + 61 * second)
+        #expect(sent.count == 1 && sent[0].status == "firing" && sent[0].alerts.map { $0.labels["model"] } == ["b"])
+        sent = await g.update([Self.alert("Pair", model: "a")], silences: [mute], nowMicros: t0 + 200 * second)
+        #expect(sent.count == 1 && sent[0].status == "resolved" && sent[0].alerts.map { $0.labels["model"] } == ["b"], "b resolved; a stays silent")
     }
 
     @Test func payloadsFollowTheServicesFormats() throws {

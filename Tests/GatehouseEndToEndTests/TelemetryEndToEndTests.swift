@@ -172,6 +172,13 @@ func logsURL(_ gatehouse: GatehouseProcess, _ query: String, extra: String = "")
         let metricText = String(decoding: metrics, as: UTF8.self)
         #expect(metricText.contains(#"gatehouse_slow_operations_total{reason="duration"}"#) && metricText.contains(#"gatehouse_logs_ingested_total{project="web"}"#))
 
+        // NUL characters (which PostgreSQL refuses) are cleaned at the door, not left to block a batch.
+        let nul = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", headers: [("Authorization", "Bearer \(ingestKey)")],
+                                      body: Data(#"{"message":"nul\u0000byte","service":"nul","data":{"k":"a\u0000b"}}"#.utf8))
+        #expect(nul.status == 200 && int(nul.json?["accepted"]) == 1)
+        let cleaned = try await poll(logsURL(gatehouse, "service:nul")) { $0.count == 1 }
+        #expect(cleaned.first?["message"] as? String == "nulbyte")
+
         // Without the key, nothing is taken.
         let refused = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", body: Data(#"{"message":"x"}"#.utf8))
         #expect(refused.status == 401)

@@ -184,3 +184,44 @@ struct UnavailableStore: RequestStore {
     func request(id: String) async throws -> RequestRecord? { throw StoreError.unavailable("down") }
     func ping() async throws { throw StoreError.unavailable("down") }
 }
+
+/// A record the store refuses must not block the ones behind it; an outage must not lose any.
+@Suite struct RecorderRefusedRecordTests {
+    actor Written {
+        var values: [Int] = []
+        var storeUp = true
+        func add(_ v: [Int]) { values += v }
+        func setUp(_ up: Bool) { storeUp = up }
+    }
+
+    struct Refused: Error {}
+
+    @Test func oneRefusedRecordIsDroppedAndTheRestWritten() async throws {
+        let written = Written()
+        var settings = GatehouseConfig.RecorderSettings()
+        settings.batchSize = 100
+        let recorder = Recorder<Int>(kind: "test", settings: settings, logger: Logger(label: "test")) { batch in
+            guard await written.storeUp, !batch.contains(13) else { throw Refused() }
+            await written.add(batch)
+        }
+        _ = recorder.recordAll(Array(0..<100))
+        await recorder.flushAvailable(final: true)
+        #expect(await written.values.sorted() == Array(0..<100).filter { $0 != 13 })
+        #expect(recorder.queueDepth == 0)
+    }
+
+    @Test func anOutageDropsNothing() async throws {
+        let written = Written()
+        await written.setUp(false)
+        let recorder = Recorder<Int>(kind: "test", settings: GatehouseConfig.RecorderSettings(), logger: Logger(label: "test")) { batch in
+            guard await written.storeUp else { throw Refused() }
+            await written.add(batch)
+        }
+        _ = recorder.recordAll(Array(0..<50))
+        #expect(await recorder.isolateRefusedRecords(Array(0..<50)) == false, "nothing could be written: nothing is dropped")
+        #expect(recorder.queueDepth == 50)
+        await written.setUp(true)
+        await recorder.flushAvailable(final: true)
+        #expect(await written.values.sorted() == Array(0..<50))
+    }
+}

@@ -69,6 +69,23 @@ func attributes(_ line: LogRecord) -> [String: Any] {
         #expect(cut.lines[0].message.utf8.count == 64 && attributes(cut.lines[0])["message_truncated"] as? Bool == true)
     }
 
+    /// What would crash a conversion or poison a PostgreSQL batch is refused or cleaned at the door.
+    @Test func hostileValuesAreRefusedOrCleaned() throws {
+        let result = try parse(#"""
+            {"message":"a\u0000b","data":"x\u0000y","n":1}
+            {"message":"lone","data":"\ud800"}
+            {"message":"huge","duration":"200000000000m"}
+            {"message":"escaped key","pass\u0077ord":"hunter2"}
+            {"message":"helicone","helicone-auth":"Bearer sk-abc"}
+            """#)
+        #expect(result.lines.map(\.message) == ["ab", "escaped key", "helicone"])
+        #expect(result.rejections.map(\.index) == [1, 2])
+        #expect(!result.lines[0].attributesJSON.contains("\\u0000") && attributes(result.lines[0])["data"] as? String == "xy")
+        #expect(!result.lines[1].attributesJSON.contains("hunter2") && !result.lines[2].attributesJSON.contains("sk-abc"))
+        #expect(SentryEventReader.timestamp(NSNumber(value: 1e13)) == nil && SentryEventReader.timestamp("nan") == nil && SentryEventReader.timestamp("1e300") == nil)
+        #expect(TimeExpressions.instantMicros("999999999999999999") == nil, "seconds that overflow microseconds are refused")
+    }
+
     @Test func secretsInAttributesAreMasked() throws {
         let line = try #require(try parse(#"{"message":"login","password":"hunter2","headers":{"Authorization":"Bearer abc"},"user":"ada"}"#).lines.first)
         #expect(!line.attributesJSON.contains("hunter2") && !line.attributesJSON.contains("Bearer abc"))
