@@ -137,14 +137,12 @@ public struct LogIngest: Sendable {
         var attributes: [UInt8] = [UInt8(ascii: "{")]
         attributes.reserveCapacity(line.bytes.count)
         var count = 0
-        var keyNamesSecret = false
         for m in line.members {
             let raw = line.bytes[m.valueRange]
             if Self.wellKnown.contains(m.key) {
                 fields.known[m.key] = Self.decode(raw)
                 continue
             }
-            if Redactor.isSecretKey(m.key) { keyNamesSecret = true }
             if m.key == "dbCalls" || m.key == "db_calls" { fields.dbCalls = Self.number(Self.decode(raw)) }
             if m.key == "docsScanned" || m.key == "docs_scanned" { fields.docsScanned = Self.number(Self.decode(raw)) }
             if count > 0 { attributes.append(UInt8(ascii: ",")) }
@@ -155,9 +153,10 @@ public struct LogIngest: Sendable {
         }
         attributes.append(UInt8(ascii: "}"))
         fields.attributeCount = count
-        // The slow path parses and re-encodes: for credentials, for escapes (an escaped key can
-        // hide a credential's name; `\u0000` and lone surrogates are refused by PostgreSQL).
-        if keyNamesSecret || Self.mayHoldSecret(attributes) || attributes.contains(UInt8(ascii: "\\")) {
+        // The slow path parses and re-encodes: for credentials (the byte scan sees the keys too),
+        // and for escapes (an escaped key can hide a credential's name; `\u0000` and lone
+        // surrogates are refused by PostgreSQL).
+        if Self.mayHoldSecret(attributes) || attributes.contains(UInt8(ascii: "\\")) {
             guard let object = JSONDecoderBridge.object(attributes) as? [String: Any] else {
                 throw LineError(reason: "the line has a string escape that is not valid text (such as a lone \\ud800)")
             }
