@@ -131,10 +131,11 @@ ensure_tool() {  # ensure_tool COMMAND DEBIAN_PACKAGE
     [ "$INSTALL" = "1" ] || die "$1 is missing (apt-get install -y $2), and --no-install was given"
     [ "$(id -u)" = "0" ] || die "$1 is missing: run 'apt-get install -y $2' as root"
     log "$1 is missing; installing Debian package $2"
-    if ! apt-cache policy "$2" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    # Read the whole answer first: `apt-cache … | grep -q` under pipefail fails when grep stops early (SIGPIPE).
+    if ! grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy "$2" 2>/dev/null)"; then
         timeout 300 apt-get update >/dev/null || die "apt-get update failed"
     fi
-    apt-cache policy "$2" 2>/dev/null | grep -q 'Candidate: [0-9]' || die "no Debian package $2"
+    grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy "$2" 2>/dev/null)" || die "no Debian package $2"
     DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "$2" >/dev/null \
         || die "apt-get install -y $2 failed"
     command -v "$1" >/dev/null 2>&1 || die "$2 installed but $1 is still not on PATH"
