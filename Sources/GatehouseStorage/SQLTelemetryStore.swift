@@ -103,7 +103,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         let severity = Int(row["severity"].int ?? 3)
         return LogRecord(
             sequence: seq, timestampMicros: ts, project: row["project"].text ?? "",
-            level: LogLevel.allCases.first { $0.severity == severity } ?? .info, message: row["message"].text ?? "",
+            level: LogLevel(severity: severity) ?? .info, message: row["message"].text ?? "",
             service: row["service"].text, environment: row["environment"].text, correlationID: row["correlation_id"].text,
             function: row["function"].text, durationMicros: row["duration_us"].int, attributesJSON: row["attributes"].text ?? "{}",
             slow: row["slow"].int == 1)
@@ -216,7 +216,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         let severity = Int(row["severity"].int ?? 5)
         return ErrorIssue(
             id: id, project: row["project"].text ?? "", title: row["title"].text ?? "", type: row["type"].text ?? "",
-            culprit: row["culprit"].text ?? "", level: LogLevel.allCases.first { $0.severity == severity } ?? .error,
+            culprit: row["culprit"].text ?? "", level: LogLevel(severity: severity) ?? .error,
             status: row["status"].text.flatMap(IssueStatus.init(rawValue:)) ?? .unresolved, regressed: row["regressed"].int == 1,
             firstSeenMicros: row["first_seen"].int ?? 0, lastSeenMicros: row["last_seen"].int ?? 0, count: row["event_count"].int ?? 0,
             users: row["users"].int ?? 0, lastRelease: row["last_release"].text)
@@ -227,7 +227,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         let severity = Int(row["severity"].int ?? 5)
         return ErrorEvent(
             eventID: id, project: row["project"].text ?? "", issueID: row["issue_id"].text ?? "", timestampMicros: ts,
-            level: LogLevel.allCases.first { $0.severity == severity } ?? .error, type: row["type"].text ?? "", value: row["value"].text ?? "",
+            level: LogLevel(severity: severity) ?? .error, type: row["type"].text ?? "", value: row["value"].text ?? "",
             title: row["title"].text ?? "", culprit: row["culprit"].text ?? "", release: row["release"].text, environment: row["environment"].text,
             correlationID: row["correlation_id"].text, userKey: row["user_key"].text, documentJSON: row["document"].text ?? "{}")
     }

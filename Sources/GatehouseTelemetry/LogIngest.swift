@@ -244,10 +244,10 @@ public struct LogIngest: Sendable {
     /// NUL characters removed from every string, at any depth: PostgreSQL stores none in TEXT or JSONB.
     static func withoutNUL(_ value: Any, depth: Int = 0) -> Any {
         guard depth < 64 else { return value }
-        if let s = value as? String { return s.contains("\u{0}") ? s.replacingOccurrences(of: "\u{0}", with: "") : s }
+        if let s = value as? String { return s.removingNUL }
         if let o = value as? [String: Any] {
             var copy: [String: Any] = [:]
-            for (k, v) in o { copy[k.replacingOccurrences(of: "\u{0}", with: "")] = withoutNUL(v, depth: depth + 1) }
+            for (k, v) in o { copy[k.removingNUL] = withoutNUL(v, depth: depth + 1) }
             return copy
         }
         if let a = value as? [Any] { return a.map { withoutNUL($0, depth: depth + 1) } }
@@ -258,7 +258,7 @@ public struct LogIngest: Sendable {
     static func decode(_ raw: ArraySlice<UInt8>) -> Any? {
         guard let c = raw.first else { return nil }
         switch c {
-        case UInt8(ascii: "\""): return JSONObjectScanner.decodeString(raw).map { $0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0 }
+        case UInt8(ascii: "\""): return JSONObjectScanner.decodeString(raw)?.removingNUL
         case UInt8(ascii: "t"): return true
         case UInt8(ascii: "f"): return false
         case UInt8(ascii: "n"): return nil
@@ -385,4 +385,9 @@ func isBoolean(_ v: Any) -> Bool {
     guard let n = v as? NSNumber else { return false }
     // JSONSerialization's booleans are NSNumbers whose type encoding is "c" (char).
     return String(cString: n.objCType) == "c"
+}
+
+extension String {
+    /// Without NUL characters: PostgreSQL keeps none in TEXT or JSONB.
+    var removingNUL: String { contains("\u{0}") ? replacingOccurrences(of: "\u{0}", with: "") : self }
 }

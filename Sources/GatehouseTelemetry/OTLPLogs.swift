@@ -45,8 +45,10 @@ enum OTLPLogs {
                 for record in scopeLogs.logRecords {
                     guard index < parser.limits.maxLinesPerRequest else { throw .tooManyLines(limit: parser.limits.maxLinesPerRequest) }
                     var object = attributes(record.attributes)
-                    object["timestamp"] = NSNumber(value: record.timeUnixNano != 0 ? record.timeUnixNano : record.observedTimeUnixNano)
-                    if record.timeUnixNano == 0 && record.observedTimeUnixNano == 0 { object["timestamp"] = nil }
+                    // The event's time, else when the SDK saw it; neither: the time received.
+                    if let nanos = [record.timeUnixNano, record.observedTimeUnixNano].first(where: { $0 != 0 }) {
+                        object["timestamp"] = NSNumber(value: nanos)
+                    }
                     object["level"] = record.severityNumber.rawValue > 0 ? LogLevel(openTelemetrySeverity: record.severityNumber.rawValue).rawValue
                         : (record.severityText.isEmpty ? "info" : record.severityText)
                     if record.hasBody { object["message"] = value(record.body) }

@@ -50,17 +50,15 @@ public enum SentryEventReader {
         let document = LogIngest.withoutNUL(Redactor.redactJSON(event))
         let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        // PostgreSQL keeps no NUL characters in text.
-        func clean(_ s: String) -> String { s.contains("\u{0}") ? s.replacingOccurrences(of: "\u{0}", with: "") : s }
         return ErrorEvent(
             eventID: eventID, project: project, issueID: Fingerprint.issueID(project: project, components: components),
             timestampMicros: timestamp(event["timestamp"]) ?? receivedMicros,
             level: (event["level"] as? String).flatMap(LogLevel.init(loose:)) ?? .error,
-            type: clean(String(type.prefix(256))), value: clean(String(value.prefix(8192))), title: clean(String(titleText.prefix(256))),
-            culprit: clean(String(culprit(primary, transaction: event["transaction"] as? String).prefix(256))),
-            release: (event["release"] as? String).map { clean(String($0.prefix(256))) },
-            environment: (event["environment"] as? String).map { clean(String($0.prefix(256))) },
-            correlationID: correlation.map { clean(String($0.prefix(256))) }, userKey: userKey.map { clean(String($0.prefix(256))) },
+            type: String(type.prefix(256)).removingNUL, value: String(value.prefix(8192)).removingNUL, title: String(titleText.prefix(256)).removingNUL,
+            culprit: String(culprit(primary, transaction: event["transaction"] as? String).prefix(256)).removingNUL,
+            release: (event["release"] as? String).map { String($0.prefix(256)).removingNUL },
+            environment: (event["environment"] as? String).map { String($0.prefix(256)).removingNUL },
+            correlationID: correlation.map { String($0.prefix(256)).removingNUL }, userKey: userKey.map { String($0.prefix(256)).removingNUL },
             documentJSON: documentJSON)
     }
 

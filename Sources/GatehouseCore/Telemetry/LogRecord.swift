@@ -17,6 +17,12 @@ public enum LogLevel: String, Sendable, CaseIterable, Comparable {
 
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.severity < b.severity }
 
+    /// The level stored as `severity`; nil for a number no level has.
+    public init?(severity: Int) {
+        guard let level = LogLevel.allCases.first(where: { $0.severity == severity }) else { return nil }
+        self = level
+    }
+
     /// Reads the usual spellings of a level; nil when `text` is none of them.
     public init?(loose text: String) {
         switch text.lowercased() {
