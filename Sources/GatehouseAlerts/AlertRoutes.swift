@@ -20,19 +20,19 @@ public struct AlertRoutes: Sendable {
         self.probes = probes
     }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.get("/api/v1/alerts") { request, _ in await self.answer { try await self.alerts(request) } }
-        router.get("/api/v1/alerts/rules") { _, _ in await self.answer { try await self.rules() } }
-        router.get("/api/v1/alerts/deliveries") { request, _ in await self.answer { try await self.deliveries(request) } }
-        router.get("/api/v1/silences") { _, _ in await self.answer { try await self.silences() } }
-        router.post("/api/v1/silences") { request, _ in await self.answer { try await self.addSilence(request) } }
-        router.delete("/api/v1/silences/{id}") { _, context in await self.answer { try await self.expire(context.parameters.get("id") ?? "") } }
-        router.get("/api/v1/probes") { _, _ in await self.answer { try await self.probeList() } }
-        router.get("/api/v1/probes/{name}/results") { request, context in
+    public func addRoutes(to api: APIRouter) {
+        api.team.get("/api/v1/alerts") { request, _ in await self.answer { try await self.alerts(request) } }
+        api.team.get("/api/v1/alerts/rules") { _, _ in await self.answer { try await self.rules() } }
+        api.team.get("/api/v1/alerts/deliveries") { request, _ in await self.answer { try await self.deliveries(request) } }
+        api.team.get("/api/v1/silences") { _, _ in await self.answer { try await self.silences() } }
+        api.team.post("/api/v1/silences") { request, _ in await self.answer { try await self.addSilence(request) } }
+        api.team.delete("/api/v1/silences/{id}") { _, context in await self.answer { try await self.expire(context.parameters.get("id") ?? "") } }
+        api.team.get("/api/v1/probes") { _, _ in await self.answer { try await self.probeList() } }
+        api.team.get("/api/v1/probes/{name}/results") { request, context in
             await self.answer { try await self.probeResults(request, name: context.parameters.get("name") ?? "") }
         }
-        router.post("/api/v1/heartbeats/{name}") { request, context in await self.answer { try await self.ping(request, name: context.parameters.get("name") ?? "") } }
-        router.get("/api/v1/heartbeats/{name}/ping") { request, context in await self.answer { try await self.ping(request, name: context.parameters.get("name") ?? "") } }
+        api.open.post("/api/v1/heartbeats/{name}") { request, context in await self.answer { try await self.ping(request, name: context.parameters.get("name") ?? "") } }
+        api.open.get("/api/v1/heartbeats/{name}/ping") { request, context in await self.answer { try await self.ping(request, name: context.parameters.get("name") ?? "") } }
     }
 
     func answer(_ body: () async throws -> Response) async -> Response { await APIAnswer.run(body) }

@@ -35,7 +35,8 @@ public final class AlertService: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.tick()
-                try? await Task.sleep(for: self.interval)
+                // A cancelled sleep ends the loop: it is not a pause.
+                do { try await Task.sleep(for: self.interval) } catch { break }
             }
         }
     }

@@ -50,7 +50,8 @@ public actor ProbeMonitor: Service {
                     group.addTask {
                         while !Task.isCancelled {
                             await self.check(probe)
-                            try? await Task.sleep(for: .seconds(probe.intervalSeconds))
+                            // A cancelled sleep ends the loop: it is not a pause.
+                            do { try await Task.sleep(for: .seconds(probe.intervalSeconds)) } catch { break }
                         }
                     }
                 }
@@ -58,7 +59,7 @@ public actor ProbeMonitor: Service {
                     // Keep a day of results a probe: enough for the 24 h uptime figure.
                     while !Task.isCancelled {
                         try? await self.store.pruneProbeResults(beforeMicros: TimeExpressions.nowMicros() - 7 * 86_400_000_000)
-                        try? await Task.sleep(for: .seconds(3600))
+                        do { try await Task.sleep(for: .seconds(3600)) } catch { break }
                     }
                 }
             }

@@ -17,6 +17,7 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var controls = ControlSettings()
     public var telemetry = TelemetrySettings()
     public var alerts = AlertSettings()
+    public var metrics = MetricsSettings()
     /// Browser origins allowed to call Gatehouse (CORS); empty: no CORS headers at all.
     public var corsAllowedOrigins: [String] = []
     public var providers: [ProviderConfig] = []
@@ -39,10 +40,26 @@ public struct GatehouseConfig: Sendable, Equatable {
         public var maxRequestBodyBytes = 10 * 1024 * 1024
         /// Longest a whole upstream call may take, streaming included.
         public var upstreamTimeoutSeconds = 600
+        /// Longest a response stream may go without a byte once it has started; then it is cut.
+        public var streamIdleTimeoutSeconds = 120
+        /// How long the provider's answer is still read after the client hangs up, for its usage;
+        /// then the call is charged an estimate and the upstream request is cancelled.
+        public var clientDisconnectGraceSeconds = 10
         public var connectTimeoutSeconds = 10
         /// Take the client address for the `ip` rate-limit scope from `X-Forwarded-For` (its
         /// first entry) or `X-Real-IP`. Only behind a proxy that sets them: clients can forge them.
         public var trustForwardedFor = false
+        /// A client connection that sends nothing for this long (between requests, or in the
+        /// middle of a request's head or body) is closed.
+        public var clientIdleTimeoutSeconds = 60
+        public init() {}
+    }
+
+    /// `/metrics`.
+    public struct MetricsSettings: Sendable, Equatable {
+        /// Require the admin token (`Authorization: Bearer …`) on `/metrics`. Off by default, as
+        /// Prometheus users expect; scrape configs can send it with `authorization: {credentials: …}`.
+        public var requireToken = false
         public init() {}
     }
 

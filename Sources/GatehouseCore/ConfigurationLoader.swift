@@ -77,6 +77,13 @@ public enum ConfigurationLoader {
         if let v = env["GATEHOUSE_LOG_LEVEL"] { setEnum(v, key: "GATEHOUSE_LOG_LEVEL", into: &config.logLevel, errors: &errors) }
         if let v = env["GATEHOUSE_ENCRYPTION_KEY"], !v.isEmpty { config.encryptionKey = v }
         if let v = env["GATEHOUSE_ADMIN_TOKEN"], !v.isEmpty { config.controls.adminToken = v }
+        if let v = env["GATEHOUSE_METRICS_REQUIRE_TOKEN"], !v.isEmpty {
+            switch v.lowercased() {
+            case "1", "true", "yes", "on": config.metrics.requireToken = true
+            case "0", "false", "no", "off": config.metrics.requireToken = false
+            default: errors.append(.init(key: "GATEHOUSE_METRICS_REQUIRE_TOKEN", problem: "\"\(v)\" is not true or false"))
+            }
+        }
         if let v = env["GATEHOUSE_CORS_ORIGINS"], !v.isEmpty {
             config.corsAllowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
@@ -143,8 +150,24 @@ public enum ConfigurationLoader {
         if g.maxRequestBodyBytes < 1024 || g.maxRequestBodyBytes > 256 * 1024 * 1024 {
             errors.append(.init(key: "gateway.max_request_body_bytes", problem: "must be between 1024 and 268435456"))
         }
-        if g.upstreamTimeoutSeconds < 1 { errors.append(.init(key: "gateway.upstream_timeout_seconds", problem: "must be at least 1")) }
-        if g.connectTimeoutSeconds < 1 { errors.append(.init(key: "gateway.connect_timeout_seconds", problem: "must be at least 1")) }
+        if g.upstreamTimeoutSeconds < 1 || g.upstreamTimeoutSeconds > 86_400 {
+            errors.append(.init(key: "gateway.upstream_timeout_seconds", problem: "must be between 1 and 86400"))
+        }
+        if g.streamIdleTimeoutSeconds < 1 || g.streamIdleTimeoutSeconds > 86_400 {
+            errors.append(.init(key: "gateway.stream_idle_timeout_seconds", problem: "must be between 1 and 86400"))
+        }
+        if g.clientDisconnectGraceSeconds < 0 || g.clientDisconnectGraceSeconds > 3_600 {
+            errors.append(.init(key: "gateway.client_disconnect_grace_seconds", problem: "must be between 0 and 3600"))
+        }
+        if g.connectTimeoutSeconds < 1 || g.connectTimeoutSeconds > 3_600 {
+            errors.append(.init(key: "gateway.connect_timeout_seconds", problem: "must be between 1 and 3600"))
+        }
+        if g.clientIdleTimeoutSeconds < 1 || g.clientIdleTimeoutSeconds > 86_400 {
+            errors.append(.init(key: "gateway.client_idle_timeout_seconds", problem: "must be between 1 and 86400"))
+        }
+        if config.metrics.requireToken && config.controls.adminToken == nil {
+            errors.append(.init(key: "metrics.require_token", problem: "is true but no admin token is set (admin_token or GATEHOUSE_ADMIN_TOKEN)"))
+        }
         let r = config.recorder
         if r.capacity < 1 { errors.append(.init(key: "recorder.capacity", problem: "must be at least 1")) }
         if r.batchSize < 1 || r.batchSize > 10_000 { errors.append(.init(key: "recorder.batch_size", problem: "must be between 1 and 10000")) }

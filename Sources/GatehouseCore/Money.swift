@@ -11,8 +11,10 @@ public struct MicroDollars: Hashable, Comparable, Sendable, Codable, CustomStrin
 
     public static let zero = MicroDollars(0)
 
-    public static func + (lhs: Self, rhs: Self) -> Self { MicroDollars(lhs.value + rhs.value) }
-    public static func += (lhs: inout Self, rhs: Self) { lhs.value += rhs.value }
+    /// Sums saturate at about $9.2 trillion instead of trapping: amounts can come from outside
+    /// (a provider's usage times a price).
+    public static func + (lhs: Self, rhs: Self) -> Self { MicroDollars(lhs.value.addingSaturated(rhs.value)) }
+    public static func += (lhs: inout Self, rhs: Self) { lhs = lhs + rhs }
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
 
     public init(from decoder: any Decoder) throws {
@@ -51,19 +53,22 @@ public struct PicoDollarsPerToken: Hashable, Sendable, Codable {
     public init?(perMillionTokens text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
-        guard !trimmed.isEmpty, parts.count <= 2,
-              let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])), whole >= 0 else { return nil }
+        func isDigits(_ s: Substring) -> Bool { s.unicodeScalars.allSatisfy { $0.isASCII && ("0"..."9").contains($0) } }
+        // Plain digits only: no sign, exponent or spaces inside (Int64 would take "+5" and "-5").
+        guard !trimmed.isEmpty, parts.count <= 2, isDigits(parts[0]),
+              let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])) else { return nil }
         var fraction: Int64 = 0
         if parts.count == 2 {
             let digits = parts[1]
-            guard !digits.isEmpty, digits.count <= 6, digits.allSatisfy(\.isASCII), let f = Int64(digits) else { return nil }
+            guard !digits.isEmpty, digits.count <= 6, isDigits(digits), let f = Int64(digits) else { return nil }
             fraction = f
             for _ in digits.count..<6 { fraction *= 10 }
         }
         // $/1M tokens equals µ$/token; ×1e6 gives p$/token.
         let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
-        guard !overflow else { return nil }
-        value = scaled + fraction
+        let (sum, sumOverflow) = scaled.addingReportingOverflow(fraction)
+        guard !overflow, !sumOverflow else { return nil }
+        value = sum
     }
 }
 

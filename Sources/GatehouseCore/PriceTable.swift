@@ -28,15 +28,20 @@ public struct ModelPrice: Hashable, Sendable {
     /// OpenAI counts cached tokens inside `inputTokens`; Anthropic reports cache reads and
     /// writes beside it. `TokenUsage` follows OpenAI's convention (the Anthropic extractor
     /// adds the cache counts into `inputTokens`), so the uncached part is the remainder.
+    ///
+    /// Token counts come from outside and are limited to `TokenUsage.maximumCount` each; the
+    /// sum saturates (at about $9.2M per call) rather than overflow. Negative prices count as 0.
     public func cost(of usage: TokenUsage) -> MicroDollars {
-        let cached = Int64(max(0, usage.cachedInputTokens))
-        let written = Int64(max(0, usage.cacheCreationInputTokens))
+        let usage = usage.bounded
+        let cached = Int64(usage.cachedInputTokens)
+        let written = Int64(usage.cacheCreationInputTokens)
         let plain = max(0, Int64(usage.inputTokens) - cached - written)
-        let picos = plain * input.value
-            + cached * (cachedInput ?? input).value
-            + written * (cacheWrite ?? input).value
-            + Int64(max(0, usage.outputTokens)) * output.value
-        return MicroDollars((picos + 500_000) / 1_000_000)
+        func part(_ tokens: Int64, _ price: PicoDollarsPerToken) -> Int64 { tokens.multipliedSaturated(by: max(0, price.value)) }
+        let picos = part(plain, input)
+            .addingSaturated(part(cached, cachedInput ?? input))
+            .addingSaturated(part(written, cacheWrite ?? input))
+            .addingSaturated(part(Int64(usage.outputTokens), output))
+        return MicroDollars(picos.addingSaturated(500_000) / 1_000_000)
     }
 }
 

@@ -13,13 +13,16 @@ public enum Redactor {
 
     public static func isSecretHeader(_ name: String) -> Bool { secretHeaderNames.contains(name.lowercased()) }
 
-    /// Key names whose values are credentials wherever they appear in a JSON document (a
-    /// Sentry event's request headers, a log line's attributes).
+    /// Parts of key names that mark a credential (`password`, `x_auth_token`, `stripeApiKey`):
+    /// the one list for log attributes, Sentry events, call properties and configuration.
+    public static let secretKeyMarkers = ["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "private_key"]
+
+    /// Key names whose values are credentials wherever they appear: a Sentry event's request
+    /// headers, a log line's attributes, a call's `Gatehouse-Property-*` names.
     public static func isSecretKey(_ key: String) -> Bool {
         let k = key.lowercased()
         if secretHeaderNames.contains(k) { return true }
-        return ["password", "passwd", "secret", "api_key", "apikey", "access_token", "refresh_token", "auth_token", "private_key"]
-            .contains { k.contains($0) }
+        return secretKeyMarkers.contains { k.contains($0) }
     }
 
     /// A JSON value (from JSONSerialization) with the values of secret-named keys masked, at any depth.
@@ -109,9 +112,14 @@ extension GatehouseConfig {
         lines.append("log_format: \(logFormat.rawValue)")
         lines.append("log_level: \(logLevel.rawValue)")
         lines.append("encryption_key: \(encryptionKey == nil ? "null" : quote(Redactor.mask))")
+        lines.append(corsAllowedOrigins.isEmpty ? "cors_allowed_origins: []  # no CORS headers: browsers on other origins cannot call"
+                                                : "cors_allowed_origins: [\(corsAllowedOrigins.map(quote).joined(separator: ", "))]")
         lines.append("gateway:")
         lines.append("  max_request_body_bytes: \(gateway.maxRequestBodyBytes)")
         lines.append("  upstream_timeout_seconds: \(gateway.upstreamTimeoutSeconds)")
+        lines.append("  stream_idle_timeout_seconds: \(gateway.streamIdleTimeoutSeconds)")
+        lines.append("  client_disconnect_grace_seconds: \(gateway.clientDisconnectGraceSeconds)")
+        lines.append("  client_idle_timeout_seconds: \(gateway.clientIdleTimeoutSeconds)")
         lines.append("  connect_timeout_seconds: \(gateway.connectTimeoutSeconds)")
         lines.append("  trust_forwarded_for: \(gateway.trustForwardedFor)")
         lines.append("recorder:")
@@ -144,6 +152,8 @@ extension GatehouseConfig {
             lines.append("  \(quote(a.alias)):")
             for d in a.deployments { lines.append("    - {model: \(quote(d.target)), weight: \(d.weight), priority: \(d.priority)}") }
         }
+        lines.append("metrics:")
+        lines.append("  require_token: \(metrics.requireToken)")
         lines.append("telemetry:")
         lines.append(telemetry.projects.isEmpty ? "  projects: []  # open mode: ingest takes logs and events without a key" : "  projects:")
         for p in telemetry.projects {
@@ -160,6 +170,9 @@ extension GatehouseConfig {
         lines.append("  group_wait_seconds: \(alerts.groupWaitSeconds)")
         lines.append("  group_interval_seconds: \(alerts.groupIntervalSeconds)")
         lines.append("  repeat_interval_seconds: \(alerts.repeatIntervalSeconds)")
+        lines.append("  send_resolved: \(alerts.sendResolved)")
+        lines.append("  external_url: \(quote(Redactor.redactURL(alerts.externalURL)))")
+        lines.append("  delivery_attempts: \(alerts.deliveryAttempts)")
         lines.append(alerts.rules.isEmpty ? "  rules: []" : "  rules:")
         for r in alerts.rules {
             lines.append("    - {name: \(quote(r.name)), expr: \(quote(r.expressionText)), for: \(TimeExpressions.formatDuration(micros: r.forMicros)), severity: \(r.severity.rawValue)}")
@@ -174,6 +187,17 @@ extension GatehouseConfig {
             }
             lines.append("    - {name: \(quote(r.name)), kind: \(kind), url: \(quote(Redactor.redactURLPath(url)))}")
         }
+        lines.append(alerts.routes.isEmpty ? "  routes: []  # every alert goes to default_receiver" : "  routes:")
+        for r in alerts.routes {
+            var fields = ["receiver: \(quote(r.receiver))"]
+            if !r.severities.isEmpty { fields.append("severity: [\(r.severities.map(\.rawValue).joined(separator: ", "))]") }
+            if !r.match.isEmpty {
+                fields.append("match: {\(r.match.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(quote($0.value))" }.joined(separator: ", "))}")
+            }
+            fields.append("continue: \(r.continueMatching)")
+            lines.append("    - {\(fields.joined(separator: ", "))}")
+        }
+        lines.append("  default_receiver: \(alerts.defaultReceiver.map(quote) ?? "null  # alerts no route matches are recorded, not sent")")
         lines.append(alerts.probes.isEmpty ? "  probes: []" : "  probes:")
         for p in alerts.probes {
             lines.append("    - {name: \(quote(p.name)), url: \(quote(Redactor.redactURL(p.url))), interval_seconds: \(p.intervalSeconds), retries: \(p.retries)}")

@@ -77,12 +77,15 @@ public struct RequestRecord: Sendable, Codable, Hashable, Identifiable {
     public var cacheHit: Bool
     /// What a cache hit would have cost.
     public var costSaved: MicroDollars
+    /// The provider never reported usage (the stream was cut before it came): `usage` and `cost`
+    /// are Gatehouse's estimate from the prompt and the text relayed, and quotas settled on it.
+    public var usageEstimated: Bool
 
     public init(id: String, timestampMicros: Int64, route: GatewayRoute, provider: String, requestedModel: String,
                 model: String, status: Int, stream: Bool, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
                 usage: TokenUsage, cost: MicroDollars, keyID: String?, userID: String?, properties: [String: String],
                 correlationID: String, errorClass: ErrorClass?, errorMessage: String?, complete: Bool,
-                attempts: [CallAttempt] = [], cacheHit: Bool = false, costSaved: MicroDollars = .zero) {
+                attempts: [CallAttempt] = [], cacheHit: Bool = false, costSaved: MicroDollars = .zero, usageEstimated: Bool = false) {
         self.id = id
         self.timestampMicros = timestampMicros
         self.route = route
@@ -105,6 +108,7 @@ public struct RequestRecord: Sendable, Codable, Hashable, Identifiable {
         self.attempts = attempts
         self.cacheHit = cacheHit
         self.costSaved = costSaved
+        self.usageEstimated = usageEstimated
     }
 }
 

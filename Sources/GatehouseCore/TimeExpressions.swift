@@ -2,15 +2,16 @@ import Foundation
 
 /// Time arguments as people write them in API calls and on the command line.
 public enum TimeExpressions {
-    /// `30s`, `5m`, `1h`, `7d`, `2w` (also `100ms`) as microseconds; nil when not a duration.
     /// Now, in microseconds since 1970: the unit of every stored timestamp.
-    public static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    public static func nowMicros() -> Int64 { Int64(saturating: Date().timeIntervalSince1970 * 1_000_000) }
 
-    /// A measured duration in whole microseconds.
+    /// A measured duration in whole microseconds (saturating, for durations of 292,000 years).
     public static func micros(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+        d.components.seconds.multipliedSaturated(by: 1_000_000).addingSaturated(d.components.attoseconds / 1_000_000_000_000)
     }
 
+    /// `30s`, `5m`, `1h`, `7d`, `2w` (also `100ms`) as microseconds; nil when not a duration
+    /// (or too long to count in microseconds).
     public static func durationMicros(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Int64)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000),
@@ -27,18 +28,20 @@ public enum TimeExpressions {
     /// timestamp, a date `2026-11-22` (UTC midnight), `today` (UTC midnight), or Unix seconds.
     public static func instantMicros(_ text: String, now: Date = Date()) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces)
-        let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
+        let nowMicros = Int64(saturating: now.timeIntervalSince1970 * 1_000_000)
         if t == "now" { return nowMicros }
         if t == "today" {
-            return Int64(Calendar.utc.startOfDay(for: now).timeIntervalSince1970) * 1_000_000
+            return Int64(saturating: Calendar.utc.startOfDay(for: now).timeIntervalSince1970).multipliedSaturated(by: 1_000_000)
         }
-        if let d = durationMicros(t.hasPrefix("-") ? String(t.dropFirst()) : t) { return nowMicros - d }
+        if let d = durationMicros(t.hasPrefix("-") ? String(t.dropFirst()) : t) { return nowMicros.subtractingSaturated(d) }
         if let seconds = Int64(t), t.count >= 9 {
             let (v, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
             return overflow ? nil : v
         }
-        if let date = rfc3339(t) { return Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-        if t.count == 10, let date = dayFormatter.date(from: t) { return Int64(date.timeIntervalSince1970) * 1_000_000 }
+        if let date = rfc3339(t) { return Int64(saturating: (date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        if t.count == 10, let date = dayFormatter.date(from: t) {
+            return Int64(saturating: date.timeIntervalSince1970).multipliedSaturated(by: 1_000_000)
+        }
         return nil
     }
 

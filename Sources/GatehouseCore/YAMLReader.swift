@@ -9,7 +9,7 @@ struct YAMLReader {
         guard let map = mapping(root, at: "(file)") else { return }
         check(map, at: "", allowed: ["host", "port", "data_dir", "database_url", "log_format", "log_level",
                                       "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
-                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins"])
+                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins", "metrics"])
         if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
         readControls(map, into: &config.controls)
         if let t = map["telemetry"] { readTelemetry(t, into: &config.telemetry) }
@@ -24,11 +24,21 @@ struct YAMLReader {
         if let v = string(map["encryption_key"], at: "encryption_key") { config.encryptionKey = v }
 
         if let g = map["gateway"].flatMap({ mapping($0, at: "gateway") }) {
-            check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "connect_timeout_seconds", "trust_forwarded_for"])
+            check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "stream_idle_timeout_seconds", "client_disconnect_grace_seconds", "connect_timeout_seconds", "trust_forwarded_for",
+                                              "client_idle_timeout_seconds"])
+            if let v = int(g["client_idle_timeout_seconds"], at: "gateway.client_idle_timeout_seconds") { config.gateway.clientIdleTimeoutSeconds = v }
             if let v = bool(g["trust_forwarded_for"], at: "gateway.trust_forwarded_for") { config.gateway.trustForwardedFor = v }
             if let v = int(g["max_request_body_bytes"], at: "gateway.max_request_body_bytes") { config.gateway.maxRequestBodyBytes = v }
             if let v = int(g["upstream_timeout_seconds"], at: "gateway.upstream_timeout_seconds") { config.gateway.upstreamTimeoutSeconds = v }
+            if let v = int(g["stream_idle_timeout_seconds"], at: "gateway.stream_idle_timeout_seconds") { config.gateway.streamIdleTimeoutSeconds = v }
+            if let v = int(g["client_disconnect_grace_seconds"], at: "gateway.client_disconnect_grace_seconds") {
+                config.gateway.clientDisconnectGraceSeconds = v
+            }
             if let v = int(g["connect_timeout_seconds"], at: "gateway.connect_timeout_seconds") { config.gateway.connectTimeoutSeconds = v }
+        }
+        if let m = map["metrics"].flatMap({ mapping($0, at: "metrics") }) {
+            check(m, at: "metrics", allowed: ["require_token"])
+            if let v = bool(m["require_token"], at: "metrics.require_token") { config.metrics.requireToken = v }
         }
         if let r = map["recorder"].flatMap({ mapping($0, at: "recorder") }) {
             check(r, at: "recorder", allowed: ["capacity", "batch_size", "flush_interval_ms", "when_full"])
@@ -50,21 +60,21 @@ struct YAMLReader {
                 config.aliases = seq.enumerated().compactMap { i, item in
                     guard let m = mapping(item, at: "aliases[\(i)]") else { return nil }
                     check(m, at: "aliases[\(i)]", allowed: ["alias", "target", "targets"])
-                    guard let alias = string(m["alias"], at: "aliases[\(i)].alias", required: true) else { return nil }
+                    let name = string(m["alias"], at: "aliases[\(i)].alias", required: true)
                     if let targets = m["targets"].flatMap({ sequence($0, at: "aliases[\(i)].targets") }) {
                         let deployments = targets.enumerated().compactMap { j, t -> ModelAlias.Deployment? in
                             let at = "aliases[\(i)].targets[\(j)]"
                             if let s = t as? String { return ModelAlias.Deployment(target: s) }
                             guard let tm = mapping(t, at: at) else { return nil }
                             check(tm, at: at, allowed: ["model", "weight", "priority"])
-                            guard let model = string(tm["model"], at: "\(at).model", required: true) else { return nil }
-                            return ModelAlias.Deployment(target: model, weight: int(tm["weight"], at: "\(at).weight") ?? 1,
-                                                         priority: int(tm["priority"], at: "\(at).priority") ?? 0)
+                            let model = string(tm["model"], at: "\(at).model", required: true)
+                            let weight = int(tm["weight"], at: "\(at).weight") ?? 1, priority = int(tm["priority"], at: "\(at).priority") ?? 0
+                            return model.map { ModelAlias.Deployment(target: $0, weight: weight, priority: priority) }
                         }
-                        return ModelAlias(alias: alias, deployments: deployments)
+                        return name.map { ModelAlias(alias: $0, deployments: deployments) }
                     }
-                    guard let target = string(m["target"], at: "aliases[\(i)].target", required: true) else { return nil }
-                    return ModelAlias(alias: alias, target: target)
+                    guard let target = string(m["target"], at: "aliases[\(i)].target", required: true), let name else { return nil }
+                    return ModelAlias(alias: name, target: target)
                 }
             }
         }
@@ -73,13 +83,15 @@ struct YAMLReader {
                 let at = "prices[\(i)]"
                 guard let m = mapping(item, at: at) else { return nil }
                 check(m, at: at, allowed: ["provider", "model", "input", "output", "cached_input", "cache_write", "aliases", "note"])
-                guard let provider = string(m["provider"], at: "\(at).provider", required: true),
-                      let model = string(m["model"], at: "\(at).model", required: true),
-                      let input = decimal(m["input"], at: "\(at).input", required: true),
-                      let output = decimal(m["output"], at: "\(at).output", required: true) else { return nil }
+                let provider = string(m["provider"], at: "\(at).provider", required: true)
+                let model = string(m["model"], at: "\(at).model", required: true)
+                let input = decimal(m["input"], at: "\(at).input", required: true)
+                let output = decimal(m["output"], at: "\(at).output", required: true)
+                let cachedInput = decimal(m["cached_input"], at: "\(at).cached_input")
+                let cacheWrite = decimal(m["cache_write"], at: "\(at).cache_write")
+                guard let provider, let model, let input, let output else { return nil }
                 return PriceTableFile.Entry(provider: provider, model: model, input: input, output: output,
-                                            cached_input: decimal(m["cached_input"], at: "\(at).cached_input"),
-                                            cache_write: decimal(m["cache_write"], at: "\(at).cache_write"),
+                                            cached_input: cachedInput, cache_write: cacheWrite,
                                             aliases: (m["aliases"] as? [Any])?.compactMap { $0 as? String }, note: nil)
             }
         }
@@ -89,14 +101,15 @@ struct YAMLReader {
         guard let m = mapping(item, at: path) else { return nil }
         check(m, at: path, allowed: ["name", "kind", "base_url", "api_key", "api_key_env", "api_version", "headers",
                                      "price_provider", "mock_latency_ms", "mock_chunk_delay_ms"])
-        guard let name = string(m["name"], at: "\(path).name", required: true),
-              let kindText = string(m["kind"], at: "\(path).kind", required: true) else { return nil }
-        guard let kind = ProviderConfig.Kind(rawValue: kindText) else {
+        // Every field is read before giving up, so one pass reports every mistake of the item.
+        let name = string(m["name"], at: "\(path).name", required: true)
+        let kindText = string(m["kind"], at: "\(path).kind", required: true)
+        let kind = kindText.flatMap { ProviderConfig.Kind(rawValue: $0) }
+        if let kindText, kind == nil {
             errors.append(.init(key: "\(path).kind", problem: "\"\(kindText)\" is not one of \(ProviderConfig.Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
-            return nil
         }
-        guard let baseURL = string(m["base_url"], at: "\(path).base_url", required: ProviderConfig.defaultBaseURL(for: kind) == nil)
-                ?? ProviderConfig.defaultBaseURL(for: kind) else { return nil }
+        let baseURL = string(m["base_url"], at: "\(path).base_url", required: kind.map { ProviderConfig.defaultBaseURL(for: $0) == nil } ?? false)
+            ?? kind.flatMap { ProviderConfig.defaultBaseURL(for: $0) }
         var apiKey = string(m["api_key"], at: "\(path).api_key")
         if let variable = string(m["api_key_env"], at: "\(path).api_key_env") {
             if let value = environment[variable], !value.isEmpty {
@@ -109,12 +122,15 @@ struct YAMLReader {
         if let h = m["headers"].flatMap({ mapping($0, at: "\(path).headers") }) {
             for (k, v) in h { if let s = string(v, at: "\(path).headers.\(k)") { headers[k] = s } }
         }
+        let apiVersion = string(m["api_version"], at: "\(path).api_version")
+        let priceProvider = string(m["price_provider"], at: "\(path).price_provider")
+        let mockLatency = int(m["mock_latency_ms"], at: "\(path).mock_latency_ms") ?? 0
+        let mockChunkDelay = int(m["mock_chunk_delay_ms"], at: "\(path).mock_chunk_delay_ms") ?? 0
+        guard let name, let kind, let baseURL else { return nil }
         return ProviderConfig(
             name: name, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
-            apiKey: apiKey, apiVersion: string(m["api_version"], at: "\(path).api_version"), headers: headers,
-            priceProvider: string(m["price_provider"], at: "\(path).price_provider"),
-            mockLatencyMilliseconds: int(m["mock_latency_ms"], at: "\(path).mock_latency_ms") ?? 0,
-            mockChunkDelayMilliseconds: int(m["mock_chunk_delay_ms"], at: "\(path).mock_chunk_delay_ms") ?? 0)
+            apiKey: apiKey, apiVersion: apiVersion, headers: headers, priceProvider: priceProvider,
+            mockLatencyMilliseconds: mockLatency, mockChunkDelayMilliseconds: mockChunkDelay)
     }
 
     // MARK: - Typed access with errors

@@ -29,7 +29,7 @@ struct CallMeter: Sendable {
 
     /// Sortable by time (millisecond prefix) and unique (random suffix): `req_<12 hex ms><16 hex>`.
     static func newID() -> String {
-        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+        let ms = UInt64(saturating: Date().timeIntervalSince1970 * 1000)
         var rng = SystemRandomNumberGenerator()
         let random = rng.next() as UInt64
         func hex(_ v: UInt64, _ width: Int) -> String {
@@ -89,7 +89,10 @@ enum CallMetadata {
                 throw Invalid(message: "\(name): property names must be 1 to \(maxNameLength) characters")
             }
             guard value.count <= maxValueLength else { throw Invalid(message: "\(name) is longer than \(maxValueLength) characters") }
-            if prefix == "gatehouse-property-" || properties[key] == nil { properties[key] = value }
+            // A property named like a credential (`Gatehouse-Property-Token`) is kept, masked:
+            // records are read by everyone with the API, and log attributes get the same rule.
+            let stored = Redactor.isSecretKey(key) ? Redactor.mask : value
+            if prefix == "gatehouse-property-" || properties[key] == nil { properties[key] = stored }
         }
         guard properties.count <= maxProperties else { throw Invalid(message: "at most \(maxProperties) properties per call") }
         return (user, properties)

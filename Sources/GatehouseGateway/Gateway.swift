@@ -21,6 +21,8 @@ public struct Gateway: Sendable {
     public let cache: ResponseCache
     public let breakers: CircuitBreakers
     let tokenCaps: TokenCaps
+    /// Configured provider keys, masked wherever a provider echoes them back (error bodies).
+    let providerSecrets: [String]
 
     public init(config: GatehouseConfig, prices: PriceTable, httpClient: HTTPClient, sink: any RequestRecordSink,
                 controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth()) {
@@ -37,15 +39,20 @@ public struct Gateway: Sendable {
         self.controls = controls
         self.cache = cache
         self.tokenCaps = TokenCaps(caps: config.controls.tokenCaps)
+        // Keys, and the values of configured provider headers (some providers authenticate by header).
+        self.providerSecrets = config.providers.flatMap { provider in
+            [provider.apiKey].compactMap { $0 }
+                + provider.headers.filter { Redactor.isSecretHeader($0.key) || Redactor.isSecretKey($0.key) }.map(\.value)
+        }
     }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
+    public func addRoutes(to api: APIRouter) {
         for route in GatewayRoute.allCases where route != .models {
-            router.post(RouterPath(route.rawValue)) { request, context in
+            api.open.post(RouterPath(route.rawValue)) { request, context in
                 await self.handle(route, request: request, context: context)
             }
         }
-        router.get("/v1/models") { request, _ in
+        api.open.get("/v1/models") { request, _ in
             // Listing models needs a key too once keys exist, as with the providers' own APIs.
             do throws(ControlRejection) {
                 _ = try self.controls.authenticate(gatehouseKeyHeader: request.headers[.gatehouseKey],
@@ -92,8 +99,10 @@ public struct Gateway: Sendable {
         let bodyBuffer: ByteBuffer
         do {
             bodyBuffer = try await request.body.collect(upTo: config.gateway.maxRequestBodyBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return await reject(.tooLarge(limit: config.gateway.maxRequestBodyBytes), meter: meter, errorClass: .invalidRequest)
+        } catch {
+            return await reject(.invalidRequest("the request body could not be read: its framing is malformed"), meter: meter, errorClass: .invalidRequest)
         }
         let inbound: InboundRequest
         do {
@@ -178,7 +187,7 @@ public struct Gateway: Sendable {
             meter.priceProvider = routed.provider.effectivePriceProvider
             meter.model = routed.upstreamModel
             meter.attempts = attempts
-            return respond(with: upstream, meter: meter, injectedUsage: injectUsage, admission: admission,
+            return respond(with: upstream, meter: meter, requestBody: inbound.body, injectedUsage: injectUsage, admission: admission,
                            cacheKey: cacheKey.map { ($0, cacheTTL ?? config.controls.cache.ttlSeconds) }, logger: context.logger)
         case let .failed(error, routed, attempts):
             admission.cancel()
@@ -200,7 +209,7 @@ public struct Gateway: Sendable {
     }
 
     /// Streams the provider's answer to the client, metering it on the way.
-    private func respond(with upstream: UpstreamResponse, meter: CallMeter, injectedUsage: Bool, admission: Admission,
+    private func respond(with upstream: UpstreamResponse, meter: CallMeter, requestBody: [UInt8], injectedUsage: Bool, admission: Admission,
                          cacheKey: (key: String, ttl: Int)?, logger: Logger) -> Response {
         var headers = HTTPFields()
         for (name, value) in upstream.headers where HeaderPolicy.forwardsResponseHeader(name.lowercased()) {
@@ -210,25 +219,38 @@ public struct Gateway: Sendable {
         headers[.gatehouseRecordID] = meter.id
         if cacheKey != nil { headers[.gatehouseCache] = "MISS" }
         let isEventStream = upstream.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-        let contentLength = isEventStream ? nil : upstream.header("content-length").flatMap(Int.init)
+        // Error bodies are rewritten (provider keys masked), so their length may change.
+        let contentLength = isEventStream || !(200..<300).contains(upstream.status) ? nil : upstream.header("content-length").flatMap(Int.init)
         let status = upstream.status
         let gateway = self
-        let unstarted = UnstartedBodyGuard(gateway: self, meter: meter, status: status, admission: admission)
+        let unstarted = UnstartedBodyGuard(gateway: self, meter: meter, status: status, admission: admission, requestBody: requestBody)
         let contentType = upstream.header("content-type") ?? "application/json"
         let captureLimit = cacheKey != nil && status == 200 ? config.controls.cache.maxEntryBytes : 0
+        let timeoutSeconds = config.gateway.upstreamTimeoutSeconds
+        let clientGrace = Duration.seconds(config.gateway.clientDisconnectGraceSeconds)
+        let idleTimeout = Duration.seconds(config.gateway.streamIdleTimeoutSeconds)
         let body = ResponseBody(contentLength: contentLength) { writer in
             unstarted.markStarted()
             var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: injectedUsage, status: status,
-                                    captureLimit: captureLimit)
+                                    captureLimit: captureLimit, secrets: gateway.providerSecrets, clientGrace: clientGrace)
             var meter = meter
+            let promptTokens = { TokenEstimator.inputTokens(ofRequestBody: requestBody) }
             do {
+                // The deadline and the idle timeout also hold after the first byte, and after the
+                // client has gone (the rest is read so the provider's usage still lands).
                 switch upstream.body {
-                case .http(let sequence): try await relay.pump(sequence, into: &writer, meter: &meter)
-                case .generated(let sequence): try await relay.pump(sequence, into: &writer, meter: &meter)
+                case .http(let sequence):
+                    try await TimedUpstreamBody.read(sequence, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
+                        try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
+                    }
+                case .generated(let sequence):
+                    try await TimedUpstreamBody.read(sequence, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
+                        try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
+                    }
                 }
                 try await relay.flushRemainder(into: &writer)
                 try await writer.finish(nil)
-                let record = await gateway.finish(meter, relay: relay, failure: nil, admission: admission)
+                let record = await gateway.finish(meter, relay: relay, failure: nil, admission: admission, promptTokens: promptTokens)
                 if let cacheKey, record.complete, record.errorClass == nil, let captured = relay.capturedBody {
                     let now = TimeExpressions.nowMicros()
                     gateway.cache.insert(CachedResponse(
@@ -236,11 +258,18 @@ public struct Gateway: Sendable {
                         usage: record.usage, cost: record.cost, createdAtMicros: now, expiresAtMicros: now + Int64(cacheKey.ttl) * 1_000_000))
                 }
             } catch let error as StreamRelay.ClientGone {
-                await gateway.finish(meter, relay: relay, failure: (.clientDisconnected, "client disconnected: \(error.underlying)"), admission: admission)
+                await gateway.finish(meter, relay: relay, failure: (.clientDisconnected, "client disconnected: \(error.underlying)"), admission: admission,
+                                     promptTokens: promptTokens)
                 throw error
+            } catch let timeout as TimedUpstreamBody.Timeout {
+                logger.warning("upstream stream cut", metadata: ["reason": "\(timeout)"])
+                await gateway.finish(meter, relay: relay, failure: (.upstreamTimeout, "stream cut: \(timeout)"), admission: admission,
+                                     promptTokens: promptTokens)
+                throw timeout
             } catch {
                 logger.warning("upstream stream ended early", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
-                await gateway.finish(meter, relay: relay, failure: (.streamIncomplete, "upstream stream ended early: \(Self.describe(error))"), admission: admission)
+                await gateway.finish(meter, relay: relay, failure: (.streamIncomplete, "upstream stream ended early: \(Self.describe(error))"), admission: admission,
+                                     promptTokens: promptTokens)
                 throw error
             }
         }
@@ -286,8 +315,13 @@ public struct Gateway: Sendable {
     }
 
     /// Records a call that reached upstream and settles its quotas with what it consumed.
+    ///
+    /// When the provider's usage never came (the stream was cut, by either side, before it), the
+    /// call is charged an estimate: the prompt's tokens and the tokens of the text relayed. Quotas
+    /// settle on that, never on zero.
     @discardableResult
-    func finish(_ meter: CallMeter, relay: StreamRelay, failure: (ErrorClass, String)?, admission: Admission) async -> RequestRecord {
+    func finish(_ meter: CallMeter, relay: StreamRelay, failure: (ErrorClass, String)?, admission: Admission,
+                promptTokens: () -> Int) async -> RequestRecord {
         let outcome = relay.outcome()
         var errorClass = failure?.0 ?? outcome.errorClass
         var message = failure?.1 ?? outcome.errorMessage
@@ -297,18 +331,36 @@ public struct Gateway: Sendable {
             message = "the stream ended without its end marker"
             complete = false
         }
-        let record = meter.record(status: relay.status, usage: outcome.usage, reportedModel: outcome.model, errorClass: errorClass,
+        var usage = outcome.usage
+        var estimated = false
+        if (200..<300).contains(relay.status), usage == nil || !outcome.sawEnd {
+            var filled = usage ?? .zero
+            if filled.inputTokens == 0 {
+                filled.inputTokens = promptTokens()
+            }
+            if meter.route != .embeddings, outcome.relayedOutputTokens > filled.outputTokens {
+                filled.outputTokens = outcome.relayedOutputTokens
+            }
+            estimated = filled != (usage ?? .zero)
+            usage = filled
+        }
+        var record = meter.record(status: relay.status, usage: usage, reportedModel: outcome.model, errorClass: errorClass,
                                   errorMessage: message, complete: complete, prices: prices)
-        admission.settle(tokens: Int64(record.usage.inputTokens + record.usage.outputTokens), cost: record.cost)
+        record.usageEstimated = estimated
+        admission.settle(tokens: Int64(record.usage.inputTokens).addingSaturated(Int64(record.usage.outputTokens)), cost: record.cost)
         await submit(record)
         return record
     }
 
     /// Records a call whose response body was never written: the client went away between the
     /// response head and the body, so the upstream body was dropped unread.
-    func finishUnstarted(_ meter: CallMeter, status: Int, admission: Admission) async {
-        let record = meter.record(status: status, usage: nil, reportedModel: nil, errorClass: .clientDisconnected,
+    func finishUnstarted(_ meter: CallMeter, status: Int, admission: Admission, requestBody: [UInt8]) async {
+        // The provider's answer is not read: charge at least the prompt, marked as an estimate.
+        let prompt = (200..<300).contains(status) ? TokenEstimator.inputTokens(ofRequestBody: requestBody) : 0
+        var record = meter.record(status: status, usage: prompt > 0 ? TokenUsage(inputTokens: prompt, outputTokens: 0) : nil,
+                                  reportedModel: nil, errorClass: .clientDisconnected,
                                   errorMessage: "client disconnected before the response body started", complete: false, prices: prices)
+        record.usageEstimated = prompt > 0
         // The provider may have charged for an answer nobody read: keep what was reserved.
         admission.settleAsReserved()
         await submit(record)
@@ -393,20 +445,22 @@ final class UnstartedBodyGuard: Sendable {
     private let meter: CallMeter
     private let status: Int
     private let admission: Admission
+    private let requestBody: [UInt8]
 
-    init(gateway: Gateway, meter: CallMeter, status: Int, admission: Admission) {
+    init(gateway: Gateway, meter: CallMeter, status: Int, admission: Admission, requestBody: [UInt8]) {
         self.gateway = gateway
         self.meter = meter
         self.status = status
         self.admission = admission
+        self.requestBody = requestBody
     }
 
     func markStarted() { started.store(true, ordering: .relaxed) }
 
     deinit {
         guard !started.load(ordering: .relaxed) else { return }
-        let (gateway, meter, status, admission) = (gateway, meter, status, admission)
-        Task { await gateway.finishUnstarted(meter, status: status, admission: admission) }
+        let (gateway, meter, status, admission, requestBody) = (gateway, meter, status, admission, requestBody)
+        Task { await gateway.finishUnstarted(meter, status: status, admission: admission, requestBody: requestBody) }
     }
 }
 

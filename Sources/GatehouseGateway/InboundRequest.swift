@@ -33,7 +33,8 @@ struct InboundRequest {
     func intValue(_ key: String) -> Int? {
         guard let m = member(key) else { return nil }
         return Int(String(decoding: body[m.valueRange], as: UTF8.self))
-            ?? Double(String(decoding: body[m.valueRange], as: UTF8.self)).flatMap { $0.isFinite && abs($0) < 1e15 ? Int($0) : nil }
+            // Beyond Int's range (or written as 1e300) is "very large", not "absent": saturate.
+            ?? Double(String(decoding: body[m.valueRange], as: UTF8.self)).flatMap { $0.isNaN ? nil : Int(saturating: $0) }
     }
 
     var model: String? { stringValue("model") }

@@ -13,11 +13,17 @@ struct StreamRelay {
 
     /// The most of a non-stream body kept to read usage from; larger answers are still forwarded.
     static let maxCopiedBytes = 32 * 1024 * 1024
+    /// The most of an upstream error body relayed (it is held back whole to mask secrets in it).
+    static let maxErrorBodyBytes = 1024 * 1024
 
     let route: GatewayRoute
     let eventStream: Bool
     let dropInjectedUsage: Bool
     let status: Int
+    /// Provider keys to mask in error bodies before they reach the client (providers echo keys).
+    let secrets: [String]
+    /// How long the upstream is read after the client has gone, for its usage.
+    let clientGrace: Duration
     private var parser = SSEParser()
     private var accumulator: StreamUsageAccumulator
     private var copy: [UInt8] = []
@@ -25,9 +31,17 @@ struct StreamRelay {
     /// The raw event stream as upstream sent it, for the response cache (nil: not kept).
     private var capture: [UInt8]?
     private let captureLimit: Int
+    /// The client went away; the rest of the upstream body is read (not written) so the
+    /// provider's own usage still arrives.
+    private(set) var clientGone: (any Error)?
+    /// Tokens of the text relayed so far, for a stream that ends before its usage.
+    private(set) var relayedOutputTokens = 0
 
-    init(route: GatewayRoute, eventStream: Bool, dropInjectedUsage: Bool, status: Int, captureLimit: Int = 0) {
+    init(route: GatewayRoute, eventStream: Bool, dropInjectedUsage: Bool, status: Int, captureLimit: Int = 0, secrets: [String] = [],
+         clientGrace: Duration = .seconds(10)) {
         self.route = route
+        self.clientGrace = clientGrace
+        self.secrets = secrets.filter { $0.count >= 8 }
         self.eventStream = eventStream
         self.dropInjectedUsage = dropInjectedUsage
         self.status = status
@@ -42,7 +56,10 @@ struct StreamRelay {
         return copyOverflowed || copy.count > max(captureLimit, 0) ? nil : copy
     }
 
-    mutating func pump<S: AsyncSequence>(_ body: S, into writer: inout any ResponseBodyWriter, meter: inout CallMeter) async throws
+    /// Forwards every chunk of `body`. When the client goes away, keeps reading upstream to its
+    /// end without writing, then throws `ClientGone`.
+    mutating func pump<S: AsyncSequence>(_ body: S, into writer: inout any ResponseBodyWriter, meter: inout CallMeter,
+                                         clocks: TimedUpstreamBody.Clocks? = nil) async throws
     where S.Element == ByteBuffer {
         for try await chunk in body {
             if meter.firstByteAt == nil { meter.firstByteAt = .now }
@@ -55,10 +72,15 @@ struct StreamRelay {
                 var out = ByteBuffer()
                 for event in events {
                     let isInjectedUsage = accumulator.observe(event)
+                    relayedOutputTokens = relayedOutputTokens.addingSaturated(RelayedText.tokens(in: event, route: route))
                     if isInjectedUsage && dropInjectedUsage { continue }
                     out.writeBytes(event.raw)
                 }
-                if out.readableBytes > 0 { try await write(out, to: &writer) }
+                if out.readableBytes > 0 { await write(out, to: &writer) }
+            } else if !(200..<300).contains(status) {
+                // An error body is held back, and written masked when it ends.
+                let room = Self.maxErrorBodyBytes - copy.count
+                if room > 0 { copy.append(contentsOf: chunk.readableBytesView.prefix(room)) }
             } else {
                 if !copyOverflowed {
                     if copy.count + chunk.readableBytes <= Self.maxCopiedBytes {
@@ -68,27 +90,42 @@ struct StreamRelay {
                         copy = []
                     }
                 }
-                try await write(chunk, to: &writer)
+                await write(chunk, to: &writer)
             }
+            if clientGone != nil, let clocks { clocks.clientLeft(grace: clientGrace) }
         }
+        // A cancelled reader ends its sequence as if the body had ended: it did not.
+        try Task.checkCancellation()
+        if let clientGone { throw ClientGone(underlying: clientGone) }
     }
 
-    /// Bytes after the last complete event (a stream that ends without a blank line).
-    mutating func flushRemainder(into writer: inout any ResponseBodyWriter) async throws {
+    /// Bytes after the last complete event (a stream that ends without a blank line), or the
+    /// held-back error body with provider keys masked.
+    mutating func flushRemainder(into writer: inout any ResponseBodyWriter) async throws(ClientGone) {
+        if !(200..<300).contains(status) && !(eventStream && status == 200) {
+            await write(ByteBuffer(bytes: Self.masking(secrets, in: copy)), to: &writer)
+            if let clientGone { throw ClientGone(underlying: clientGone) }
+            return
+        }
         guard eventStream, !parser.remainder.isEmpty else { return }
-        try await write(ByteBuffer(bytes: parser.remainder), to: &writer)
+        await write(ByteBuffer(bytes: parser.remainder), to: &writer)
+        if let clientGone { throw ClientGone(underlying: clientGone) }
     }
 
-    private func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter) async throws {
+    /// Writes to the client unless it has gone; a failed write marks it gone.
+    private mutating func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter) async {
+        guard clientGone == nil else { return }
         do {
             try await writer.write(buffer)
         } catch {
-            throw ClientGone(underlying: error)
+            clientGone = error
         }
     }
 
     struct Outcome {
         var usage: TokenUsage?
+        /// Tokens of the text that reached the relay (event streams only).
+        var relayedOutputTokens = 0
         var model: String?
         var sawEnd: Bool
         var errorClass: ErrorClass?
@@ -100,11 +137,12 @@ struct StreamRelay {
         var result = Outcome(usage: nil, model: nil, sawEnd: false)
         if eventStream && status == 200 {
             result.usage = accumulator.usage
+            result.relayedOutputTokens = relayedOutputTokens
             result.model = accumulator.model
             result.sawEnd = accumulator.sawEnd
             if let error = accumulator.streamError {
                 result.errorClass = .upstreamServerError
-                result.errorMessage = error
+                result.errorMessage = String(decoding: Self.masking(secrets, in: Array(error.utf8)), as: UTF8.self)
             }
             return result
         }
@@ -115,9 +153,18 @@ struct StreamRelay {
             result.model = extracted.model
         } else {
             result.errorClass = status == 429 ? .upstreamRateLimited : status >= 500 ? .upstreamServerError : .upstreamClientError
-            result.errorMessage = Self.errorMessage(copy) ?? "upstream answered \(status)"
+            result.errorMessage = Self.errorMessage(Self.masking(secrets, in: copy)) ?? "upstream answered \(status)"
         }
         return result
+    }
+
+    /// `body` with every occurrence of each secret, and anything shaped like a provider key, masked.
+    static func masking(_ secrets: [String], in body: [UInt8]) -> [UInt8] {
+        var text = String(decoding: body, as: UTF8.self)
+        for secret in secrets where text.contains(secret) {
+            text = text.replacingOccurrences(of: secret, with: Redactor.mask)
+        }
+        return Array(Redactor.scrubText(text).utf8)
     }
 
     /// `error.message` in either provider's error format.
@@ -127,5 +174,62 @@ struct StreamRelay {
         }
         if let error = object["error"] as? [String: Any], let message = error["message"] as? String { return message }
         return object["message"] as? String
+    }
+}
+
+/// The text a model produced, read from stream events as they pass (content, tool arguments,
+/// reasoning), in tokens: what a stream that ends before its usage is charged for.
+enum RelayedText {
+    static func tokens(in event: SSEEvent, route: GatewayRoute) -> Int {
+        guard event.hasData, event.data != "[DONE]" else { return 0 }
+        let keys: Set<String>
+        switch route {
+        case .chatCompletions: keys = ["content", "arguments", "refusal", "reasoning_content"]
+        case .completions: keys = ["text"]
+        case .responses:
+            // Only deltas: the final events repeat the whole text.
+            guard (event.event ?? StreamUsageAccumulator.quickType(event.data) ?? "").hasSuffix(".delta") else { return 0 }
+            keys = ["delta"]
+        case .messages:
+            guard (event.event ?? StreamUsageAccumulator.quickType(event.data)) == "content_block_delta" else { return 0 }
+            keys = ["text", "partial_json", "thinking"]
+        default: return 0
+        }
+        return stringValueTokens(Array(event.data.utf8), keys: keys)
+    }
+
+    /// Tokens in the string values of `keys`, anywhere in a JSON text, without decoding it.
+    static func stringValueTokens(_ bytes: [UInt8], keys: Set<String>) -> Int {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        /// The index of the quote that closes the string opening at `start`.
+        func stringEnd(_ start: Int) -> Int {
+            var i = start + 1
+            while i < bytes.count {
+                if bytes[i] == backslash { i += 2; continue }
+                if bytes[i] == quote { return i }
+                i += 1
+            }
+            return bytes.count
+        }
+        func skipSpaces(_ i: Int) -> Int {
+            var i = i
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+            return i
+        }
+        var tokens = 0
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == quote else { i += 1; continue }
+            let end = stringEnd(i)
+            let afterKey = skipSpaces(end + 1)
+            guard afterKey < bytes.count, bytes[afterKey] == UInt8(ascii: ":") else { i = end + 1; continue }
+            let valueStart = skipSpaces(afterKey + 1)
+            let key = String(decoding: bytes[(i + 1)..<min(end, bytes.count)], as: UTF8.self)
+            guard valueStart < bytes.count, bytes[valueStart] == quote, keys.contains(key) else { i = valueStart; continue }
+            let valueEnd = stringEnd(valueStart)
+            tokens = tokens.addingSaturated(TokenEstimator.count(bytes: bytes[(valueStart + 1)..<min(valueEnd, bytes.count)]))
+            i = valueEnd + 1
+        }
+        return tokens
     }
 }

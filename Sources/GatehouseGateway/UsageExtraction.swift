@@ -6,10 +6,13 @@ public enum UsageExtraction {
     /// OpenAI's usage object in any of its shapes: chat/completions/embeddings
     /// (`prompt_tokens`, `completion_tokens`, `*_tokens_details`) and Responses
     /// (`input_tokens`, `output_tokens`, `*_tokens_details`).
+    ///
+    /// Every count is a number from outside: of any size, sign or form (1e300, -5, 2^64), it is
+    /// read as `0...TokenUsage.maximumCount`, never trapping.
     public static func openAI(_ usage: [String: Any]) -> TokenUsage {
-        func int(_ key: String) -> Int { (usage[key] as? NSNumber)?.intValue ?? 0 }
+        func int(_ key: String) -> Int { TokenUsage.count(json: usage[key]) }
         func detail(_ object: String, _ key: String) -> Int {
-            ((usage[object] as? [String: Any])?[key] as? NSNumber)?.intValue ?? 0
+            TokenUsage.count(json: (usage[object] as? [String: Any])?[key])
         }
         if usage["input_tokens"] != nil || usage["output_tokens"] != nil {
             return TokenUsage(inputTokens: int("input_tokens"), outputTokens: int("output_tokens"),
@@ -24,9 +27,10 @@ public enum UsageExtraction {
     /// Anthropic's usage, normalized to OpenAI's convention: `inputTokens` counts every prompt
     /// token, the cache reads and writes included (Anthropic reports them beside `input_tokens`).
     public static func anthropic(_ usage: [String: Any]) -> TokenUsage {
-        func int(_ key: String) -> Int { (usage[key] as? NSNumber)?.intValue ?? 0 }
+        func int(_ key: String) -> Int { TokenUsage.count(json: usage[key]) }
         let read = int("cache_read_input_tokens"), written = int("cache_creation_input_tokens")
-        return TokenUsage(inputTokens: int("input_tokens") + read + written, outputTokens: int("output_tokens"),
+        // Each part is at most `maximumCount`, so the sum cannot overflow; it is bounded again.
+        return TokenUsage(inputTokens: TokenUsage.bounded(int("input_tokens") + read + written), outputTokens: int("output_tokens"),
                           cachedInputTokens: read, cacheCreationInputTokens: written)
     }
 

@@ -15,10 +15,10 @@ public struct UsageRoutes: Sendable {
 
     public init(store: any RequestStore) { self.store = store }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.get("/api/v1/ai/usage") { request, _ in await self.usage(request) }
-        router.get("/api/v1/requests") { request, _ in await self.list(request) }
-        router.get("/api/v1/requests/{id}") { _, context in await self.show(context.parameters.get("id") ?? "") }
+    public func addRoutes(to api: APIRouter) {
+        api.team.get("/api/v1/ai/usage") { request, _ in await self.usage(request) }
+        api.team.get("/api/v1/requests") { request, _ in await self.list(request) }
+        api.team.get("/api/v1/requests/{id}") { _, context in await self.show(context.parameters.get("id") ?? "") }
     }
 
     func usage(_ request: Request) async -> Response {
@@ -182,7 +182,7 @@ public struct UsageRoutes: Sendable {
             "key_id": r.keyID as Any? ?? NSNull(), "user_id": r.userID as Any? ?? NSNull(), "properties": r.properties,
             "correlation_id": r.correlationID, "error_class": r.errorClass?.rawValue as Any? ?? NSNull(),
             "error_message": r.errorMessage as Any? ?? NSNull(), "complete": r.complete,
-            "cache_hit": r.cacheHit, "cost_saved_micros": r.costSaved.value, "cost_saved_usd": r.costSaved.dollarString,
+            "cache_hit": r.cacheHit, "usage_estimated": r.usageEstimated, "cost_saved_micros": r.costSaved.value, "cost_saved_usd": r.costSaved.dollarString,
             "attempts": r.attempts.map { a -> [String: Any] in
                 ["provider": a.provider, "model": a.model, "status": a.status as Any? ?? NSNull(),
                  "error_class": a.errorClass?.rawValue as Any? ?? NSNull(), "error_message": a.errorMessage as Any? ?? NSNull(),

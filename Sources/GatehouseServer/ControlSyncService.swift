@@ -20,7 +20,8 @@ struct ControlSyncService: Service {
             var lastRefresh = ContinuousClock.now
             var lastPrune = ContinuousClock.now
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                // A cancelled sleep ends the loop: it is not a pause (`try?` here would spin).
+                do { try await Task.sleep(for: interval) } catch { break }
                 await controls.ledger.sync()
                 await cache.flush()
                 if ContinuousClock.now - lastRefresh >= .seconds(1) {

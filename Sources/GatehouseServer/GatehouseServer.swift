@@ -17,7 +17,12 @@ public struct GatehouseServer: Sendable {
     public let config: GatehouseConfig
     public let store: SQLRequestStore
     public let recorder: Recorder<RequestRecord>
-    let application: Application<RouterResponder<GatehouseRequestContext>>
+    /// The HTTP server, started once the store is migrated.
+    let application: any Service
+    /// Every route and the access it was registered with (for the route-walking auth test).
+    public let routes: [APIRouteAccess]
+    /// Routes added to the router without an access level (must be none; checked by a test).
+    public let routesWithoutAccess: [String]
     let services: [any Service]
     let closeStore: @Sendable () async throws -> Void
     let logger: Logger
@@ -52,8 +57,10 @@ public struct GatehouseServer: Sendable {
         router.add(middleware: CorrelationMiddleware())
         router.add(middleware: CORSAllowList(origins: config.corsAllowedOrigins))
         router.add(middleware: HTTPMetricsMiddleware())
-        router.add(middleware: AdminAuthMiddleware(token: config.controls.adminToken))
-        gateway.addRoutes(to: router)
+        // Every route is registered with the access it needs (`APIRouter`); the check runs on the
+        // route that matched, so no spelling of a path can reach a route around it.
+        let api = APIRouter(router: router, adminToken: config.controls.adminToken)
+        gateway.addRoutes(to: api)
         let telemetry = opened.telemetry
         let logRecorder = Recorder<LogRecord>(kind: "logs", settings: Self.telemetryRecorderSettings(config.recorder), logger: logger) {
             try await telemetry.insertLogs($0)
@@ -66,10 +73,10 @@ public struct GatehouseServer: Sendable {
         if ingest.isOpen {
             logger.notice("telemetry ingest is open: no projects are configured, so logs and Sentry events are accepted without a key (configure telemetry.projects to require one)")
         }
-        ingest.addRoutes(to: router)
-        TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention).addRoutes(to: router)
-        AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: router)
-        UsageRoutes(store: opened.store).addRoutes(to: router)
+        ingest.addRoutes(to: api)
+        TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention).addRoutes(to: api)
+        AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: api)
+        UsageRoutes(store: opened.store).addRoutes(to: api)
 
         let probes = ProbeMonitor(probes: config.alerts.probes, heartbeats: config.alerts.heartbeats, store: opened.alerts, client: httpClient, logger: logger)
         let reader = SignalReader(requests: opened.store, telemetry: telemetry,
@@ -77,19 +84,21 @@ public struct GatehouseServer: Sendable {
                                   probes: probes, retention: config.telemetry.retention)
         let delivery = DeliveryService(client: httpClient, store: opened.alerts, attempts: config.alerts.deliveryAttempts, logger: logger)
         let alerting = AlertService(settings: config.alerts, reader: reader, delivery: delivery, store: opened.alerts, logger: logger)
-        AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts, probes: probes).addRoutes(to: router)
+        AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts, probes: probes).addRoutes(to: api)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
-                  breakers: gateway.breakers).addRoutes(to: router)
+                  breakers: gateway.breakers, metricsToken: config.metrics.requireToken ? config.controls.adminToken : nil).addRoutes(to: api)
+
+        let declared = Set(api.routes.map { "\($0.method) \(RouterPath($0.path).description)" })
+        let routesWithoutAccess = router.routes.map { "\($0.method.rawValue) \($0.path.description)" }.filter { !declared.contains($0) }
 
         let store = opened.store
         var application = Application(
             responder: router.buildResponder(),
+            server: Self.httpServer(config),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "gatehouse"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? config.port) },
             logger: logger)
-        // Migrations need the PostgreSQL pool running, which starts with the service group.
         application.beforeServerStarts {
-            try await store.migrate()
             try await controls.state.refresh(force: true)
         }
 
@@ -99,9 +108,15 @@ public struct GatehouseServer: Sendable {
         // sync's final report, then the recorder's flush, then the pool.
         let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
         // Alert evaluation stops before deliveries, which stop before the HTTP client closes.
-        let services: [any Service] = opened.services + [HTTPClientService(client: httpClient), recorder, logRecorder, eventRecorder, retention,
-                                                         delivery, probes, alerting, sync]
-        return GatehouseServer(config: config, store: opened.store, recorder: recorder, application: application,
+        // Migrations need the PostgreSQL pool running, which starts with the service group; every
+        // service that touches the store, and the application, starts only once they are done.
+        let gate = MigrationGate()
+        let storeUsers: [any Service] = [recorder, logRecorder, eventRecorder, retention, delivery, probes, alerting, sync]
+        let services: [any Service] = opened.services + [MigrationService(migrate: { try await store.migrate() }, gate: gate),
+                                                         HTTPClientService(client: httpClient)]
+            + storeUsers.map { AfterMigrations(service: $0, gate: gate) }
+        return GatehouseServer(config: config, store: opened.store, recorder: recorder,
+                               application: AfterMigrations(service: application, gate: gate), routes: api.routes, routesWithoutAccess: routesWithoutAccess,
                                services: services, closeStore: opened.close, logger: logger)
     }
 
@@ -116,20 +131,40 @@ public struct GatehouseServer: Sendable {
     /// Runs until SIGTERM or SIGINT (or until the task is cancelled), then shuts down in order:
     /// stop accepting and finish in-flight requests, flush the recorder, close upstream
     /// connections, close the store.
+    ///
+    /// When the server cannot listen (the port is taken, the address is not this machine's) it
+    /// throws a `ListenError` that says so, after the other services have stopped.
     public func run(handleSignals: Bool = true) async throws {
         // ServiceGroup shuts services down in reverse order: the application first, the store's
-        // pool last, so the recorder's final flush still has a database.
+        // pool last, so the recorder's final flush still has a database. When the application
+        // stops by itself (it could not bind its port, say) the others are shut down gracefully
+        // too: cancelled instead, a service loop would run on and the process never exit.
         let group = ServiceGroup(configuration: .init(
-            services: (services + [application]).map { .init(service: $0) },
+            services: services.map { .init(service: $0) }
+                + [.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup,
+                         failureTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
+        // Cancelling the task that runs the server shuts it down gracefully as well (the
+        // recorders flush), rather than cancelling every service in the middle of its work.
+        let running = Task { try await group.run() }
         do {
-            try await group.run()
+            try await withTaskCancellationHandler {
+                try await running.value
+            } onCancel: {
+                Task { await group.triggerGracefulShutdown() }
+            }
         } catch {
-            try? await closeStore()
-            throw error
+            try? await closeStoreUncancelled()
+            throw ListenError(error, host: config.host, port: config.port) ?? error
         }
-        try await closeStore()
+        try await closeStoreUncancelled()
+    }
+
+    /// Closes the store on a task of its own: a cancelled caller must not leave connections open.
+    private func closeStoreUncancelled() async throws {
+        let close = closeStore
+        try await Task { try await close() }.value
     }
 }
 

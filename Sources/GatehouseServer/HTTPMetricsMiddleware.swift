@@ -4,6 +4,9 @@ import Metrics
 
 /// Counts every request and times it, labelled by the matched route pattern (not the raw
 /// path, which would make one series per id) and status. Logs one access line per request.
+///
+/// Every label is bounded: routes are the router's patterns (or `unmatched`), methods outside
+/// the standard ones read `other`, statuses are the server's own.
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = GatehouseRequestContext
 
@@ -13,9 +16,14 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
         var status: Int
     }
 
-    static let handles = MetricHandleCache<Key, (Counter, Timer)> { key in
-        (Counter(label: "gatehouse_http_requests_total", dimensions: [("route", key.route), ("method", key.method), ("status", String(key.status))]),
-         Timer(label: "gatehouse_http_request_duration_seconds", dimensions: [("route", key.route), ("method", key.method)]))
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+
+    static let handles = MetricHandleCache<Key, (Counter, Timer)>(
+        maxEntries: 2_000, overflow: Key(route: MetricLabelValues.other, method: MetricLabelValues.other, status: -1)
+    ) { key in
+        let status = key.status < 0 ? MetricLabelValues.other : String(key.status)
+        return (Counter(label: "gatehouse_http_requests_total", dimensions: [("route", key.route), ("method", key.method), ("status", status)]),
+                Timer(label: "gatehouse_http_request_duration_seconds", dimensions: [("route", key.route), ("method", key.method)]))
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -25,7 +33,8 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
             let route = context.endpointPath ?? "unmatched"
             let method = request.method.rawValue
             let elapsed = ContinuousClock.now - start
-            let (counter, timer) = Self.handles(Key(route: route, method: method, status: status))
+            let (counter, timer) = Self.handles(Key(route: route, method: Self.knownMethods.contains(method) ? method : MetricLabelValues.other,
+                                                    status: (100...599).contains(status) ? status : -1))
             counter.increment()
             timer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             context.logger.info("request", metadata: [

@@ -12,18 +12,27 @@ struct OpsRoutes: Sendable {
     let health: ProviderHealth
     let providers: [ProviderConfig]
     let breakers: CircuitBreakers
+    /// The admin token `/metrics` requires (`metrics.require_token: true`); nil: open.
+    var metricsToken: String? = nil
     let startedAt = Date()
 
     static let version = "0.1.0"
 
-    func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.get("/health") { _, _ in self.alive() }
-        router.get("/api/v1/health") { _, _ in self.alive() }
-        router.get("/ready") { _, _ in await self.ready() }
-        router.get("/api/v1/ai/health") { _, _ in self.aiHealth() }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: MetricsRegistry.exposition())))
+    func addRoutes(to api: APIRouter) {
+        api.open.get("/health") { _, _ in self.alive() }
+        api.open.get("/api/v1/health") { _, _ in self.alive() }
+        api.open.get("/ready") { _, _ in await self.ready() }
+        api.open.get("/api/v1/ai/health") { _, _ in self.aiHealth() }
+        api.open.get("/metrics") { request, _ in
+            // Checked here, on the route that runs, so no spelling of the path gets around it.
+            if let token = self.metricsToken, !AdminToken.matches(request.headers[.authorization], token: token) {
+                var response = GatewayError(status: .unauthorized, message: "/metrics needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>` (metrics.require_token is on).",
+                                            type: "invalid_request_error", code: "invalid_admin_token").response(dialect: .openAI)
+                response.headers[.wwwAuthenticate] = "Bearer"
+                return response
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: MetricsRegistry.exposition())))
         }
     }
 

@@ -107,6 +107,10 @@ enum Migrations {
             version: 4, name: "alerts: history, silences, deliveries, probe results, heartbeats, leases",
             sqlite: alertTables(bigint: "INTEGER", serial: "INTEGER PRIMARY KEY"),
             postgres: alertTables(bigint: "BIGINT", serial: "BIGSERIAL PRIMARY KEY")),
+        Migration(
+            version: 5, name: "requests: usage_estimated",
+            sqlite: ["ALTER TABLE requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0"],
+            postgres: ["ALTER TABLE requests ADD COLUMN usage_estimated SMALLINT NOT NULL DEFAULT 0"]),
     ]
 
     static func alertTables(bigint: String, serial: String) -> [String] {

@@ -3,6 +3,7 @@ import GatehouseCore
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 struct PostgresDialect: SQLDialect {
     var name: String { "postgres" }
@@ -29,14 +30,36 @@ struct PostgresDialect: SQLDialect {
 
 /// PostgreSQL through PostgresNIO's pooled `PostgresClient`. The client's `run()` must be
 /// running (it is a Service in the server's ServiceGroup, or run by `withRunningClient`).
+///
+/// Every call has a deadline: a connection within `Timeouts.lease` (the pool waits for one
+/// while the server is down), then the statements within `Timeouts.query` or
+/// `Timeouts.transaction`. On time-out the connection in use is closed, so the pool drops it
+/// and makes a new one. A call whose connection the server closes under it (57P01 when it
+/// shuts down) is given up within a quarter second: PostgresNIO does not always answer what
+/// was waiting on such a connection (the recorder's transaction then waited forever, holding
+/// every record behind it), and such a connection is never used again, not even for a
+/// ROLLBACK, since a query written to a closed channel is never answered either.
 final class PostgresDriver: SQLDriver {
     let dialect: any SQLDialect = PostgresDialect()
     let client: PostgresClient
     private let logger: Logger
+    let timeouts: Timeouts
 
-    init(client: PostgresClient, logger: Logger) {
+    struct Timeouts: Sendable {
+        /// Waiting for a connection from the pool (all busy, or the server unreachable).
+        var lease: Duration = .seconds(5)
+        var query: Duration = .seconds(30)
+        var transaction: Duration = .seconds(15)
+        /// The whole migration run, the advisory lock wait included, after a connection that
+        /// may take longer to come at startup.
+        var migration: Duration = .seconds(600)
+        var migrationLease: Duration = .seconds(60)
+    }
+
+    init(client: PostgresClient, logger: Logger, timeouts: Timeouts = Timeouts()) {
         self.client = client
         self.logger = logger
+        self.timeouts = timeouts
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
@@ -59,40 +82,139 @@ final class PostgresDriver: SQLDriver {
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 16
         configuration.options.minimumConnections = 1
+        configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let rows = try await client.query(Self.makeQuery(sql, binds), logger: logger)
-        return try await Self.collect(rows)
+        let logger = self.logger
+        return try await withConnection(timeout: timeouts.query) { connection in
+            try await Self.collect(try await connection.query(Self.makeQuery(sql, binds), logger: logger))
+        }
     }
 
     func transaction(_ statements: [SQLStatement]) async throws {
         let logger = self.logger
-        try await client.withTransaction(logger: logger) { connection in
-            for statement in statements {
-                _ = try await connection.query(Self.makeQuery(statement.sql, statement.binds), logger: logger)
-            }
+        try await withConnection(timeout: timeouts.transaction) { connection in
+            try await Self.inTransaction(statements, on: connection, logger: logger)
         }
     }
 
-    func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws {
+    func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws {
         let logger = self.logger
-        try await client.withConnection { connection in
+        try await withConnection(timeout: timeouts.migration, leaseTimeout: timeouts.migrationLease) { connection in
             // A session-level advisory lock: concurrent instances wait here, then see the
             // migrations the first one applied.
-            _ = try await connection.query("SELECT pg_advisory_lock(7263591034)", logger: logger)
+            try await Self.run("SELECT pg_advisory_lock(7263591034)", [], on: connection, logger: logger)
             do {
                 try await body(ConnectionDriver(connection: connection, logger: logger))
-                _ = try await connection.query("SELECT pg_advisory_unlock(7263591034)", logger: logger)
+                try await Self.run("SELECT pg_advisory_unlock(7263591034)", [], on: connection, logger: logger)
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(7263591034)", logger: logger)
+                if !connection.isClosed { _ = try? await Self.run("SELECT pg_advisory_unlock(7263591034)", [], on: connection, logger: logger) }
                 throw error
             }
         }
     }
 
     func close() async throws {}
+
+    /// Leases a connection and runs `body` on it, within the deadlines; errors come out as
+    /// `StoreError.unavailable` (no connection, no answer, connection lost) or `DatabaseError`.
+    private func withConnection<T: Sendable>(timeout: Duration, leaseTimeout: Duration? = nil,
+                                             _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let current = LeasedConnection()
+        let client = self.client
+        let lease = leaseTimeout ?? timeouts.lease
+        do {
+            return try await Deadline.run(lease, timeoutError: {
+                current.everLeased
+                    ? StoreError.unavailable("PostgreSQL did not answer within \(timeout); the connection was closed")
+                    : StoreError.unavailable("no PostgreSQL connection within \(lease)")
+            }, onTimeout: {
+                current.close()
+            }, abandonIf: {
+                // The server closed the connection (57P01 when it shuts down): what waits on it
+                // may never be answered, so do not wait for the deadline.
+                current.isClosedUnderCall ? StoreError.unavailable("the PostgreSQL connection was closed during the call") : nil
+            }) { race in
+                try await client.withConnection { connection in
+                    current.set(connection)
+                    defer { current.set(nil) }
+                    // Given up while waiting for the connection: do not start on it.
+                    try Task.checkCancellation()
+                    race.restart(timeout)
+                    return try await body(connection)
+                }
+            }
+        } catch {
+            throw Self.describe(error, leased: current.everLeased)
+        }
+    }
+
+    /// BEGIN, the statements, COMMIT. After a failure, ROLLBACK only on a connection that is
+    /// still open and healthy; otherwise it is closed, so the pool never hands out a connection
+    /// left inside a failed transaction.
+    static func inTransaction(_ statements: [SQLStatement], on connection: PostgresConnection, logger: Logger) async throws {
+        try await run("BEGIN", [], on: connection, logger: logger)
+        do {
+            for statement in statements { try await run(statement.sql, statement.binds, on: connection, logger: logger) }
+            try await run("COMMIT", [], on: connection, logger: logger)
+        } catch {
+            if let psql = error as? PSQLError, psql.code == .server, psql.serverInfo?[.severity] == "ERROR", !connection.isClosed {
+                do {
+                    try await run("ROLLBACK", [], on: connection, logger: logger)
+                } catch {
+                    closeSoon(connection)
+                }
+            } else if !connection.isClosed {
+                closeSoon(connection)
+            }
+            throw error
+        }
+    }
+
+    /// Starts closing `connection` (the pool sees it close and replaces it); does not wait.
+    static func closeSoon(_ connection: PostgresConnection) {
+        let close: () -> EventLoopFuture<Void> = connection.close
+        _ = close()
+    }
+
+    /// Runs one statement and reads its result to the end.
+    static func run(_ sql: String, _ binds: [SQLValue], on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(makeQuery(sql, binds), logger: logger)
+        for try await _ in rows {}
+    }
+
+    /// A driver error with what went wrong in words (PSQLError's own description says nothing)
+    /// and the class that tells a caller whether to try again: connection and server-shutdown
+    /// errors are `StoreError.unavailable`; data the server refuses is a `DatabaseError` refusal.
+    static func describe(_ error: any Error, leased: Bool) -> any Error {
+        switch error {
+        case is StoreError, is DatabaseError:
+            return error
+        case let psql as PSQLError:
+            guard psql.code == .server else {
+                if psql.code == .tooManyParameters { return DatabaseError(message: "PostgreSQL: too many parameters in one statement", refusal: true) }
+                return StoreError.unavailable("PostgreSQL connection: \(psql.code)")
+            }
+            let state = psql.serverInfo?[.sqlState] ?? "?????"
+            var message = psql.serverInfo?[.message] ?? ""
+            let condition = String(state.prefix(2))
+            // Values a statement carried can appear after a colon in data errors: leave them out.
+            if condition == "22", let colon = message.firstIndex(of: ":") { message = String(message[..<colon]) }
+            let text = "PostgreSQL \(state): \(message.prefix(300))"
+            switch condition {
+            case "08", "53", "57", "58", "40", "55", "XX": return StoreError.unavailable(text)
+            case "22", "23", "54": return DatabaseError(message: text, refusal: true)
+            default: return DatabaseError(message: text, refusal: false)
+            }
+        case is CancellationError:
+            return error
+        default:
+            // Pool errors (shut down, circuit breaker open) and channel errors: no database.
+            return leased ? error : StoreError.unavailable("no PostgreSQL connection: \(error)")
+        }
+    }
 
     static func makeQuery(_ sql: String, _ binds: [SQLValue]) throws -> PostgresQuery {
         var bindings = PostgresBindings(capacity: binds.count)
@@ -141,15 +263,31 @@ final class PostgresDriver: SQLDriver {
         }
 
         func transaction(_ statements: [SQLStatement]) async throws {
-            let logger = self.logger
-            try await connection.withTransaction(logger: logger) { connection in
-                for statement in statements {
-                    _ = try await connection.query(PostgresDriver.makeQuery(statement.sql, statement.binds), logger: logger)
-                }
-            }
+            try await PostgresDriver.inTransaction(statements, on: connection, logger: logger)
         }
 
-        func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws { try await body(self) }
+        func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws { try await body(self) }
         func close() async throws {}
+    }
+}
+
+/// The connection a call holds, so its deadline can close it.
+private final class LeasedConnection: Sendable {
+    private let state = Mutex<(connection: PostgresConnection?, everLeased: Bool)>((nil, false))
+
+    var everLeased: Bool { state.withLock { $0.everLeased } }
+
+    /// A connection is in use and has been closed under the call.
+    var isClosedUnderCall: Bool { state.withLock { $0.connection?.isClosed ?? false } }
+
+    func set(_ connection: PostgresConnection?) {
+        state.withLock {
+            $0.connection = connection
+            if connection != nil { $0.everLeased = true }
+        }
+    }
+
+    func close() {
+        if let connection = state.withLock({ $0.connection }) { PostgresDriver.closeSoon(connection) }
     }
 }

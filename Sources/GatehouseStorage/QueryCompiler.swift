@@ -62,6 +62,7 @@ struct QuerySchema {
         (["latency", "duration"], "latency_us", .duration), (["ttft", "time_to_first_token"], "ttft_us", .duration),
         (["cost"], "cost_micros", .money), (["cost_saved"], "cost_saved_micros", .money),
         (["stream"], "stream", .boolean), (["complete"], "complete", .boolean), (["cache_hit", "cached"], "cache_hit", .boolean),
+        (["usage_estimated"], "usage_estimated", .boolean),
         (["timestamp", "time", "ts"], "ts", .time),
     ], messageColumn: "error_message", dynamic: .properties(column: "properties"))
 
@@ -156,10 +157,11 @@ struct QueryCompiler {
     private func number(_ column: QuerySchema.Column, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
         func value(_ v: QueryValue) throws -> Int64 {
             switch (column.kind, v) {
-            case (.integer, .number(let n)): return Int64(n.rounded())
+            // Saturating: an absurd number (`status:>1e300`) reaches the range check below, not a trap.
+            case (.integer, .number(let n)): return Int64(saturating: n.rounded())
             case (.duration, .duration(let micros)): return micros
-            case (.duration, .number(let ms)): return Int64((ms * 1000).rounded())
-            case (.money, .number(let dollars)): return Int64((dollars * 1_000_000).rounded())
+            case (.duration, .number(let ms)): return Int64(saturating: (ms * 1000).rounded())
+            case (.money, .number(let dollars)): return Int64(saturating: (dollars * 1_000_000).rounded())
             case (.time, .time(let micros)): return micros
             default:
                 let expected = switch column.kind {

@@ -11,15 +11,40 @@ import Synchronization
 /// - A full queue applies the configured policy: `drop` discards the new record, counts it in
 ///   `gatehouse_recorder_dropped_records_total` and logs once per burst; `block` waits up to a
 ///   second for room first.
-/// - A failed write keeps the batch and retries with backoff; records are only lost when the
-///   queue is full (and then counted).
-/// - Graceful shutdown drains the queue completely before `run()` returns.
+/// - A failed write keeps the batch and retries it with backoff (50 ms doubling to 5 s); every
+///   failed attempt is counted in `gatehouse_recorder_write_failures_total`. An outage is logged
+///   twice: a warning when the first write fails, and a notice when writes succeed again, with
+///   how many records waited and for how long. Records are never dropped because the store is
+///   down; only a record the store refuses on its own (a constraint, say) is set aside, so one
+///   bad record cannot hold back every record behind it.
+/// - Every write has a deadline (`writeTimeout`): a call that never returns becomes a failure.
+/// - Graceful shutdown drains the queue before `run()` returns, trying for `shutdownFlushLimit`
+///   at most while the store is down; it then logs how many records it could not write.
 public final class Recorder<Record: Sendable>: Service {
     private struct State {
         var queue: [Record] = []
         var droppedSinceLog = 0
-        var wakeup: CheckedContinuation<Void, Never>?
         var shuttingDown = false
+        var waiter: Waiter?
+        var waits: UInt64 = 0
+        var outage: Outage?
+    }
+
+    /// The flush loop, asleep until its time passes or something it waits for happens.
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Void, Never>?
+        /// Woken by a full batch (between flushes), not during a backoff.
+        var onBatch: Bool
+        /// Woken when graceful shutdown begins.
+        var onShutdown: Bool
+        /// Woken before it started waiting: it returns at once.
+        var woken = false
+    }
+
+    private struct Outage {
+        var since: ContinuousClock.Instant
+        var failures: Int
     }
 
     private let write: @Sendable ([Record]) async throws -> Void
@@ -27,6 +52,11 @@ public final class Recorder<Record: Sendable>: Service {
     private let settings: GatehouseConfig.RecorderSettings
     private let logger: Logger
     private let state = Mutex(State())
+    /// The longest one write may take before it counts as failed (the drivers' own deadlines
+    /// are shorter; this one also holds for writers that are not SQL stores).
+    let writeTimeout: Duration
+    /// How long graceful shutdown keeps trying to write what is queued while the store is down.
+    let shutdownFlushLimit: Duration
 
     private let depthGauge: Gauge
     private let droppedCounter: Counter
@@ -34,11 +64,15 @@ public final class Recorder<Record: Sendable>: Service {
     private let failureCounter: Counter
 
     /// `kind` names the records in metrics (`kind="requests"`) and log lines.
-    public init(kind: String, settings: GatehouseConfig.RecorderSettings, logger: Logger, write: @escaping @Sendable ([Record]) async throws -> Void) {
+    public init(kind: String, settings: GatehouseConfig.RecorderSettings, logger: Logger,
+                writeTimeout: Duration = .seconds(60), shutdownFlushLimit: Duration = .seconds(15),
+                write: @escaping @Sendable ([Record]) async throws -> Void) {
         self.write = write
         self.kind = kind
         self.settings = settings
         self.logger = logger
+        self.writeTimeout = writeTimeout
+        self.shutdownFlushLimit = shutdownFlushLimit
         let dimensions = [("kind", kind)]
         depthGauge = Gauge(label: "gatehouse_recorder_queue_depth", dimensions: dimensions)
         droppedCounter = Counter(label: "gatehouse_recorder_dropped_records_total", dimensions: dimensions)
@@ -55,7 +89,8 @@ public final class Recorder<Record: Sendable>: Service {
         if settings.whenFull == .block {
             let deadline = ContinuousClock.now + .seconds(1)
             while ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(5))
+                // A cancelled sleep returns at once: stop waiting rather than spin.
+                do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
                 if enqueue(record) { return true }
             }
         }
@@ -70,11 +105,7 @@ public final class Recorder<Record: Sendable>: Service {
             let n = min(records.count, settings.capacity - state.queue.count)
             guard n > 0 else { return (0, nil) }
             state.queue.append(contentsOf: records.prefix(n))
-            if state.queue.count >= settings.batchSize, let w = state.wakeup {
-                state.wakeup = nil
-                return (n, w)
-            }
-            return (n, nil)
+            return (n, Self.wakeForBatch(&state, batchSize: settings.batchSize))
         }
         wake?.resume()
         if taken > 0 { depthGauge.record(queueDepth) }
@@ -88,7 +119,7 @@ public final class Recorder<Record: Sendable>: Service {
         let deadline = ContinuousClock.now + timeout
         while queueDepth + needed > settings.capacity {
             if ContinuousClock.now >= deadline || Task.isCancelled { return false }
-            try? await Task.sleep(for: .milliseconds(5))
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
         }
         return true
     }
@@ -97,15 +128,23 @@ public final class Recorder<Record: Sendable>: Service {
         let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard state.queue.count < settings.capacity else { return (false, nil) }
             state.queue.append(record)
-            if state.queue.count >= settings.batchSize, let w = state.wakeup {
-                state.wakeup = nil
-                return (true, w)
-            }
-            return (true, nil)
+            return (true, Self.wakeForBatch(&state, batchSize: settings.batchSize))
         }
         wake?.resume()
         if accepted { depthGauge.record(queueDepth) }
         return accepted
+    }
+
+    /// The flush loop's continuation when a full batch should wake it (or marks it woken).
+    private static func wakeForBatch(_ state: inout State, batchSize: Int) -> CheckedContinuation<Void, Never>? {
+        guard state.queue.count >= batchSize, var waiter = state.waiter, waiter.onBatch else { return nil }
+        if let continuation = waiter.continuation {
+            state.waiter = nil
+            return continuation
+        }
+        waiter.woken = true
+        state.waiter = waiter
+        return nil
     }
 
     private func noteDropped() {
@@ -122,128 +161,267 @@ public final class Recorder<Record: Sendable>: Service {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
-            while !state.withLock({ $0.shuttingDown }) {
-                await waitForWork()
+            while !state.withLock({ $0.shuttingDown }) && !Task.isCancelled {
+                await pause(.milliseconds(settings.flushIntervalMilliseconds), onBatch: true, onShutdown: true)
                 await flushAvailable(final: false)
             }
         } onGracefulShutdown: {
             self.beginShutdown()
         }
-        // Shutting down: write everything that is left, retrying until it is stored or the
-        // process is killed; these records exist nowhere else.
+        // Shutting down: write everything that is left. These records exist nowhere else, so
+        // keep trying while the store is down, for `shutdownFlushLimit`; then say what is lost.
         await flushAvailable(final: true)
-        logger.debug("recorder drained")
+        logger.debug("recorder drained", metadata: ["kind": "\(kind)"])
     }
 
     private func beginShutdown() {
         let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.shuttingDown = true
-            defer { state.wakeup = nil }
-            return state.wakeup
+            return Self.take(&state, id: nil, when: { $0.onShutdown })
         }
         wake?.resume()
     }
 
-    /// Sleeps until a batch is full, the flush interval passes, or shutdown begins.
-    private func waitForWork() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [settings] in try? await Task.sleep(for: .milliseconds(settings.flushIntervalMilliseconds)) }
-            group.addTask {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.shuttingDown || state.queue.count >= self.settings.batchSize { return true }
-                        state.wakeup = continuation
-                        return false
+    /// The waiting continuation (of wait `id`, or any) if `when` holds for it; a waiter that has
+    /// not started waiting yet is marked woken instead.
+    private static func take(_ state: inout State, id: UInt64?, when: (Waiter) -> Bool = { _ in true }) -> CheckedContinuation<Void, Never>? {
+        guard var waiter = state.waiter, id == nil || waiter.id == id, when(waiter) else { return nil }
+        if let continuation = waiter.continuation {
+            state.waiter = nil
+            return continuation
+        }
+        waiter.woken = true
+        state.waiter = waiter
+        return nil
+    }
+
+    /// Sleeps for `duration`, or less: until a batch is full (`onBatch`), graceful shutdown
+    /// begins (`onShutdown`) or the task is cancelled. Never returns early on its own, and never
+    /// waits forever: the timer is a task of its own, so no wake-up can be missed.
+    private func pause(_ duration: Duration, onBatch: Bool, onShutdown: Bool) async {
+        let id = state.withLock { state -> UInt64 in
+            state.waits &+= 1
+            state.waiter = Waiter(id: state.waits, continuation: nil, onBatch: onBatch, onShutdown: onShutdown)
+            return state.waits
+        }
+        let timer = Task { [self] in
+            do { try await Task.sleep(for: duration) } catch { return }
+            let wake = state.withLock { Self.take(&$0, id: id) }
+            wake?.resume()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    guard var waiter = state.waiter, waiter.id == id else { return true }
+                    if waiter.woken || (onShutdown && state.shuttingDown) || (onBatch && state.queue.count >= settings.batchSize) {
+                        state.waiter = nil
+                        return true
                     }
-                    if resumeNow { continuation.resume() }
+                    waiter.continuation = continuation
+                    state.waiter = waiter
+                    return false
                 }
+                if now { continuation.resume() }
             }
-            await group.next()
-            // Whichever finished first, release the other.
-            let pending = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.wakeup = nil }
-                return state.wakeup
-            }
-            pending?.resume()
-            group.cancelAll()
+        } onCancel: {
+            let wake = state.withLock { Self.take(&$0, id: id) }
+            wake?.resume()
+        }
+        timer.cancel()
+        state.withLock { state in
+            if state.waiter?.id == id { state.waiter = nil }
         }
     }
 
-    /// Writes batches until the queue is empty. Failures back off and retry the same batch.
+    /// Writes batches until the queue is empty. A failed batch stays at the head of the queue
+    /// and is tried again with backoff. Returns early when graceful shutdown begins (the final
+    /// flush takes over) or the task is cancelled. With `final`, gives up after
+    /// `shutdownFlushLimit` of failures and reports what could not be written.
     public func flushAvailable(final: Bool) async {
-        var backoff = 0.05
-        var failuresInARow = 0
+        let giveUpAt = ContinuousClock.now + shutdownFlushLimit
+        var backoff = Duration.milliseconds(50)
+        var unknownFailuresInARow = 0
         while true {
-            let batch = state.withLock { state -> [Record] in
-                let n = min(state.queue.count, settings.batchSize)
-                return Array(state.queue.prefix(n))
-            }
+            let batch = state.withLock { state -> [Record] in Array(state.queue.prefix(settings.batchSize)) }
             if batch.isEmpty { return }
+            var limit = writeTimeout
+            if final {
+                let left = giveUpAt - ContinuousClock.now
+                guard left > .zero else { return reportUnwritten() }
+                limit = min(limit, left)
+            }
             do {
-                try await write(batch)
-                state.withLock { state in
+                try await writeWithin(limit, batch)
+                let waited = state.withLock { state -> Int in
+                    let waited = state.queue.count
                     state.queue.removeFirst(batch.count)
                     if state.queue.count < settings.capacity / 2 { state.droppedSinceLog = 0 }
+                    return waited
                 }
                 writtenCounter.increment(by: batch.count)
                 depthGauge.record(queueDepth)
-                backoff = 0.05
-                failuresInARow = 0
+                noteWritten(waited: waited)
+                backoff = .milliseconds(50)
+                unknownFailuresInARow = 0
             } catch {
-                failureCounter.increment()
-                failuresInARow += 1
-                logger.error("writing records failed; will retry", metadata: ["kind": "\(kind)", "records": "\(batch.count)", "error": "\(error)"])
-                // A batch that keeps failing may hold one record the store refuses while it takes
-                // others: find it by halves, so one bad record cannot block every record behind it.
-                if failuresInARow >= 3, await isolateRefusedRecords(batch) {
-                    state.withLock { $0.queue.removeFirst(batch.count) }
-                    depthGauge.record(queueDepth)
-                    failuresInARow = 0
-                    continue
+                if Task.isCancelled {
+                    // Told to stop now: not a store failure. What is left is lost; say so.
+                    if final { reportUnwritten(error) }
+                    return
                 }
-                if !final && state.withLock({ $0.shuttingDown }) == false && Task.isCancelled { return }
-                try? await Task.sleep(for: .seconds(backoff))
-                backoff = min(backoff * 2, 5)
+                failureCounter.increment()
+                let failure = StoreFailure(error)
+                if failure == .unknown { unknownFailuresInARow += 1 } else { unknownFailuresInARow = 0 }
+                // A batch the store answers with a refusal may hold one record it refuses while
+                // it takes the others: find it by halves, so one bad record cannot block every
+                // record behind it. An error of unknown kind gets the same after 3 in a row.
+                if failure == .refusal || unknownFailuresInARow >= 3 {
+                    let (remaining, progress) = await isolate(batch, limit: limit)
+                    if progress {
+                        let waited = state.withLock { state -> Int in
+                            let waited = state.queue.count
+                            state.queue.replaceSubrange(0..<batch.count, with: remaining)
+                            return waited
+                        }
+                        depthGauge.record(queueDepth)
+                        unknownFailuresInARow = 0
+                        noteWritten(waited: waited)
+                        continue
+                    }
+                }
+                noteFailure(error)
+                // Shutdown began: the final flush takes over, with its time limit.
+                if !final && state.withLock({ $0.shuttingDown }) { return }
+                if final && ContinuousClock.now + backoff >= giveUpAt { return reportUnwritten(error) }
+                await pause(backoff, onBatch: false, onShutdown: !final)
+                backoff = min(backoff * 2, .seconds(5))
+                if Task.isCancelled {
+                    if final { reportUnwritten(error) }
+                    return
+                }
+                if !final && state.withLock({ $0.shuttingDown }) { return }
             }
         }
+    }
+
+    private func writeWithin(_ limit: Duration, _ records: [Record]) async throws {
+        let write = self.write
+        try await Deadline.run(limit, timeoutError: { StoreError.unavailable("no answer within \(limit)") }) { _ in
+            try await write(records)
+        }
+    }
+
+    /// The first failure of an outage is logged; the rest are counted (and logged at debug).
+    private func noteFailure(_ error: any Error) {
+        let (first, queued) = state.withLock { state -> (Bool, Int) in
+            if state.outage == nil {
+                state.outage = Outage(since: .now, failures: 1)
+                return (true, state.queue.count)
+            }
+            state.outage?.failures += 1
+            return (false, state.queue.count)
+        }
+        if first {
+            logger.warning("the store is not taking records; keeping them and retrying until it does",
+                           metadata: ["kind": "\(kind)", "queued": "\(queued)", "error": "\(error)"])
+        } else {
+            logger.debug("writing records failed again", metadata: ["kind": "\(kind)", "queued": "\(queued)", "error": "\(error)"])
+        }
+    }
+
+    /// Ends an outage, if there was one, with how many records waited and for how long.
+    private func noteWritten(waited: Int) {
+        guard let outage = state.withLock({ state -> Outage? in
+            defer { state.outage = nil }
+            return state.outage
+        }) else { return }
+        let elapsed = ContinuousClock.now - outage.since
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        logger.notice("the store is taking records again",
+                      metadata: ["kind": "\(kind)", "records_waited": "\(waited)", "outage_seconds": "\(String(format: "%.1f", seconds))",
+                                 "failed_attempts": "\(outage.failures)"])
+    }
+
+    /// Shutdown could not write everything: count and say what is lost.
+    private func reportUnwritten(_ error: (any Error)? = nil) {
+        let lost = state.withLock { state -> Int in
+            defer { state.queue.removeAll() }
+            return state.queue.count
+        }
+        guard lost > 0 else { return }
+        droppedCounter.increment(by: lost)
+        depthGauge.record(0)
+        var metadata: Logger.Metadata = ["kind": "\(kind)", "records": "\(lost)", "tried_for_seconds": "\(shutdownFlushLimit.components.seconds)"]
+        if let error { metadata["error"] = .string("\(error)") }
+        logger.error("records could not be written before shutdown; they are lost", metadata: metadata)
     }
 }
 
 extension Recorder {
     /// Writes `batch` in halves, down to single records. Returns true when the store took some
-    /// of it (so it is up) and every record was either written or refused alone; the refused
-    /// ones are dropped, counted and logged. Returns false, having dropped nothing, when nothing
-    /// could be written: the store is down, and the batch waits for it.
+    /// of it or refused single records on their own (which are dropped, counted and logged);
+    /// false, having dropped nothing, when nothing could be written (the store is down, and the
+    /// batch waits for it).
     func isolateRefusedRecords(_ batch: [Record]) async -> Bool {
+        await isolate(batch, limit: writeTimeout).progress
+    }
+
+    /// The records of `batch` neither written nor set aside (in order), and whether anything
+    /// was. An outage part-way stops the search and keeps the rest.
+    func isolate(_ batch: [Record], limit: Duration) async -> (remaining: [Record], progress: Bool) {
+        let giveUpAt = ContinuousClock.now + limit
         var wroteAny = false
-        var refused: [String] = []
-        var pending: [ArraySlice<Record>] = [batch[...]]
+        var refusedAlone: [(index: Int, error: any Error, failure: StoreFailure)] = []
+        var pending: [Range<Int>] = [batch.indices]
+        var untried: [Range<Int>] = []
         var attempts = 0
+        var onlyRefusals = true
         while let part = pending.popLast() {
             attempts += 1
-            // Nothing written after a few tries: an outage, not a bad record.
-            if !wroteAny && attempts > 4 { return false }
+            // Nothing written after a few tries, and not because the values were refused: an
+            // outage, not a bad record.
+            if !wroteAny && !onlyRefusals && attempts > 4 { return (batch, false) }
+            let left = giveUpAt - ContinuousClock.now
+            if left <= .zero || Task.isCancelled {
+                untried.append(part)
+                untried.append(contentsOf: pending)
+                break
+            }
             do {
-                try await write(Array(part))
+                try await writeWithin(min(writeTimeout, left), Array(batch[part]))
                 wroteAny = true
                 writtenCounter.increment(by: part.count)
             } catch {
+                let failure = StoreFailure(error)
+                if failure != .refusal { onlyRefusals = false }
+                if failure == .outage {
+                    // The store went away: keep this part and everything not yet tried.
+                    untried.append(part)
+                    untried.append(contentsOf: pending)
+                    break
+                }
                 if part.count == 1 {
-                    refused.append("\(error)")
+                    refusedAlone.append((part.lowerBound, error, failure))
                 } else {
-                    let middle = part.startIndex + part.count / 2
-                    pending.append(part[middle...])
-                    pending.append(part[..<middle])
+                    let middle = part.lowerBound + part.count / 2
+                    pending.append(middle..<part.upperBound)
+                    pending.append(part.lowerBound..<middle)
                 }
             }
         }
-        guard wroteAny || refused.isEmpty else { return false }
-        if !refused.isEmpty {
-            droppedCounter.increment(by: refused.count)
+        // A record is set aside only when the store took others, or refused this one's values
+        // on their own; otherwise it may be the store that is broken: keep everything.
+        let setAside = refusedAlone.filter { wroteAny || $0.failure == .refusal }
+        guard wroteAny || !setAside.isEmpty else { return (batch, false) }
+        let dropped = Set(setAside.map(\.index))
+        var keep = Set(untried.flatMap { Array($0) })
+        for refused in refusedAlone where !dropped.contains(refused.index) { keep.insert(refused.index) }
+        if !setAside.isEmpty {
+            droppedCounter.increment(by: setAside.count)
             logger.error("the store refused records that it cannot take; dropped them so the rest could be written",
-                         metadata: ["kind": "\(kind)", "records": "\(refused.count)", "error": "\(refused.first ?? "")"])
+                         metadata: ["kind": "\(kind)", "records": "\(setAside.count)", "error": "\(setAside[0].error)"])
         }
-        return true
+        return (batch.indices.filter { keep.contains($0) }.map { batch[$0] }, true)
     }
 }
 

@@ -1,3 +1,5 @@
+import GatehouseCore
+
 /// A bound SQL parameter or a result cell, independent of the database.
 public enum SQLValue: Sendable, Hashable {
     case int(Int64)
@@ -75,8 +77,42 @@ public protocol SQLDriver: Sendable {
     func transaction(_ statements: [SQLStatement]) async throws
     /// Runs `body` inside a transaction holding the migration lock (an advisory lock on
     /// PostgreSQL), so that instances starting together migrate once.
-    func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws
+    func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws
     func close() async throws
+}
+
+/// A statement the database answered with an error, in words without the bound values.
+///
+/// `refusal` marks errors about the values themselves (a constraint, a value out of range, a
+/// row too big): the same statement will fail again, so a writer may set the record aside.
+/// Everything that means "the database is not there" is `StoreError.unavailable` instead.
+public struct DatabaseError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var refusal: Bool
+    public init(message: String, refusal: Bool) {
+        self.message = message
+        self.refusal = refusal
+    }
+    public var description: String { message }
+}
+
+/// What a failed store call means for whoever retries it.
+enum StoreFailure: Equatable {
+    /// The database could not be reached, did not answer in time, or went away: keep
+    /// everything and try again later.
+    case outage
+    /// The database answered and refused these values: trying them again will not help.
+    case refusal
+    /// Anything else (including errors of stores that are not SQL drivers).
+    case unknown
+
+    init(_ error: any Error) {
+        switch error {
+        case StoreError.unavailable(_), is CancellationError: self = .outage
+        case let error as DatabaseError: self = error.refusal ? .refusal : .unknown
+        default: self = .unknown
+        }
+    }
 }
 
 public struct SQLStatement: Sendable {

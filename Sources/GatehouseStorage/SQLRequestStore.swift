@@ -21,7 +21,7 @@ public final class SQLRequestStore: RequestStore {
         "id", "ts", "route", "provider", "requested_model", "model", "status", "stream", "latency_us", "ttft_us",
         "input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens",
         "cost_micros", "key_id", "user_id", "properties", "correlation_id", "error_class", "error_message", "complete",
-        "attempts", "cache_hit", "cost_saved_micros",
+        "attempts", "cache_hit", "cost_saved_micros", "usage_estimated",
     ]
 
     public func insert(_ records: [RequestRecord]) async throws {
@@ -51,7 +51,7 @@ public final class SQLRequestStore: RequestStore {
                 .text(Self.encodeProperties(r.properties)), .text(r.correlationID),
                 r.errorClass.map { .text($0.rawValue) } ?? .null, r.errorMessage.map { .text($0) } ?? .null,
                 .int(r.complete ? 1 : 0), r.attempts.isEmpty ? .null : .text(Self.encodeAttempts(r.attempts)),
-                .int(r.cacheHit ? 1 : 0), .int(r.costSaved.value),
+                .int(r.cacheHit ? 1 : 0), .int(r.costSaved.value), .int(r.usageEstimated ? 1 : 0),
             ]
             let placeholders = values.enumerated().map { index, value in
                 let p = builder.bind(value)
@@ -277,7 +277,8 @@ public final class SQLRequestStore: RequestStore {
             errorClass: row["error_class"].text.flatMap(ErrorClass.init(rawValue:)), errorMessage: row["error_message"].text,
             complete: row["complete"].int != 0,
             attempts: row["attempts"].text.flatMap { try? JSONDecoder().decode([CallAttempt].self, from: Data($0.utf8)) } ?? [],
-            cacheHit: row["cache_hit"].int == 1, costSaved: MicroDollars(row["cost_saved_micros"].int ?? 0))
+            cacheHit: row["cache_hit"].int == 1, costSaved: MicroDollars(row["cost_saved_micros"].int ?? 0),
+            usageEstimated: row["usage_estimated"].int == 1)
     }
 }
 

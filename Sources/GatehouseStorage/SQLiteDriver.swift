@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import Logging
 import NIOCore
 import SQLiteNIO
@@ -61,18 +62,55 @@ final class SQLiteDriver: SQLDriver {
         return SQLiteDriver(writer: writer, readers: readers)
     }
 
+    /// Deadlines: a call that waits this long (behind other writers, or on a file lock held by
+    /// another process past `busy_timeout`) fails as unavailable, and its caller tries again.
+    static let queryTimeout: Duration = .seconds(30)
+    static let transactionTimeout: Duration = .seconds(30)
+    static let migrationTimeout: Duration = .seconds(600)
+
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         let isRead = sql.drop(while: \.isWhitespace).prefix(6).uppercased() == "SELECT"
         if isRead, !readers.isEmpty {
             let index = nextReader.add(1, ordering: .relaxed).oldValue % readers.count
             let reader = readers[index]
-            return try await reader.lock.withLock { try await Self.run(sql, binds, on: reader.connection) }
+            return try await within(Self.queryTimeout) { try await reader.lock.withLock { try await Self.run(sql, binds, on: reader.connection) } }
         }
-        return try await writerLock.withLock { try await Self.run(sql, binds, on: writer) }
+        return try await within(Self.queryTimeout) { [writer, writerLock] in try await writerLock.withLock { try await Self.run(sql, binds, on: writer) } }
     }
 
     func transaction(_ statements: [SQLStatement]) async throws {
-        try await writerLock.withLock { try await self.inTransaction(statements) }
+        // A call whose deadline passed while it waited for the writer gives up before it begins,
+        // so a batch its caller will write again is not written twice.
+        try await within(Self.transactionTimeout) { [self] in
+            try await writerLock.withLock {
+                try Task.checkCancellation()
+                try await self.inTransaction(statements)
+            }
+        }
+    }
+
+    /// Runs `body` within `timeout`; errors come out as `StoreError.unavailable` (busy, locked,
+    /// I/O, no answer in time), a `DatabaseError` refusal (constraint, too big) or as SQLite said.
+    private func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await Deadline.run(timeout, timeoutError: { StoreError.unavailable("SQLite did not answer within \(timeout)") }) { _ in
+                try await body()
+            }
+        } catch {
+            throw Self.describe(error)
+        }
+    }
+
+    static func describe(_ error: any Error) -> any Error {
+        guard let sqlite = error as? SQLiteError else { return error }
+        let reason = "\(sqlite.reason)"
+        if ["busy", "locked", "ioError", "full", "readOnly", "readonly", "cantOpen", "noMemory", "interrupt"].contains(where: { reason.hasPrefix($0) }) {
+            return StoreError.unavailable("SQLite \(reason): \(sqlite.message)")
+        }
+        if ["constraint", "tooBig", "mismatch", "range"].contains(where: { reason.hasPrefix($0) }) {
+            return DatabaseError(message: "SQLite \(reason): \(sqlite.message)", refusal: true)
+        }
+        return error
     }
 
     private func inTransaction(_ statements: [SQLStatement]) async throws {
@@ -88,15 +126,17 @@ final class SQLiteDriver: SQLDriver {
 
     /// Runs `body` inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock serializes
     /// every connection and process opening the same file, so only one applies a migration.
-    func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws {
-        try await writerLock.withLock {
-            _ = try await writer.query("BEGIN IMMEDIATE", [])
-            do {
-                try await body(LockedWriter(connection: writer))
-                _ = try await writer.query("COMMIT", [])
-            } catch {
-                _ = try? await writer.query("ROLLBACK", [])
-                throw error
+    func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws {
+        try await within(Self.migrationTimeout) { [writer, writerLock] in
+            try await writerLock.withLock {
+                _ = try await writer.query("BEGIN IMMEDIATE", [])
+                do {
+                    try await body(LockedWriter(connection: writer))
+                    _ = try await writer.query("COMMIT", [])
+                } catch {
+                    _ = try? await writer.query("ROLLBACK", [])
+                    throw error
+                }
             }
         }
     }
@@ -110,7 +150,7 @@ final class SQLiteDriver: SQLDriver {
         func transaction(_ statements: [SQLStatement]) async throws {
             for statement in statements { _ = try await SQLiteDriver.run(statement.sql, statement.binds, on: connection) }
         }
-        func withMigrationLock(_ body: @Sendable (any SQLDriver) async throws -> Void) async throws { try await body(self) }
+        func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws { try await body(self) }
         func close() async throws {}
     }
 

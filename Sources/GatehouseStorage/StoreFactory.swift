@@ -79,7 +79,7 @@ extension SQLRequestStore {
     }
 }
 
-/// Runs the PostgreSQL pool for the server's lifetime and migrates once it is up.
+/// Runs the PostgreSQL pool for the server's lifetime.
 struct PostgresService: Service {
     let client: PostgresClient
     let driver: PostgresDriver

@@ -29,8 +29,13 @@ public enum Decompression {
         case "gzip", "x-gzip": return try inflate(data, windowBits: 15 + 16, name: "gzip", limit: limit)
         case "deflate":
             // HTTP's "deflate" is zlib-wrapped, but some clients send raw deflate; accept both.
-            if let zlib = try? inflate(data, windowBits: 15, name: "deflate", limit: limit) { return zlib }
-            return try inflate(data, windowBits: -15, name: "deflate", limit: limit)
+            // Only data that is not zlib is tried as raw: zlib that inflates past the limit is
+            // a bomb (413), not a reason to read it again as something else (and call it corrupt).
+            switch Result(catching: { () throws(Failure) -> [UInt8] in try inflate(data, windowBits: 15, name: "deflate", limit: limit) }) {
+            case .success(let zlib): return zlib
+            case .failure(.tooLarge(let limit)): throw .tooLarge(limit: limit)
+            case .failure: return try inflate(data, windowBits: -15, name: "deflate", limit: limit)
+            }
         case "br": return try brotli(data, limit: limit)
         default: throw .unsupported(name)
         }

@@ -31,13 +31,13 @@ public struct IngestRoutes: Sendable {
     /// True when no project is configured: anything may send, filed under the project named in the request.
     public var isOpen: Bool { settings.projects.isEmpty }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.post("/api/v1/logs") { request, _ in await self.ingestLogs(request) }
-        router.post("/v1/logs") { request, _ in await self.ingestOTLP(request) }
-        router.post("/api/{project}/envelope") { request, context in
+    public func addRoutes(to api: APIRouter) {
+        api.open.post("/api/v1/logs") { request, _ in await self.ingestLogs(request) }
+        api.open.post("/v1/logs") { request, _ in await self.ingestOTLP(request) }
+        api.open.post("/api/{project}/envelope") { request, context in
             await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: true)
         }
-        router.post("/api/{project}/store") { request, context in
+        api.open.post("/api/{project}/store") { request, context in
             await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: false)
         }
     }
@@ -68,7 +68,10 @@ public struct IngestRoutes: Sendable {
         do { (project, body) = try await logRequest(request) } catch { return error.response }
         let parsed: LogIngest.Result
         do {
-            parsed = try parser.parse(body, project: project, receivedMicros: TimeExpressions.nowMicros())
+            let parser = self.parser, received = TimeExpressions.nowMicros()
+            parsed = try await IngestWork.run { () throws(LogIngest.BodyError) -> LogIngest.Result in
+                try parser.parse(body, project: project, receivedMicros: received)
+            }
         } catch {
             return Self.error(error == .tooManyLines(limit: settings.limits.maxLinesPerRequest) ? .contentTooLarge : .badRequest,
                               error.description, code: "invalid_body")
@@ -91,8 +94,10 @@ public struct IngestRoutes: Sendable {
         do { (project, body) = try await logRequest(request) } catch { return error.response }
         let decoded: OTLPLogs.Decoded
         do {
-            decoded = try OTLPLogs.decode(body, contentType: request.headers[.contentType], parser: parser, project: project,
-                                          receivedMicros: TimeExpressions.nowMicros())
+            let parser = self.parser, contentType = request.headers[.contentType], received = TimeExpressions.nowMicros()
+            decoded = try await IngestWork.run { () throws(OTLPLogs.Failure) -> OTLPLogs.Decoded in
+                try OTLPLogs.decode(body, contentType: contentType, parser: parser, project: project, receivedMicros: received)
+            }
         } catch {
             return Self.error(.badRequest, error.description, code: "invalid_body")
         }
@@ -148,11 +153,13 @@ public struct IngestRoutes: Sendable {
         var envelopeEventID: String?
         if envelope {
             do {
-                let parsed = try SentryEnvelope.parse(body)
-                envelopeDSN = parsed.header["dsn"] as? String
-                envelopeEventID = parsed.header["event_id"] as? String
-                // Transactions, sessions, attachments, client reports…: not errors, skipped.
-                items = parsed.items.filter { $0.type == "event" }.map(\.payload)
+                // Parsing, like reading the events below, runs off the event loops (`IngestWork`).
+                (items, envelopeDSN, envelopeEventID) = try await IngestWork.run {
+                    () throws(SentryEnvelope.ParseError) -> ([ArraySlice<UInt8>], String?, String?) in
+                    let parsed = try SentryEnvelope.parse(body)
+                    // Transactions, sessions, attachments, client reports…: not errors, skipped.
+                    return (parsed.items.filter { $0.type == "event" }.map(\.payload), parsed.header["dsn"] as? String, parsed.header["event_id"] as? String)
+                }
             } catch {
                 return Self.sentryError(.badRequest, "invalid envelope: \(error)")
             }
@@ -187,16 +194,26 @@ public struct IngestRoutes: Sendable {
             return response
         }
         let now = TimeExpressions.nowMicros()
-        var events: [ErrorEvent] = []
-        for payload in items {
-            guard payload.count <= settings.limits.maxEventBytes else {
-                return Self.sentryError(.contentTooLarge, "an event is larger than \(settings.limits.maxEventBytes) bytes")
+        let events: [ErrorEvent]
+        do {
+            // Reading, grouping and masking a big event takes a while: off the event loops.
+            let payloads = items, maxEventBytes = settings.limits.maxEventBytes
+            events = try await IngestWork.run { () throws(ResponseFailure) -> [ErrorEvent] in
+                var events: [ErrorEvent] = []
+                for payload in payloads {
+                    guard payload.count <= maxEventBytes else {
+                        throw ResponseFailure(Self.sentryError(.contentTooLarge, "an event is larger than \(maxEventBytes) bytes"))
+                    }
+                    do throws(SentryEventReader.Invalid) {
+                        events.append(try SentryEventReader.read(payload, project: projectName, receivedMicros: now))
+                    } catch {
+                        throw ResponseFailure(Self.sentryError(.badRequest, error.description))
+                    }
+                }
+                return events
             }
-            do {
-                events.append(try SentryEventReader.read(payload, project: projectName, receivedMicros: now))
-            } catch {
-                return Self.sentryError(.badRequest, error.description)
-            }
+        } catch {
+            return error.response
         }
         if !events.isEmpty {
             guard acceptEvents(events) == events.count else {
@@ -217,12 +234,19 @@ public struct IngestRoutes: Sendable {
         let raw: ByteBuffer
         do {
             raw = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             let message = "the body is larger than \(limit) bytes"
             throw ResponseFailure(sentry ? sentryError(.contentTooLarge, message) : Self.error(.contentTooLarge, message, code: "request_too_large"))
+        } catch {
+            // The HTTP parser gave up mid-body: an unknown Transfer-Encoding, a bad chunk size.
+            let message = "the request body could not be read: its framing is malformed (Transfer-Encoding, chunk sizes or Content-Length)"
+            throw ResponseFailure(sentry ? sentryError(.badRequest, message) : Self.error(.badRequest, message, code: "invalid_body"))
         }
+        let bytes = Array(raw.readableBytesView), encoding = request.headers[.contentEncoding]
         do {
-            return try Decompression.decode(Array(raw.readableBytesView), encoding: request.headers[.contentEncoding], limit: limit)
+            return try await IngestWork.run { () throws(Decompression.Failure) -> [UInt8] in
+                try Decompression.decode(bytes, encoding: encoding, limit: limit)
+            }
         } catch {
             let status: HTTPResponse.Status = switch error {
             case .tooLarge: .contentTooLarge

@@ -140,7 +140,13 @@ public struct LogIngest: Sendable {
         for m in line.members {
             let raw = line.bytes[m.valueRange]
             if Self.wellKnown.contains(m.key) {
-                fields.known[m.key] = Self.decode(raw)
+                let value = Self.decode(raw)
+                // A string whose escapes are not text (a lone `\ud800`) decodes to nothing: refuse
+                // the line, as documented, rather than store it with that field empty.
+                if value == nil && raw.first == UInt8(ascii: "\"") {
+                    throw LineError(reason: "`\(m.key)` has a string escape that is not valid text (such as a lone \\ud800)")
+                }
+                fields.known[m.key] = value
                 continue
             }
             if m.key == "dbCalls" || m.key == "db_calls" { fields.dbCalls = Self.number(Self.decode(raw)) }
@@ -300,8 +306,7 @@ public struct LogIngest: Sendable {
     }()
 
     /// Stored as the scan compares bytes, OR-ed with 0x20: letters in lower case, `_` as 0x7F.
-    static let secretMarkers: [[UInt8]] = (["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "private_key"]
-        + Redactor.secretHeaderNames).map { Array($0.utf8).map { $0 | 0x20 } }
+    static let secretMarkers: [[UInt8]] = (Redactor.secretKeyMarkers + Redactor.secretHeaderNames).map { Array($0.utf8).map { $0 | 0x20 } }
 
     static func json(_ value: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes, .fragmentsAllowed]))

@@ -21,7 +21,8 @@ public struct RetentionService: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await pruneOnce()
-                try? await Task.sleep(for: .seconds(retention.intervalSeconds))
+                // A cancelled sleep ends the loop: it is not a pause.
+                do { try await Task.sleep(for: .seconds(retention.intervalSeconds)) } catch { break }
             }
         }
     }
@@ -33,7 +34,7 @@ public struct RetentionService: Service {
         for kind in TelemetryKind.allCases {
             do {
                 if let days = retention.days[kind], days > 0 {
-                    let cutoff = nowMicros - Int64(days) * 86_400_000_000
+                    let cutoff = nowMicros.subtractingSaturated(Int64(days).multipliedSaturated(by: 86_400_000_000))
                     while !Task.isCancelled {
                         let n = try await store.prune(kind, beforeMicros: cutoff, batch: Self.batch)
                         removed[kind, default: 0] += n

@@ -3,24 +3,26 @@ import Metrics
 
 /// Telemetry's series in `/metrics`: what was ingested, refused and flagged as slow.
 enum TelemetryMetrics {
-    /// Project labels come from the configuration (or, in open mode, the URL), cut to this length.
+    /// Project labels come from the configuration (or, in open mode, the request: a header or
+    /// the URL), so they are bounded: cut to this length, at most 100 distinct, then `other`.
     static let maxLabelLength = 64
+    static let projectLabels = MetricLabelValues(limit: 100, maxLength: maxLabelLength)
 
     private struct ProjectKey: Hashable, Sendable {
         var name: String
         var project: String
     }
 
-    private static let counters = MetricHandleCache<ProjectKey, Counter> { key in
+    private static let counters = MetricHandleCache<ProjectKey, Counter>(maxEntries: 1_000) { key in
         Counter(label: key.name, dimensions: [("project", key.project)])
     }
-    private static let slow = MetricHandleCache<String, Counter> { reason in
+    private static let slow = MetricHandleCache<String, Counter>(maxEntries: 100, overflow: MetricLabelValues.other) { reason in
         Counter(label: "gatehouse_slow_operations_total", dimensions: [("reason", reason)])
     }
 
     static func count(_ name: String, project: String, by n: Int = 1) {
         guard n > 0 else { return }
-        counters(ProjectKey(name: name, project: String(project.prefix(maxLabelLength)))).increment(by: n)
+        counters(ProjectKey(name: name, project: projectLabels(project))).increment(by: n)
     }
 
     static func logsIngested(_ project: String, _ n: Int) { count("gatehouse_logs_ingested_total", project: project, by: n) }

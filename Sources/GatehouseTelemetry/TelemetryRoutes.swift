@@ -22,16 +22,16 @@ public struct TelemetryRoutes: Sendable {
         self.tailPollInterval = tailPollInterval
     }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.get("/api/v1/logs") { request, _ in await self.answer { try await self.logs(request) } }
-        router.get("/api/v1/logs/tail") { request, _ in await self.answer { try await self.tail(request) } }
-        router.get("/api/v1/issues") { request, _ in await self.answer { try await self.issues(request) } }
-        router.get("/api/v1/issues/{id}") { _, context in await self.answer { try await self.issue(context.parameters.get("id") ?? "") } }
-        router.patch("/api/v1/issues/{id}") { request, context in
+    public func addRoutes(to api: APIRouter) {
+        api.team.get("/api/v1/logs") { request, _ in await self.answer { try await self.logs(request) } }
+        api.team.get("/api/v1/logs/tail") { request, _ in await self.answer { try await self.tail(request) } }
+        api.team.get("/api/v1/issues") { request, _ in await self.answer { try await self.issues(request) } }
+        api.team.get("/api/v1/issues/{id}") { _, context in await self.answer { try await self.issue(context.parameters.get("id") ?? "") } }
+        api.team.patch("/api/v1/issues/{id}") { request, context in
             await self.answer { try await self.updateIssue(request, id: context.parameters.get("id") ?? "") }
         }
-        router.get("/api/v1/correlation/{id}") { _, context in await self.answer { try await self.correlation(context.parameters.get("id") ?? "") } }
-        router.get("/api/v1/storage") { _, _ in await self.answer { try await self.storage() } }
+        api.team.get("/api/v1/correlation/{id}") { _, context in await self.answer { try await self.correlation(context.parameters.get("id") ?? "") } }
+        api.team.get("/api/v1/storage") { _, _ in await self.answer { try await self.storage() } }
     }
 
     func answer(_ body: () async throws -> Response) async -> Response { await APIAnswer.run(body) }
@@ -72,7 +72,7 @@ public struct TelemetryRoutes: Sendable {
                 let lines = try await store.logs(after: max(start, last - lookback), filter: filter, limit: Int(lookback) + 500)
                     .filter { !sent.contains($0.sequence ?? 0) }.prefix(500)
                 if lines.isEmpty {
-                    try? await Task.sleep(for: interval)
+                    do { try await Task.sleep(for: interval) } catch { break }  // cancelled: the client left
                     idle += interval
                     if idle >= .seconds(15) {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))  // proxies close silent streams

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The command tree; `main.swift` starts it.
 struct Gatehouse: AsyncParsableCommand {
@@ -8,4 +9,22 @@ struct Gatehouse: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Serve.self, Usage.self, Logs.self, Monitor.self, Smoke.self, SilenceCommand.self, Keys.self, CheckConfig.self, EncryptSecret.self],
         defaultSubcommand: nil)
+
+    /// ArgumentParser's `main`, except that a `CLIError` (the server is not reachable, the API
+    /// refused the call, …) is one line on standard error, `error: …`, and exit status 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Rainbow
@@ -46,42 +45,47 @@ struct Logs: AsyncParsableCommand {
         if let query { items.append(URLQueryItem(name: "q", value: query)) }
         if let until { items.append(URLQueryItem(name: "to", value: until)) }
         let page = try await client.object(.GET, "/api/v1/logs", query: items)
+        let lines = (page["data"] as? [[String: Any]]) ?? []
+        if lines.isEmpty {
+            // Said on standard error with --json, so the output stays one JSON object a line.
+            let note = "no lines match \(query.map { "'\($0)' " } ?? "")since \(since)\(until.map { " until \($0)" } ?? "")"
+            if json { FileHandle.standardError.write(Data("\(note)\n".utf8)) } else { print("(\(note))".dim) }
+            return
+        }
         // The API answers newest first; a terminal reads oldest first.
-        for line in ((page["data"] as? [[String: Any]]) ?? []).reversed() { print(LogLine.render(line, json: json)) }
+        for line in lines.reversed() { print(LogLine.render(line, json: json)) }
         if page["has_more"] as? Bool == true, !json {
             print("(more lines match; narrow the query or raise --limit)".dim)
         }
     }
 
     private func follow(_ client: APIClient) async throws {
-        var components = URLComponents(string: client.base + "/api/v1/logs/tail")
-        if let query { components?.queryItems = [URLQueryItem(name: "q", value: query)] }
-        guard let target = components?.string else { throw CLIError("--url \(client.base) is not a URL") }
-        var request = HTTPClientRequest(url: target)
-        if let token = client.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var request = try client.request(.GET, "/api/v1/logs/tail", query: query.map { [URLQueryItem(name: "q", value: $0)] } ?? [])
         request.headers.add(name: "Accept", value: "text/event-stream")
-        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+        // The deadline only bounds the whole stream; connecting fails within seconds (APIClient.http).
+        let response = try await client.send(request, timeout: .hours(24 * 365))
         guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let data = Data(buffer: body)
-            let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
-                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? String(decoding: data, as: UTF8.self)
-            throw CLIError("Gatehouse answered \(response.status.code): \(message)")
+            throw client.refusal(response.status, try await client.collect(response, upTo: 1 << 20))
         }
         if !json { FileHandle.standardError.write(Data("tailing \(query ?? "all logs") — Ctrl-C to stop\n".utf8)) }
         var pending = ""
-        for try await chunk in response.body {
-            pending += String(buffer: chunk)
-            while let end = pending.range(of: "\n\n") {
-                let event = pending[..<end.lowerBound]
-                pending = String(pending[end.upperBound...])
-                for field in event.split(separator: "\n") where field.hasPrefix("data: ") {
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(field.dropFirst(6).utf8)) as? [String: Any] else { continue }
-                    print(LogLine.render(object, json: json))
-                    fflush(nil)  // every stream: a pipe would otherwise hold lines back
+        do {
+            for try await chunk in response.body {
+                pending += String(buffer: chunk)
+                while let end = pending.range(of: "\n\n") {
+                    let event = pending[..<end.lowerBound]
+                    pending = String(pending[end.upperBound...])
+                    for field in event.split(separator: "\n") where field.hasPrefix("data: ") {
+                        guard let object = try? JSONSerialization.jsonObject(with: Data(field.dropFirst(6).utf8)) as? [String: Any] else { continue }
+                        print(LogLine.render(object, json: json))
+                        fflush(nil)  // every stream: a pipe would otherwise hold lines back
+                    }
                 }
             }
+        } catch {
+            throw CLIError("the live tail from Gatehouse at \(client.base) broke off (\(APIClient.reason(error)))")
         }
+        throw CLIError("Gatehouse at \(client.base) ended the live tail (it stopped or restarted)")
     }
 }
 

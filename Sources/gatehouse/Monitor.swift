@@ -3,15 +3,15 @@ import GatehouseCore
 import Foundation
 import Rainbow
 
-/// Token and spend use against their thresholds, as coloured progress bars (FlashCase's
-/// `monitor_token_usage.py`, reading Gatehouse's usage and budget APIs).
+/// Token and spend use against their thresholds, as coloured progress bars, read from
+/// Gatehouse's usage and budget APIs: a glance at the AI bill from a terminal.
 struct Monitor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Watch AI tokens and spend against their thresholds as progress bars.",
         discussion: "gatehouse monitor --tokens-per-hour 100000 --spend-per-day 25 --interval 10s   (Ctrl-C stops; --once prints one screen)")
 
     @Option(help: "Gatehouse base URL (GATEHOUSE_URL). Default http://127.0.0.1:8080.") var url: String?
-    @Option(help: "The hourly token threshold (the seeds' alert: 100,000).") var tokensPerHour: Int = 100_000
+    @Option(help: "The hourly token threshold.") var tokensPerHour: Int = 100_000
     @Option(help: "The daily spend threshold in dollars.") var spendPerDay: Double = 10
     @Option(help: "How often to refresh: 5s, 30s, 1m.") var interval: String = "5s"
     @Option(help: "Width of the bars.") var width: Int = 30
@@ -33,6 +33,7 @@ struct Monitor: AsyncParsableCommand {
                 return
             }
             print("\u{1B}[2J\u{1B}[H" + screen + "\n" + "refreshing every \(interval) — Ctrl-C to stop".dim)
+            fflush(nil)  // a pipe would otherwise hold the screen back until Ctrl-C discards it
             try await Task.sleep(for: pause)
         }
     }

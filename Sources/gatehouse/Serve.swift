@@ -35,7 +35,14 @@ struct Serve: AsyncParsableCommand {
             logger.critical("gatehouse could not start", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
             throw ExitCode(1)
         }
-        try await server.run()
+        do {
+            try await server.run()
+        } catch let error as ListenError {
+            // Said plainly on standard error (whatever the log format), and exit 1.
+            logger.critical("gatehouse could not listen", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         logger.notice("gatehouse stopped")
     }
 }

@@ -23,6 +23,8 @@ Request headers that make it misbehave (names are case-insensitive)
     x-mock-key: K                   the key those requests are counted under
     x-mock-cut-after: N             streams: after the start events and N content deltas, close the
                                     connection without the terminating zero-length chunk
+    x-mock-stall-after: N           streams: after the start events and N content deltas, go silent
+                                    for x-mock-stall-ms (default 60000), then carry on
     x-mock-cached-tokens: N         OpenAI cached_tokens (part of the input) / Anthropic cache_read_input_tokens
     x-mock-reasoning-tokens: N      OpenAI reasoning_tokens (part of the output); ignored for Anthropic
     x-mock-cache-creation-tokens: N Anthropic cache_creation_input_tokens; ignored for OpenAI
@@ -156,6 +158,8 @@ class Knobs:
         self.fail_times = n("x-mock-fail-times")
         self.key = headers.get("x-mock-key", "")
         self.cut_after = n("x-mock-cut-after")
+        self.stall_after = n("x-mock-stall-after")
+        self.stall_ms = n("x-mock-stall-ms") or 60000
         self.cached = n("x-mock-cached-tokens") or 0
         self.reasoning = n("x-mock-reasoning-tokens") or 0
         self.cache_creation = n("x-mock-cache-creation-tokens") or 0
@@ -596,6 +600,9 @@ class MockUpstream:
         for index, event in enumerate(deltas):
             if knobs.cut_after is not None and index >= knobs.cut_after:
                 break
+            if knobs.stall_after is not None and index == knobs.stall_after:
+                record["stalled"] = True
+                await asyncio.sleep(knobs.stall_ms / 1000)
             await send(event)
         if knobs.cut_after is not None:
             record["cut"] = True

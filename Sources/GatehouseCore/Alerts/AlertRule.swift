@@ -1,4 +1,4 @@
-/// How urgent an alert is, in the Omniops guide's four levels.
+/// How urgent an alert is: critical (page now), high (within the hour), medium (today), low (this week).
 public enum AlertSeverity: String, Sendable, CaseIterable, Comparable {
     case critical, high, medium, low
 

@@ -29,7 +29,7 @@ extension YAMLReader {
                 let at = "alerts.routes[\(i)]"
                 guard let m = mapping(item, at: at) else { return nil }
                 check(m, at: at, allowed: ["receiver", "severity", "match", "continue"])
-                guard let receiver = string(m["receiver"], at: "\(at).receiver", required: true) else { return nil }
+                let receiver = string(m["receiver"], at: "\(at).receiver", required: true)
                 var severities: [AlertSeverity] = []
                 if let raw = m["severity"] {
                     let names = (raw as? String).map { [$0] } ?? strings(raw, at: "\(at).severity") ?? []
@@ -39,8 +39,10 @@ extension YAMLReader {
                         }
                     }
                 }
-                return AlertRoute(receiver: receiver, severities: severities, match: stringMap(m["match"], at: "\(at).match"),
-                                  continueMatching: bool(m["continue"], at: "\(at).continue") ?? false)
+                let match = stringMap(m["match"], at: "\(at).match")
+                let continueMatching = bool(m["continue"], at: "\(at).continue") ?? false
+                guard let receiver else { return nil }
+                return AlertRoute(receiver: receiver, severities: severities, match: match, continueMatching: continueMatching)
             }
         }
         if let list = map["probes"].flatMap({ sequence($0, at: "alerts.probes") }) {
@@ -51,13 +53,15 @@ extension YAMLReader {
                 let at = "alerts.heartbeats[\(i)]"
                 guard let m = mapping(item, at: at) else { return nil }
                 check(m, at: at, allowed: ["name", "interval_seconds", "grace_seconds", "token"])
-                guard let name = string(m["name"], at: "\(at).name", required: true) else { return nil }
-                guard let interval = int(m["interval_seconds"], at: "\(at).interval_seconds") else {
+                let name = string(m["name"], at: "\(at).name", required: true)
+                let interval = int(m["interval_seconds"], at: "\(at).interval_seconds")
+                if m["interval_seconds"] == nil || m["interval_seconds"] is NSNull {
                     errors.append(.init(key: "\(at).interval_seconds", problem: "is required: how often the job calls in"))
-                    return nil
                 }
-                return HeartbeatConfig(name: name, intervalSeconds: interval, graceSeconds: int(m["grace_seconds"], at: "\(at).grace_seconds") ?? 60,
-                                       token: string(m["token"], at: "\(at).token"))
+                let grace = int(m["grace_seconds"], at: "\(at).grace_seconds") ?? 60
+                let token = string(m["token"], at: "\(at).token")
+                guard let name, let interval else { return nil }
+                return HeartbeatConfig(name: name, intervalSeconds: interval, graceSeconds: grace, token: token)
             }
         }
         let monitored = Set(a.probes.map(\.name) + a.heartbeats.map(\.name))
@@ -107,37 +111,44 @@ extension YAMLReader {
     mutating func receiver(_ item: Any, at: String) -> AlertReceiver? {
         guard let m = mapping(item, at: at) else { return nil }
         check(m, at: at, allowed: ["name", "slack", "pagerduty", "webhook"])
-        guard let name = string(m["name"], at: "\(at).name", required: true) else { return nil }
+        // Every field is read before giving up, so one pass reports every mistake of the receiver.
+        let name = string(m["name"], at: "\(at).name", required: true)
         let kinds = ["slack", "pagerduty", "webhook"].filter { m[$0] != nil }
         guard kinds.count == 1 else {
             errors.append(.init(key: at, problem: "a receiver has exactly one of slack, pagerduty or webhook"))
             return nil
         }
+        var kind: AlertReceiver.Kind?
         switch kinds[0] {
         case "slack":
             guard let s = mapping(m["slack"]!, at: "\(at).slack") else { return nil }
             check(s, at: "\(at).slack", allowed: ["webhook_url"])
-            guard let url = string(s["webhook_url"], at: "\(at).slack.webhook_url", required: true) else { return nil }
-            return AlertReceiver(name: name, kind: .slack(webhookURL: url))
+            kind = string(s["webhook_url"], at: "\(at).slack.webhook_url", required: true).map { .slack(webhookURL: $0) }
         case "pagerduty":
             guard let p = mapping(m["pagerduty"]!, at: "\(at).pagerduty") else { return nil }
             check(p, at: "\(at).pagerduty", allowed: ["routing_key", "url"])
-            guard let key = string(p["routing_key"], at: "\(at).pagerduty.routing_key", required: true) else { return nil }
-            return AlertReceiver(name: name, kind: .pagerDuty(routingKey: key, url: string(p["url"], at: "\(at).pagerduty.url") ?? AlertReceiver.pagerDutyEventsURL))
+            let key = string(p["routing_key"], at: "\(at).pagerduty.routing_key", required: true)
+            let url = string(p["url"], at: "\(at).pagerduty.url") ?? AlertReceiver.pagerDutyEventsURL
+            kind = key.map { .pagerDuty(routingKey: $0, url: url) }
         default:
             guard let w = mapping(m["webhook"]!, at: "\(at).webhook") else { return nil }
             check(w, at: "\(at).webhook", allowed: ["url", "headers"])
-            guard let url = string(w["url"], at: "\(at).webhook.url", required: true) else { return nil }
-            return AlertReceiver(name: name, kind: .webhook(url: url, headers: stringMap(w["headers"], at: "\(at).webhook.headers")))
+            let url = string(w["url"], at: "\(at).webhook.url", required: true)
+            let headers = stringMap(w["headers"], at: "\(at).webhook.headers")
+            kind = url.map { .webhook(url: $0, headers: headers) }
         }
+        guard let name, let kind else { return nil }
+        return AlertReceiver(name: name, kind: kind)
     }
 
     mutating func probe(_ item: Any, at: String) -> ProbeConfig? {
         guard let m = mapping(item, at: at) else { return nil }
         check(m, at: at, allowed: ["name", "url", "method", "headers", "body", "interval_seconds", "timeout_ms", "expected_status",
                                    "expected_body", "expected_json", "retries", "max_response_ms"])
-        guard let name = string(m["name"], at: "\(at).name", required: true), let url = string(m["url"], at: "\(at).url", required: true) else { return nil }
-        var p = ProbeConfig(name: name, url: url)
+        // Every field is read before giving up, so one pass reports every mistake of the probe.
+        let name = string(m["name"], at: "\(at).name", required: true)
+        let url = string(m["url"], at: "\(at).url", required: true)
+        var p = ProbeConfig(name: name ?? "", url: url ?? "")
         if let v = string(m["method"], at: "\(at).method") { p.method = v.uppercased() }
         p.headers = stringMap(m["headers"], at: "\(at).headers")
         p.body = string(m["body"], at: "\(at).body")
@@ -158,6 +169,7 @@ extension YAMLReader {
         }
         if let v = int(m["retries"], at: "\(at).retries") { p.retries = v }
         if let v = int(m["max_response_ms"], at: "\(at).max_response_ms") { p.maxResponseMilliseconds = v }
+        guard name != nil, url != nil else { return nil }
         return p
     }
 

@@ -55,37 +55,40 @@ extension YAMLReader {
         guard let m = mapping(item, at: path) else { return nil }
         let common = ["name", "scope", "routes", "paths", "models", "value"]
         check(m, at: path, allowed: Set(common + (budget ? ["amount_usd", "period", "soft_thresholds"] : ["requests", "tokens", "per"])))
+        // Every field is read before giving up, so one pass reports every mistake of the rule.
         let scopeText = string(m["scope"], at: "\(path).scope") ?? "global"
-        guard let scope = QuotaScope(text: scopeText) else {
+        let scope = QuotaScope(text: scopeText)
+        if scope == nil {
             errors.append(.init(key: "\(path).scope", problem: "\"\(scopeText)\" is not global, key, model, route, ip, user or property.<name>"))
-            return nil
         }
         let periodKey = budget ? "period" : "per"
         let periodText = string(m[periodKey], at: "\(path).\(periodKey)", required: true) ?? "minute"
-        guard let period = QuotaPeriod(text: periodText) else {
+        let period = QuotaPeriod(text: periodText)
+        if period == nil {
             errors.append(.init(key: "\(path).\(periodKey)", problem: "\"\(periodText)\" is not one of \(QuotaPeriod.allCases.map(\.rawValue).joined(separator: ", "))"))
-            return nil
         }
-        let unit: QuotaUnit
-        let limit: Int64
+        var unit: QuotaUnit?
+        var limit: Int64 = 0
         if budget {
-            guard let text = decimal(m["amount_usd"], at: "\(path).amount_usd", required: true) else { return nil }
-            guard let amount = MicroDollars(dollars: text), amount.value > 0 else {
-                errors.append(.init(key: "\(path).amount_usd", problem: "\"\(text)\" is not a positive dollar amount with at most 6 decimals"))
-                return nil
+            if let text = decimal(m["amount_usd"], at: "\(path).amount_usd", required: true) {
+                if let amount = MicroDollars(dollars: text), amount.value > 0 {
+                    unit = .cost
+                    limit = amount.value
+                } else {
+                    errors.append(.init(key: "\(path).amount_usd", problem: "\"\(text)\" is not a positive dollar amount with at most 6 decimals"))
+                }
             }
-            unit = .cost
-            limit = amount.value
         } else {
             let requests = int(m["requests"], at: "\(path).requests")
             let tokens = int(m["tokens"], at: "\(path).tokens")
-            guard (requests == nil) != (tokens == nil) else {
+            if (requests == nil) != (tokens == nil) {
+                let u: QuotaUnit = requests != nil ? .requests : .tokens
+                unit = u
+                limit = Int64(requests ?? tokens ?? 0)
+                if limit < 1 { errors.append(.init(key: "\(path).\(u.rawValue)", problem: "must be at least 1")) }
+            } else {
                 errors.append(.init(key: path, problem: "give exactly one of `requests` or `tokens`"))
-                return nil
             }
-            unit = requests != nil ? .requests : .tokens
-            limit = Int64(requests ?? tokens ?? 0)
-            if limit < 1 { errors.append(.init(key: "\(path).\(unit.rawValue)", problem: "must be at least 1")) }
         }
         let routes = (strings(m["routes"], at: "\(path).routes") ?? []) + (strings(m["paths"], at: "\(path).paths") ?? [])
         for route in routes where GatewayRoute(rawValue: route) == nil {
@@ -104,11 +107,13 @@ extension YAMLReader {
             }
         }
         let value = string(m["value"], at: "\(path).value")
-        if value != nil, case .property = scope {} else if value != nil {
+        if value != nil, case .property? = scope {} else if value != nil, scope != nil {
             errors.append(.init(key: "\(path).value", problem: "only a property scope takes a value"))
         }
         let models = strings(m["models"], at: "\(path).models") ?? []
-        let name = string(m["name"], at: "\(path).name")
+        let givenName = string(m["name"], at: "\(path).name")
+        guard let scope, let period, let unit else { return nil }
+        let name = givenName
             ?? "\(budget ? "budget" : "limit")-\(scopeText)-\(unit.rawValue)-\(period.rawValue)-\(routes.joined(separator: ","))-\(models.joined(separator: ","))-\(value ?? "")"
         return QuotaRule(id: (budget ? "budget:" : "limit:") + name, scope: scope, unit: unit, limit: limit, period: period, routes: routes,
                          models: models, propertyValue: value, softThresholds: thresholds)

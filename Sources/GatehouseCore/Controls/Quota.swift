@@ -28,8 +28,8 @@ public enum QuotaPeriod: String, Sendable, Codable, CaseIterable {
     public func window(containing micros: Int64) -> (start: Int64, end: Int64) {
         let second: Int64 = 1_000_000
         func fixed(_ length: Int64, offset: Int64 = 0) -> (Int64, Int64) {
-            let start = (micros - offset) / length * length + offset
-            return (start, start + length)
+            let start = (micros.subtractingSaturated(offset) / length * length).addingSaturated(offset)
+            return (start, start.addingSaturated(length))
         }
         switch self {
         case .second: return fixed(second)
@@ -39,11 +39,15 @@ public enum QuotaPeriod: String, Sendable, Codable, CaseIterable {
         // 1970-01-05 was a Monday.
         case .week: return fixed(7 * 86_400 * second, offset: 4 * 86_400 * second)
         case .month:
+            // Calendars are for years 1 to 9999; beyond them (never now) a 30-day window will do.
+            guard (-62_135_596_800_000_000...253_402_300_799_000_000).contains(micros) else { return fixed(30 * 86_400 * second) }
             let date = Date(timeIntervalSince1970: Double(micros) / 1e6)
             let parts = Self.utc.dateComponents([.year, .month], from: date)
-            let start = Self.utc.date(from: parts)!
-            let end = Self.utc.date(byAdding: .month, value: 1, to: start)!
-            return (Int64(start.timeIntervalSince1970) * second, Int64(end.timeIntervalSince1970) * second)
+            guard let start = Self.utc.date(from: parts), let end = Self.utc.date(byAdding: .month, value: 1, to: start) else {
+                return fixed(30 * 86_400 * second)
+            }
+            return (Int64(saturating: start.timeIntervalSince1970).multipliedSaturated(by: second),
+                    Int64(saturating: end.timeIntervalSince1970).multipliedSaturated(by: second))
         case .total: return (0, Int64.max)
         }
     }
@@ -142,9 +146,10 @@ public struct QuotaRule: Sendable, Equatable, Hashable {
 
     public func window(containing micros: Int64) -> (start: Int64, end: Int64) {
         guard let seconds = customWindowSeconds, seconds > 0 else { return period.window(containing: micros) }
-        let length = seconds * 1_000_000
+        // The window's length comes from a header (Helicone's `w=`): saturate, never trap.
+        let length = seconds.multipliedSaturated(by: 1_000_000)
         let start = micros / length * length
-        return (start, start + length)
+        return (start, start.addingSaturated(length))
     }
 
     /// "60 requests per minute", "$25.00 per month".

@@ -29,7 +29,7 @@ public struct TelemetryProject: Sendable, Equatable {
     }
 }
 
-/// Defaults from the Tanvex guide: a query is slow over 100 ms, 10 DB calls or 10,000 documents scanned.
+/// By default an operation is slow over 100 ms, 10 DB calls or 10,000 documents scanned.
 public struct SlowThresholds: Sendable, Equatable {
     public var durationMilliseconds: Double = 100
     public var dbCalls: Double = 10

@@ -10,10 +10,12 @@ extension YAMLReader {
                 let at = "telemetry.projects[\(i)]"
                 guard let m = mapping(item, at: at) else { return nil }
                 check(m, at: at, allowed: ["name", "id", "key", "events_per_minute"])
-                guard let name = string(m["name"], at: "\(at).name", required: true),
-                      let id = string(m["id"], at: "\(at).id", required: true),
-                      let key = string(m["key"], at: "\(at).key", required: true) else { return nil }
-                return TelemetryProject(name: name, id: id, key: key, eventsPerMinute: int(m["events_per_minute"], at: "\(at).events_per_minute") ?? 0)
+                let name = string(m["name"], at: "\(at).name", required: true)
+                let id = string(m["id"], at: "\(at).id", required: true)
+                let key = string(m["key"], at: "\(at).key", required: true)
+                let eventsPerMinute = int(m["events_per_minute"], at: "\(at).events_per_minute") ?? 0
+                guard let name, let id, let key else { return nil }
+                return TelemetryProject(name: name, id: id, key: key, eventsPerMinute: eventsPerMinute)
             }
         }
         if let m = map["slow_operations"].flatMap({ mapping($0, at: "telemetry.slow_operations") }) {

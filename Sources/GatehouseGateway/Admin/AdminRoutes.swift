@@ -22,19 +22,20 @@ public struct AdminRoutes: Sendable {
         self.budgets = budgets
     }
 
-    public func addRoutes(to router: Router<GatehouseRequestContext>) {
-        router.post("/api/v1/keys") { request, context in await self.guarded(request, context) { try await self.createKey($0, $1) } }
-        router.get("/api/v1/keys") { request, context in await self.guarded(request, context) { _, _ in try await self.listKeys() } }
-        router.get("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { _, c in try await self.showKey(c.parameters.get("id") ?? "") } }
-        router.patch("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { try await self.updateKey($0, $1) } }
-        router.post("/api/v1/keys/{id}/revoke") { request, context in await self.guarded(request, context) { try await self.revokeKey($0, $1) } }
-        router.delete("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { try await self.revokeKey($0, $1) } }
-        router.post("/api/v1/keys/{id}/rotate") { request, context in await self.guarded(request, context) { try await self.rotateKey($0, $1) } }
-        router.get("/api/v1/switches") { request, context in await self.guarded(request, context) { _, _ in try await self.listSwitches() } }
-        router.post("/api/v1/switches") { request, context in await self.guarded(request, context) { try await self.setSwitch($0, $1) } }
-        router.delete("/api/v1/switches") { request, context in await self.guarded(request, context) { try await self.removeSwitch($0, $1) } }
-        router.get("/api/v1/audit") { request, context in await self.guarded(request, context) { r, _ in try await self.audit(r) } }
-        router.get("/api/v1/budgets") { request, context in await self.guarded(request, context) { _, _ in try await self.budgetReport() } }
+    /// Every route here changes or reveals keys, switches, audit or budgets: admin only.
+    public func addRoutes(to api: APIRouter) {
+        api.admin.post("/api/v1/keys") { request, context in await self.guarded(request, context) { try await self.createKey($0, $1) } }
+        api.admin.get("/api/v1/keys") { request, context in await self.guarded(request, context) { _, _ in try await self.listKeys() } }
+        api.admin.get("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { _, c in try await self.showKey(c.parameters.get("id") ?? "") } }
+        api.admin.patch("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { try await self.updateKey($0, $1) } }
+        api.admin.post("/api/v1/keys/{id}/revoke") { request, context in await self.guarded(request, context) { try await self.revokeKey($0, $1) } }
+        api.admin.delete("/api/v1/keys/{id}") { request, context in await self.guarded(request, context) { try await self.revokeKey($0, $1) } }
+        api.admin.post("/api/v1/keys/{id}/rotate") { request, context in await self.guarded(request, context) { try await self.rotateKey($0, $1) } }
+        api.admin.get("/api/v1/switches") { request, context in await self.guarded(request, context) { _, _ in try await self.listSwitches() } }
+        api.admin.post("/api/v1/switches") { request, context in await self.guarded(request, context) { try await self.setSwitch($0, $1) } }
+        api.admin.delete("/api/v1/switches") { request, context in await self.guarded(request, context) { try await self.removeSwitch($0, $1) } }
+        api.admin.get("/api/v1/audit") { request, context in await self.guarded(request, context) { r, _ in try await self.audit(r) } }
+        api.admin.get("/api/v1/budgets") { request, context in await self.guarded(request, context) { _, _ in try await self.budgetReport() } }
     }
 
     struct Failure: Error {
@@ -59,8 +60,10 @@ public struct AdminRoutes: Sendable {
 
     private func jsonBody(_ request: Request) async throws -> [String: Any] {
         let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: Self.maxBodyBytes) } catch {
+        do { buffer = try await request.body.collect(upTo: Self.maxBodyBytes) } catch is NIOTooManyBytesError {
             throw Failure(status: .contentTooLarge, message: "admin request bodies are limited to \(Self.maxBodyBytes) bytes")
+        } catch {
+            throw Failure.bad("the request body could not be read: its framing is malformed")
         }
         if buffer.readableBytes == 0 { return [:] }
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
@@ -245,48 +248,5 @@ public struct AdminRoutes: Sendable {
                  "timestamp": TimeExpressions.format(micros: e.timestampMicros)]
             },
         ])
-    }
-}
-
-/// Guards Gatehouse's own API with `GATEHOUSE_ADMIN_TOKEN`: with a token set, every `/api/v1`
-/// route except the health checks needs `Authorization: Bearer <token>`; without one, the
-/// read-only usage routes stay open (local use) and the admin routes are off.
-public struct AdminAuthMiddleware: RouterMiddleware {
-    public typealias Context = GatehouseRequestContext
-    let token: String?
-
-    static let openPaths: Set<String> = ["/api/v1/health", "/api/v1/ai/health"]
-    static let adminPrefixes = ["/api/v1/keys", "/api/v1/switches", "/api/v1/audit", "/api/v1/budgets"]
-
-    public init(token: String?) { self.token = token }
-
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        guard path.hasPrefix("/api/v1/"), !Self.openPaths.contains(path) else { return try await next(request, context) }
-        // Log ingest authenticates with the project's ingest key instead.
-        if path == "/api/v1/logs" && request.method == .post { return try await next(request, context) }
-        // Heartbeat pings come from jobs, with the heartbeat's own token.
-        if path.hasPrefix("/api/v1/heartbeats/") && (request.method == .post || path.hasSuffix("/ping")) { return try await next(request, context) }
-        guard let token else {
-            if Self.adminPrefixes.contains(where: { path.hasPrefix($0) }) {
-                return GatewayError(status: .forbidden, message: "The admin API is off. Start Gatehouse with GATEHOUSE_ADMIN_TOKEN set to enable it.",
-                                    type: "permission_error", code: "admin_disabled").response(dialect: .openAI)
-            }
-            return try await next(request, context)
-        }
-        let given = request.headers[.authorization].flatMap(BearerToken.token)
-        guard let given, Self.constantTimeEqual(given, token) else {
-            var response = GatewayError(status: .unauthorized, message: "This API needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`.",
-                                        type: "invalid_request_error", code: "invalid_admin_token").response(dialect: .openAI)
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
-        }
-        return try await next(request, context)
-    }
-
-    /// Compares digests, so the time taken says nothing about how much of the token matched.
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let da = Array(SHA256.hash(data: Data(a.utf8))), db = Array(SHA256.hash(data: Data(b.utf8)))
-        return zip(da, db).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

@@ -123,8 +123,8 @@ struct KeyRequest {
 
     /// RFC 3339, or `+30d` from now.
     static func instant(_ text: String) -> Int64? {
-        if text.hasPrefix("+"), let d = TimeExpressions.durationMicros(String(text.dropFirst())) { return TimeExpressions.nowMicros() + d }
-        return TimeExpressions.rfc3339(text).map { Int64($0.timeIntervalSince1970 * 1_000_000) }
+        if text.hasPrefix("+"), let d = TimeExpressions.durationMicros(String(text.dropFirst())) { return TimeExpressions.nowMicros().addingSaturated(d) }
+        return TimeExpressions.rfc3339(text).map { Int64(saturating: $0.timeIntervalSince1970 * 1_000_000) }
     }
 
     /// The key as the API shows it: never the secret or its hash.

@@ -155,13 +155,18 @@ public struct Controls: Sendable {
         static let none = Estimate(tokens: 0, cost: .zero)
     }
 
+    /// What a call may consume, estimated before it runs.
+    ///
+    /// `maxOutputTokens` is the client's `max_tokens` (any number it sent, 10^12 or -1): it is
+    /// read as `0...TokenUsage.maximumCount`, and the price saturates, so the estimate never traps
+    /// and a call asking for too much is simply refused by its limits.
     func estimate(bodyBytes: Int, maxOutputTokens: Int?, route: GatewayRoute, model: String, priceProvider: String?) -> Estimate {
         // About four bytes of JSON per prompt token; the output is what the call may ask for.
-        let input = max(1, bodyBytes / 4)
-        let output = route == .embeddings ? 0 : (maxOutputTokens ?? settings.defaultOutputTokenEstimate)
+        let input = TokenUsage.bounded(max(1, bodyBytes / 4))
+        let output = route == .embeddings ? 0 : TokenUsage.bounded(maxOutputTokens ?? settings.defaultOutputTokenEstimate)
         let usage = TokenUsage(inputTokens: input, outputTokens: output)
         let price = prices.price(forModel: model, provider: priceProvider)
-        return Estimate(tokens: Int64(input + output), cost: price?.cost(of: usage) ?? .zero)
+        return Estimate(tokens: Int64(input) + Int64(output), cost: price?.cost(of: usage) ?? .zero)
     }
 
     /// Reserves every applicable quota, and a parallel slot, or throws the refusal.
@@ -179,7 +184,7 @@ public struct Controls: Sendable {
         for (counter, rule) in rules {
             let amount: Int64 = switch rule.unit {
             case .requests: 1
-            case .tokens: estimate.tokens
+            case .tokens: max(0, estimate.tokens)
             // At least one micro-dollar, so a spent budget refuses even calls of unknown price.
             case .cost: max(1, estimate.cost.value)
             }
@@ -204,11 +209,19 @@ public struct Controls: Sendable {
 
     static func rejection(_ e: QuotaLedger.Exhausted) -> ControlRejection {
         let now = TimeExpressions.nowMicros()
-        let retryAfter = max(1, Int((e.windowEnd == Int64.max ? 86_400_000_000 : e.windowEnd - now) / 1_000_000) + 1)
+        let untilEnd = e.windowEnd == Int64.max ? 86_400_000_000 : e.windowEnd.subtractingSaturated(now)
+        let retryAfter = max(1, Int(untilEnd / 1_000_000) + 1)
         let rule = e.rule
         if rule.unit == .cost && !rule.id.hasPrefix("policy:") {
-            let message = "Budget exceeded: \(rule.summary) for \(Self.describe(counter: e.counter, rule: rule)) is used up"
-                + (rule.period == .total ? "." : "; it resets in \(TimeExpressions.formatDuration(micros: Int64(retryAfter) * 1_000_000)).")
+            let whose = "\(rule.summary) for \(Self.describe(counter: e.counter, rule: rule))"
+            let resets = rule.period == .total
+                ? "." : "; it resets in \(TimeExpressions.formatDuration(micros: Int64(retryAfter).multipliedSaturated(by: 1_000_000)))."
+            // A call dearer than what is left says so: the budget itself may be far from spent,
+            // and a smaller max_tokens (or a cheaper model) would pass.
+            let message = e.remaining > 0 && e.needed > e.remaining
+                ? "Budget exceeded: this call's estimated cost ($\(MicroDollars(e.needed).dollarString)) exceeds what is left of the budget "
+                    + "($\(MicroDollars(e.remaining).dollarString) of \(whose)); lower max_tokens or use a cheaper model" + resets
+                : "Budget exceeded: \(whose) is used up" + resets
             // 429 like a provider's own quota error, with `x-should-retry: false` so SDKs fail
             // at once instead of retrying until the period ends.
             return ControlRejection(
@@ -216,13 +229,17 @@ public struct Controls: Sendable {
                                     retryAfterSeconds: retryAfter),
                 errorClass: .budgetExceeded, headers: [("x-should-retry", "false")])
         }
-        let message = "Rate limit reached for \(Self.describe(counter: e.counter, rule: rule)): \(rule.summary). "
-            + "Please try again in \(retryAfter)s."
+        let message = rule.unit == .tokens && e.needed > rule.limit
+            // Waiting would not help: the call alone is estimated above the whole limit.
+            ? "Request too large for \(Self.describe(counter: e.counter, rule: rule)): this call is estimated at \(e.needed) tokens, "
+                + "more than the limit of \(rule.summary). Lower max_tokens or shorten the prompt."
+            : "Rate limit reached for \(Self.describe(counter: e.counter, rule: rule)): \(rule.summary). "
+                + "Please try again in \(retryAfter)s."
         return ControlRejection(
             error: GatewayError(status: .tooManyRequests, message: message, type: "rate_limit_error", code: "rate_limit_exceeded",
                                 retryAfterSeconds: retryAfter),
             errorClass: .rateLimited,
-            headers: headerValues(unit: rule.unit, limit: rule.limit, remaining: 0, resetMicros: e.windowEnd - now))
+            headers: headerValues(unit: rule.unit, limit: rule.limit, remaining: 0, resetMicros: e.windowEnd.subtractingSaturated(now)))
     }
 
     static func describe(counter: String, rule: QuotaRule) -> String {
@@ -257,7 +274,8 @@ struct Admission: Sendable {
         let now = TimeExpressions.nowMicros()
         for unit in [QuotaUnit.requests, .tokens] {
             if let tightest = reservations.filter({ $0.rule.unit == unit }).min(by: { $0.remaining < $1.remaining }) {
-                result += Controls.headerValues(unit: unit, limit: tightest.rule.limit, remaining: tightest.remaining, resetMicros: tightest.windowEnd - now)
+                result += Controls.headerValues(unit: unit, limit: tightest.rule.limit, remaining: tightest.remaining,
+                                                resetMicros: tightest.windowEnd.subtractingSaturated(now))
             }
         }
         return result
@@ -275,13 +293,13 @@ struct Admission: Sendable {
         if let parallelKey { state.leave(keyID: parallelKey) }
     }
 
-    /// Settles with what the call consumed.
+    /// Settles with what the call consumed (never less than nothing).
     func settle(tokens: Int64, cost: MicroDollars, countsAsRequest: Bool = true) {
         for r in reservations {
             let actual: Int64 = switch r.rule.unit {
             case .requests: countsAsRequest ? 1 : 0
-            case .tokens: tokens
-            case .cost: cost.value
+            case .tokens: max(0, tokens)
+            case .cost: max(0, cost.value)
             }
             ledger.settle(r, actual: actual)
         }
@@ -320,8 +338,9 @@ enum HeliconePolicy {
             }
         }
         guard let window else { throw bad("w= (window in seconds) is required") }
-        // Cents become micro-dollars.
-        let limit = unit == .cost ? quota * 10_000 : quota
+        // Cents become micro-dollars; a quota too large for that is refused, not trapped on.
+        let (limit, overflow) = unit == .cost ? quota.multipliedReportingOverflow(by: 10_000) : (quota, false)
+        guard !overflow else { throw bad("the quota is too large") }
         return QuotaRule(id: "policy:\(quota);w=\(window);u=\(unit.rawValue);s=\(scope)", scope: scope, unit: unit, limit: limit,
                          period: .total, customWindowSeconds: window)
     }

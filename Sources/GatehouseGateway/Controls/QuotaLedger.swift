@@ -54,6 +54,9 @@ public final class QuotaLedger: Sendable {
         public var windowEnd: Int64
         /// What the call needed (an estimate for tokens and cost).
         public var needed: Int64
+        /// What this instance saw left in the window when it refused (0: spent). Less than
+        /// `needed` when the call alone asked for more than was left.
+        public var remaining: Int64 = 0
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -78,13 +81,26 @@ public final class QuotaLedger: Sendable {
 
     private enum Step {
         case granted(Reservation)
-        case rejected(windowEnd: Int64)
+        case rejected(windowEnd: Int64, remaining: Int64)
         /// Wait for the counter's claim in flight (started by this call or another), then look again.
         case wait(Task<Void, any Error>, windowStart: Int64, windowEnd: Int64)
     }
 
     /// Reserves `amount` units of `counter` under `rule`, or throws `Exhausted`.
+    ///
+    /// `amount` is an estimate built from numbers the caller sent; every sum and difference
+    /// below saturates, and an amount above the whole limit is refused without asking the store.
     public func acquire(counter: String, rule: QuotaRule, amount: Int64) async throws -> Reservation {
+        let amount = max(0, amount)
+        if amount > rule.limit {
+            // Can never fit, whatever the others spend: refuse at once, saying what is left.
+            let now = TimeExpressions.nowMicros()
+            let window = rule.window(containing: now)
+            let left = entries.withLock { all in
+                all[counter].flatMap { $0.windowStart == window.start ? Self.left($0) : nil } ?? max(0, rule.limit)
+            }
+            throw Exhausted(counter: counter, rule: rule, windowEnd: window.end, needed: amount, remaining: left)
+        }
         // One claim per counter is in flight at a time; concurrent callers share its result, so
         // a burst costs one store round trip per lease, not one per call.
         for _ in 0..<16 {
@@ -106,13 +122,13 @@ public final class QuotaLedger: Sendable {
                 if e.lease >= amount {
                     e.lease -= amount
                     return .granted(Reservation(counter: counter, rule: rule, windowStart: e.windowStart, windowEnd: e.windowEnd, amount: amount,
-                                                remaining: max(0, e.limit - e.knownGranted + e.lease)))
+                                                remaining: Self.left(e)))
                 }
-                if now < e.exhaustedUntil { return .rejected(windowEnd: e.windowEnd) }
+                if now < e.exhaustedUntil { return .rejected(windowEnd: e.windowEnd, remaining: Self.left(e)) }
                 if let pending = e.pendingClaim { return .wait(pending, windowStart: e.windowStart, windowEnd: e.windowEnd) }
-                let need = amount - e.lease
-                let left = max(0, e.limit - e.knownGranted)
-                let leaseSize = max(1, min(Int64((Double(e.limit) * leaseFraction).rounded(.down)), left / 4))
+                let need = amount.subtractingSaturated(e.lease)
+                let left = max(0, e.limit.subtractingSaturated(e.knownGranted))
+                let leaseSize = max(1, min(Int64(saturating: (Double(e.limit) * leaseFraction).rounded(.down)), left / 4))
                 let (windowStart, want) = (e.windowStart, max(need, leaseSize))
                 let claim = Task { try await self.claim(counter: counter, rule: rule, windowStart: windowStart, want: want, need: need) }
                 e.pendingClaim = claim
@@ -120,7 +136,7 @@ public final class QuotaLedger: Sendable {
             }
             switch step {
             case .granted(let r): return r
-            case .rejected(let end): throw Exhausted(counter: counter, rule: rule, windowEnd: end, needed: amount)
+            case let .rejected(end, remaining): throw Exhausted(counter: counter, rule: rule, windowEnd: end, needed: amount, remaining: remaining)
             case let .wait(task, windowStart, windowEnd):
                 do {
                     try await task.value
@@ -137,6 +153,12 @@ public final class QuotaLedger: Sendable {
         }
         // Lost the race for fresh leases too often; the counter is effectively spent.
         throw Exhausted(counter: counter, rule: rule, windowEnd: rule.window(containing: TimeExpressions.nowMicros()).end, needed: amount)
+    }
+
+    /// What this instance sees left in an entry's window: the units nobody has leased, plus its
+    /// own unreserved lease (never below 0).
+    private static func left(_ e: Entry) -> Int64 {
+        max(0, e.limit.subtractingSaturated(e.knownGranted).addingSaturated(e.lease))
     }
 
     /// Claims a lease from the store and adds it to the counter's entry.
@@ -157,7 +179,7 @@ public final class QuotaLedger: Sendable {
                 return
             }
             e.pendingClaim = nil
-            e.lease += result.granted
+            e.lease = e.lease.addingSaturated(result.granted)
             e.knownGranted = max(e.knownGranted, result.total)
             if result.granted == 0 { e.exhaustedUntil = min(TimeExpressions.nowMicros() + 1_000_000, e.windowEnd) }
             all[counter] = e
@@ -166,10 +188,13 @@ public final class QuotaLedger: Sendable {
 
     /// Ends a reservation with what the call really consumed.
     public func settle(_ r: Reservation, actual: Int64) {
+        let actual = max(0, actual)
         let applied = entries.withLock { all -> Bool in
             guard var e = all[r.counter], e.windowStart == r.windowStart else { return false }
-            e.lease += r.amount - actual
-            e.unreportedUsed += actual
+            // `actual` comes from the provider's usage: a call far dearer than reserved runs the
+            // lease into debt, saturating rather than trapping.
+            e.lease = e.lease.addingSaturated(r.amount.subtractingSaturated(actual))
+            e.unreportedUsed = e.unreportedUsed.addingSaturated(actual)
             all[r.counter] = e
             return true
         }
@@ -194,7 +219,7 @@ public final class QuotaLedger: Sendable {
                 if (releaseAll || idle || now >= e.windowEnd) && e.lease > 0 {
                     released = e.lease
                     e.lease = 0
-                    e.knownGranted -= released
+                    e.knownGranted = e.knownGranted.subtractingSaturated(released)
                 }
                 if released != 0 || e.unreportedUsed != 0 {
                     changes.append(QuotaChange(counter: counter, windowStartMicros: e.windowStart, released: released, used: e.unreportedUsed, limit: e.limit))
@@ -217,7 +242,7 @@ public final class QuotaLedger: Sendable {
             for count in counts {
                 guard let list = thresholds[count.counter], count.limit > 0 else { continue }
                 for t in list where Double(count.used) >= t * Double(count.limit) {
-                    let percent = Int((t * 100).rounded())
+                    let percent = Int(saturating: (t * 100).rounded())
                     let id = "\(count.counter)|\(count.windowStartMicros)|\(percent)"
                     guard crossed.withLock({ $0.insert(id).inserted }) else { continue }
                     let event = BudgetEvent(counter: count.counter, windowStartMicros: count.windowStartMicros, thresholdPercent: percent,

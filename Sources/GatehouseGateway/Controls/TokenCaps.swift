@@ -26,7 +26,8 @@ struct TokenCaps {
     func apply(route: GatewayRoute, properties: [String: String], request: InboundRequest) throws(ControlRejection) -> Outcome {
         let fields = Self.outputFields(route)
         let asked = fields.compactMap { request.intValue($0) }.min()
-        var outcome = Outcome(maxOutputTokens: asked)
+        // The client's number, of any size or sign, as a token count the estimate can use.
+        var outcome = Outcome(maxOutputTokens: asked.map(TokenUsage.bounded))
         let matching = caps.filter { cap in
             (cap.routes.isEmpty || cap.routes.contains(route.rawValue))
                 && (cap.property.map { properties[$0.name] == $0.value } ?? true)
@@ -54,7 +55,7 @@ struct TokenCaps {
         // Clamp: lower every present field; when none is present, set the route's main one.
         let present = fields.filter { request.intValue($0) != nil }
         outcome.integers = (present.isEmpty ? [fields[0]] : present).map { ($0, limit) }
-        outcome.maxOutputTokens = limit
+        outcome.maxOutputTokens = TokenUsage.bounded(limit)
         return outcome
     }
 }

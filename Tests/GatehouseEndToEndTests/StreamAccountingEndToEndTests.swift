@@ -1,0 +1,156 @@
+import Foundation
+import GatehouseTestSupport
+import Testing
+
+/// A stream is paid for whoever ends it: a client that hangs up early, a provider that cuts it,
+/// or Gatehouse's own deadlines. Against an OpenAI-style upstream the usage comes in the last
+/// chunk, so these are the cases where it would otherwise be lost.
+@Suite("Stream accounting and stream deadlines")
+struct StreamAccountingEndToEndTests {
+    static func streamRequest(model: String, maxTokens: Int, anthropic: Bool = false) -> String {
+        anthropic
+            ? #"{"model":"\#(model)","max_tokens":\#(maxTokens),"stream":true,"messages":[{"role":"user","content":"Tell me a long story about gateways and tokens."}]}"#
+            : #"{"model":"\#(model)","max_tokens":\#(maxTokens),"stream":true,"messages":[{"role":"user","content":"Tell me a long story about gateways and tokens."}]}"#
+    }
+
+    /// Reads `events` data events of a stream and hangs up.
+    static func readThenHangUp(_ gatehouse: GatehouseProcess, route: String, body: String, events: Int,
+                               headers: [(String, String)] = []) async throws -> RawHTTP.Answer {
+        try await RawHTTP.send(port: gatehouse.port, method: "POST", target: route,
+                               headers: [("Content-Type", "application/json"), ("x-mock-chunk-delay-ms", "30")] + headers,
+                               body: body, timeout: .seconds(20)) { text in
+            text.components(separatedBy: "data:").count - 1 >= events
+        }
+    }
+
+    @Test("a client that reads 19 of 20 chunks and hangs up is charged the provider's usage", arguments: Backend.allCases)
+    func hangUpIsCharged(backend: Backend) async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock), databaseURL: try backend.databaseURL())
+        // OpenAI: 20 words, usage only in the final chunk.
+        let answer = try await Self.readThenHangUp(gatehouse, route: "/v1/chat/completions",
+                                                   body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), events: 19)
+        #expect(answer.status == 200)
+        let records = try await waitForRecords(gatehouse, count: 1)
+        let record = try #require(records.first)
+        let u = usage(record)
+        #expect(record["error_class"] as? String == "client_disconnected")
+        // The upstream was read to its end after the client left, so the provider's own usage landed.
+        #expect(u["output_tokens"] == 20, "usage \(u)")
+        #expect((u["input_tokens"] ?? 0) > 0, "usage \(u)")
+        #expect((int(record["cost_micros"]) ?? 0) > 0, "cost \(record["cost_micros"] ?? "nil")")
+        #expect(record["usage_estimated"] as? Bool == false)
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test("a stream the provider cuts is charged an estimate and marked so", arguments: Backend.allCases)
+    func cutStreamIsEstimated(backend: Backend) async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock), databaseURL: try backend.databaseURL())
+        for (route, model, anthropic) in [("/v1/chat/completions", "up/gpt-4o-mini", false), ("/v1/messages", "upa/claude-3-5-haiku-latest", true)] {
+            let answer = try await RawHTTP.send(port: gatehouse.port, method: "POST", target: route,
+                                                headers: [("Content-Type", "application/json"), ("x-mock-cut-after", "10")],
+                                                body: Self.streamRequest(model: model, maxTokens: 30, anthropic: anthropic), timeout: .seconds(20))
+            #expect(answer.status == 200)
+        }
+        let records = try await waitForRecords(gatehouse, count: 2)
+        for record in records {
+            let u = usage(record)
+            #expect(record["usage_estimated"] as? Bool == true, "\(record["route"] ?? "") \(u)")
+            #expect((u["input_tokens"] ?? 0) >= 8, "the prompt is counted: \(u)")
+            // Ten words were relayed before the cut.
+            #expect((u["output_tokens"] ?? 0) >= 10, "the relayed text is counted: \(u)")
+            #expect((int(record["cost_micros"]) ?? 0) > 0)
+            #expect(record["complete"] as? Bool == false)
+        }
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test("clients that hang up cannot spend past a budget for free")
+    func hangUpsExhaustTheBudget() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            budgets:
+              - name: all
+                scope: global
+                amount_usd: "0.0003"
+                period: day
+            """))
+        var refused = 0
+        for _ in 0..<60 {
+            let answer = try await Self.readThenHangUp(gatehouse, route: "/v1/chat/completions",
+                                                       body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), events: 5)
+            if answer.status != 200 { refused += 1 }
+            if refused >= 3 { break }
+        }
+        #expect(refused >= 3, "hang-ups kept being admitted: the budget was never charged")
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test("a stream that stalls after its first chunks is cut at upstream_timeout_seconds")
+    func stalledStreamIsCut() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            gateway:
+              upstream_timeout_seconds: 3
+            """))
+        let started = ContinuousClock.now
+        let answer = try await RawHTTP.send(port: gatehouse.port, method: "POST", target: "/v1/chat/completions",
+                                            headers: [("Content-Type", "application/json"), ("x-mock-stall-after", "5"), ("x-mock-stall-ms", "30000")],
+                                            body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), timeout: .seconds(25))
+        let elapsed = ContinuousClock.now - started
+        #expect(answer.status == 200)
+        #expect(elapsed < .seconds(10), "the stalled stream was held \(elapsed)")
+        #expect(!answer.text.contains("[DONE]"))
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        #expect(record["error_class"] as? String == "upstream_timeout", "\(record)")
+        #expect((usage(record)["output_tokens"] ?? 0) >= 5)
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test("a slow stream that outlasts upstream_timeout_seconds is cut even though each gap is short")
+    func totalDeadline() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            gateway:
+              upstream_timeout_seconds: 3
+            """))
+        // 20 chunks 300 ms apart: 6 s in all.
+        let started = ContinuousClock.now
+        let slow = try await RawHTTP.send(port: gatehouse.port, method: "POST", target: "/v1/chat/completions",
+                                          headers: [("Content-Type", "application/json"), ("x-mock-chunk-delay-ms", "300")],
+                                          body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), timeout: .seconds(20))
+        #expect(ContinuousClock.now - started < .seconds(5.5))
+        #expect(!slow.text.contains("[DONE]"), "a 6 s stream completed under a 3 s deadline")
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        #expect(record["error_class"] as? String == "upstream_timeout")
+        #expect((record["error_message"] as? String ?? "").contains("upstream_timeout_seconds"))
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+
+    @Test("a stream that goes quiet is cut by the idle timeout, well before the deadline")
+    func idleTimeout() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            gateway:
+              upstream_timeout_seconds: 60
+              stream_idle_timeout_seconds: 1
+            """))
+        let started = ContinuousClock.now
+        let quiet = try await RawHTTP.send(port: gatehouse.port, method: "POST", target: "/v1/chat/completions",
+                                           headers: [("Content-Type", "application/json"), ("x-mock-stall-after", "2"), ("x-mock-stall-ms", "8000")],
+                                           body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), timeout: .seconds(20))
+        #expect(ContinuousClock.now - started < .seconds(6), "a quiet stream was held until it spoke again")
+        #expect(!quiet.text.contains("[DONE]"))
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        #expect(record["error_class"] as? String == "upstream_timeout")
+        #expect((record["error_message"] as? String ?? "").contains("stream_idle_timeout_seconds"))
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
+}
