@@ -13,8 +13,8 @@ public enum Redactor {
 
     public static func isSecretHeader(_ name: String) -> Bool { secretHeaderNames.contains(name.lowercased()) }
 
-    /// Parts of key names that mark a credential (`password`, `x_auth_token`, `stripeApiKey`):
-    /// the one list for log attributes, Sentry events, call properties and configuration.
+    /// Parts of key names that may mark a credential (`password`, `x_auth_token`, `stripeApiKey`):
+    /// log ingest scans raw bytes for them before looking closer with `isSecretKey`.
     public static let secretKeyMarkers = ["password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "private_key"]
 
     /// Key names whose values are credentials wherever they appear: a Sentry event's request
@@ -22,12 +22,16 @@ public enum Redactor {
     public static func isSecretKey(_ key: String) -> Bool {
         let k = key.lowercased()
         if secretHeaderNames.contains(k) { return true }
-        return secretKeyMarkers.contains { k.contains($0) }
+        // "token" names a credential (`token`, `x_auth_token`, `csrfToken`), not a count
+        // (`max_tokens`, `token_count`): an LLM app's logs are full of the latter.
+        if k.hasSuffix("token") { return true }
+        return secretKeyMarkers.contains { $0 != "token" && k.contains($0) }
     }
 
     /// A JSON value (from JSONSerialization) with the values of secret-named keys masked, at any depth.
     public static func redactJSON(_ value: Any, depth: Int = 0) -> Any {
-        guard depth < 64 else { return value }
+        // Deeper than anyone nests real data: masked whole rather than left unread.
+        guard depth < 64 else { return mask }
         if let object = value as? [String: Any] {
             var copy = object
             for (key, inner) in object {

@@ -263,7 +263,9 @@ public struct Gateway: Sendable {
                 throw error
             } catch let timeout as TimedUpstreamBody.Timeout {
                 logger.warning("upstream stream cut", metadata: ["reason": "\(timeout)"])
-                await gateway.finish(meter, relay: relay, failure: (.upstreamTimeout, "stream cut: \(timeout)"), admission: admission,
+                // The caller leaving is not the provider's fault (health and error metrics).
+                let errorClass: ErrorClass = timeout.kind == .afterClientLeft ? .clientDisconnected : .upstreamTimeout
+                await gateway.finish(meter, relay: relay, failure: (errorClass, "stream cut: \(timeout)"), admission: admission,
                                      promptTokens: promptTokens)
                 throw timeout
             } catch {

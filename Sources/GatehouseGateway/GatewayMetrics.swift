@@ -13,7 +13,7 @@ enum GatewayMetrics {
     static let maxLabelLength = 96
     static let modelLabels = MetricLabelValues(limit: 100, maxLength: maxLabelLength)
     /// Provider names come from the configuration; bounded all the same.
-    static let providerLabels = MetricLabelValues(limit: 50, maxLength: 64)
+    static let providerLabels = MetricLabelValues(limit: 50, maxLength: maxLabelLength)
 
     struct ModelKey: Hashable, Sendable {
         var provider: String

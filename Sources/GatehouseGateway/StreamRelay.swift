@@ -56,8 +56,8 @@ struct StreamRelay {
         return copyOverflowed || copy.count > max(captureLimit, 0) ? nil : copy
     }
 
-    /// Forwards every chunk of `body`. When the client goes away, keeps reading upstream to its
-    /// end without writing, then throws `ClientGone`.
+    /// Forwards every chunk of `body`. When the client goes away, keeps reading upstream without
+    /// writing, for up to `clientGrace` (the reader is then cancelled), then throws `ClientGone`.
     mutating func pump<S: AsyncSequence>(_ body: S, into writer: inout any ResponseBodyWriter, meter: inout CallMeter,
                                          clocks: TimedUpstreamBody.Clocks? = nil) async throws
     where S.Element == ByteBuffer {

@@ -93,7 +93,7 @@ enum TimedUpstreamBody {
                                     if wake == drainEnd { throw Timeout(kind: .afterClientLeft, seconds: clocks.graceSeconds.load(ordering: .relaxed)) }
                                     throw Timeout(kind: .idle, seconds: Int(idleTimeout.components.seconds))
                                 }
-                                // While the client holds a chunk, look again within a second.
+                                // Re-read the clocks at least once a second (a busy client, a newly set grace).
                                 let pause = min(wake - now, 1_000_000_000)
                                 try await Task.sleep(for: .nanoseconds(pause))
                             }

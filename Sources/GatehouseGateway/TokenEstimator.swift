@@ -38,9 +38,9 @@ public enum TokenEstimator {
                 endRun()
                 tokens += 1
             case 0xC0...0xFF:
-                // The lead byte of a non-ASCII character: accented Latin joins the word; other
-                // scripts are about one token a character.
-                if byte < 0xC4 { letters += 1 } else { endRun(); tokens += 1 }
+                // The lead byte of a non-ASCII character: Latin letters with accents (Latin-1 and
+                // Latin Extended, U+0080–U+024F) join the word; other scripts are about one token a character.
+                if byte < 0xCA { letters += 1 } else { endRun(); tokens += 1 }
             default:
                 // Continuation bytes and control characters add nothing.
                 break

@@ -137,14 +137,8 @@ public final class Recorder<Record: Sendable>: Service {
 
     /// The flush loop's continuation when a full batch should wake it (or marks it woken).
     private static func wakeForBatch(_ state: inout State, batchSize: Int) -> CheckedContinuation<Void, Never>? {
-        guard state.queue.count >= batchSize, var waiter = state.waiter, waiter.onBatch else { return nil }
-        if let continuation = waiter.continuation {
-            state.waiter = nil
-            return continuation
-        }
-        waiter.woken = true
-        state.waiter = waiter
-        return nil
+        guard state.queue.count >= batchSize else { return nil }
+        return take(&state, id: nil, when: { $0.onBatch })
     }
 
     private func noteDropped() {

@@ -73,9 +73,20 @@ final class SQLiteDriver: SQLDriver {
         if isRead, !readers.isEmpty {
             let index = nextReader.add(1, ordering: .relaxed).oldValue % readers.count
             let reader = readers[index]
-            return try await within(Self.queryTimeout) { try await reader.lock.withLock { try await Self.run(sql, binds, on: reader.connection) } }
+            return try await within(Self.queryTimeout) {
+                try await reader.lock.withLock {
+                    try Task.checkCancellation()
+                    return try await Self.run(sql, binds, on: reader.connection)
+                }
+            }
         }
-        return try await within(Self.queryTimeout) { [writer, writerLock] in try await writerLock.withLock { try await Self.run(sql, binds, on: writer) } }
+        // A write whose caller was already told it timed out must not run later behind its back.
+        return try await within(Self.queryTimeout) { [writer, writerLock] in
+            try await writerLock.withLock {
+                try Task.checkCancellation()
+                return try await Self.run(sql, binds, on: writer)
+            }
+        }
     }
 
     func transaction(_ statements: [SQLStatement]) async throws {
@@ -117,6 +128,9 @@ final class SQLiteDriver: SQLDriver {
         _ = try await writer.query("BEGIN IMMEDIATE", [])
         do {
             for statement in statements { _ = try await Self.run(statement.sql, statement.binds, on: writer) }
+            // The caller's deadline passed while the statements ran: it was told the batch failed
+            // and will write it again, so this copy must not commit.
+            try Task.checkCancellation()
             _ = try await writer.query("COMMIT", [])
         } catch {
             _ = try? await writer.query("ROLLBACK", [])

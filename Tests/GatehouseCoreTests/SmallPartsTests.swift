@@ -22,6 +22,20 @@ import Testing
         #expect(Redactor.redactURL("postgres://u:pw@h/db").contains("pw") == false)
     }
 
+    @Test func credentialNamesAreMaskedButTokenCountsAreNot() {
+        for key in ["token", "Token", "x_auth_token", "csrfToken", "password", "client_secret", "api_key", "X-Api-Key", "private_key", "authorization"] {
+            #expect(Redactor.isSecretKey(key), "\(key) names a credential")
+        }
+        for key in ["input_tokens", "max_tokens", "total_tokens", "token_count", "tokens", "tokenizer", "model", "customer"] {
+            #expect(!Redactor.isSecretKey(key), "\(key) is not a credential")
+        }
+        // Past the depth cap a subtree is masked whole, never left unread.
+        var deep: Any = ["password": "hunter2"]
+        for _ in 0..<70 { deep = ["nested": deep] }
+        let text = String(describing: Redactor.redactJSON(deep))
+        #expect(!text.contains("hunter2"))
+    }
+
     @Test func fingerprintsDoNotRevealTheKey() {
         let fp = Redactor.fingerprint(ofSecret: "sk-test-verysecretvalue")
         #expect(fp.hasPrefix("sk-…"))

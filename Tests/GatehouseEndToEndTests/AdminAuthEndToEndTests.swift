@@ -26,7 +26,9 @@ struct AdminAuthEndToEndTests {
         config.dataDirectory = try TestEnvironment.temporaryDirectory().path
         config.controls.adminToken = adminToken
         let portBox = PortBox()
-        let server = try await GatehouseServer.build(config: config, logger: Logger(label: "auth-test")) { portBox.set($0) }
+        var logger = Logger(label: "auth-test")
+        logger.logLevel = .warning
+        let server = try await GatehouseServer.build(config: config, logger: logger) { portBox.set($0) }
         let task = Task { try await server.run(handleSignals: false) }
         let deadline = ContinuousClock.now + .seconds(30)
         while portBox.get() == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }

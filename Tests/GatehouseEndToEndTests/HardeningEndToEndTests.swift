@@ -209,11 +209,11 @@ struct HardeningEndToEndTests {
     @Test func slowAndIdleClientsAreDisconnected() async throws {
         let gatehouse = try await GatehouseProcess.start(yaml: "gateway:\n  client_idle_timeout_seconds: 2\n")
         var start = ContinuousClock.now
-        _ = try await Wire.exchange(port: gatehouse.port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8), timeout: .seconds(12))
+        _ = try await RawHTTP.exchange(port: gatehouse.port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8), timeout: .seconds(12))
         var elapsed = ContinuousClock.now - start
         #expect(elapsed < .seconds(8), "half a request head was held \(elapsed)")
         start = ContinuousClock.now
-        let idle = try await Wire.exchange(port: gatehouse.port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), timeout: .seconds(12))
+        let idle = try await RawHTTP.exchange(port: gatehouse.port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), timeout: .seconds(12))
         elapsed = ContinuousClock.now - start
         #expect(idle.status == 200)
         #expect(elapsed < .seconds(8), "an idle keep-alive connection was held \(elapsed)")
@@ -260,7 +260,7 @@ struct HardeningEndToEndTests {
             ("broken header line", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nthis is not a header\r\n\r\n"),
         ]
         for (name, request) in cases {
-            let answer = try await Wire.exchange(port: gatehouse.port, bytes: Array(request.utf8))
+            let answer = try await RawHTTP.exchange(port: gatehouse.port, bytes: Array(request.utf8))
             #expect(answer.status == 400, "\(name): \(answer.text.prefix(400))")
             #expect(answer.text.lowercased().contains("content-type: application/json") && answer.body.contains(#""error""#),
                     "\(name): no JSON error body: \(answer.text.prefix(400))")
@@ -289,16 +289,16 @@ struct HTTPServerSettingsTests {
         let port = try #require(await iterator.next())
 
         var start = ContinuousClock.now
-        _ = try await Wire.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8), timeout: .seconds(10))
+        _ = try await RawHTTP.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8), timeout: .seconds(10))
         #expect(ContinuousClock.now - start < .seconds(5), "half a request head was held \(ContinuousClock.now - start)")
         start = ContinuousClock.now
-        let idle = try await Wire.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), timeout: .seconds(10))
+        let idle = try await RawHTTP.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), timeout: .seconds(10))
         #expect(idle.status == 200 && ContinuousClock.now - start < .seconds(5), "an idle connection was held \(ContinuousClock.now - start)")
 
-        let broken = try await Wire.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nthis is not a header\r\n\r\n".utf8))
+        let broken = try await RawHTTP.exchange(port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nthis is not a header\r\n\r\n".utf8))
         #expect(broken.status == 400 && broken.text.lowercased().contains("content-type: application/json") && broken.body.contains(#""error""#),
                 "\(broken.text)")
-        #expect(try await Wire.get(port: port, "/health").status == 200)
+        #expect(try await RawHTTP.get(port: port, "/health").status == 200)
     }
 
     /// `/metrics` with a token to require (what `metrics.require_token: true` passes) answers 401
@@ -317,72 +317,14 @@ struct HTTPServerSettingsTests {
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = ports.stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
-        #expect(try await Wire.get(port: port, "/metrics").status == 401)
-        #expect(try await Wire.get(port: port, "//metrics").status == 401)
-        #expect(try await Wire.get(port: port, "/metrics", headers: [("Authorization", "Bearer wrong-token-0123456789")]).status == 401)
-        let allowed = try await Wire.get(port: port, "/metrics", headers: [("Authorization", "Bearer \(token)")])
+        #expect(try await RawHTTP.get(port: port, "/metrics").status == 401)
+        #expect(try await RawHTTP.get(port: port, "//metrics").status == 401)
+        #expect(try await RawHTTP.get(port: port, "/metrics", headers: [("Authorization", "Bearer wrong-token-0123456789")]).status == 401)
+        let allowed = try await RawHTTP.get(port: port, "/metrics", headers: [("Authorization", "Bearer \(token)")])
         #expect(allowed.status == 200)
-        #expect(try await Wire.get(port: port, "/health").status == 200)
+        #expect(try await RawHTTP.get(port: port, "/health").status == 200)
         task.cancel()
         _ = try? await task.value
         try await opened.close()
-    }
-}
-
-/// Raw HTTP/1.1 over a socket, on a Dispatch thread: its blocking reads must not hold one of the
-/// test process's few cooperative threads, which the in-process servers above need to answer.
-enum Wire {
-    struct Answer {
-        var status: Int
-        var text: String
-        /// What follows the head (not de-chunked).
-        var body: String { text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? "" }
-    }
-
-    static func get(port: Int, _ target: String, headers: [(String, String)] = []) async throws -> Answer {
-        var head = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        return try await exchange(port: port, bytes: Array((head + "\r\n").utf8))
-    }
-
-    /// Writes `bytes` and reads until the server closes the connection (or `timeout` passes).
-    static func exchange(port: Int, bytes: [UInt8], timeout: Duration = .seconds(10)) async throws -> Answer {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try exchangeBlocking(port: port, bytes: bytes, timeout: timeout) })
-            }
-        }
-    }
-
-    static func exchangeBlocking(port: Int, bytes: [UInt8], timeout: Duration) throws -> Answer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
-        defer { close(fd) }
-        var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw ProcessRunner.Failure(message: "connect to port \(port) failed") }
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            sent += n
-        }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            received.append(contentsOf: buffer[0..<n])
-        }
-        let text = String(decoding: received, as: UTF8.self)
-        let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
-        return Answer(status: status, text: text)
     }
 }

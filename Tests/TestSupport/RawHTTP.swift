@@ -34,8 +34,23 @@ public enum RawHTTP {
     /// client that gives up mid-stream would.
     public static func exchange(port: Int, bytes: [UInt8], timeout: Duration = .seconds(10),
                                 hangUpWhen: @Sendable @escaping (String) -> Bool = { _ in false }) async throws -> Answer {
-        let request = bytes
-        return try await Task.detached {
+        // On a Dispatch thread: blocking reads must not hold one of the test process's few
+        // cooperative threads, which in-process servers need to answer.
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try exchangeBlocking(port: port, bytes: bytes, timeout: timeout, hangUpWhen: hangUpWhen) })
+            }
+        }
+    }
+
+    /// A GET with the headers given.
+    public static func get(port: Int, _ target: String, headers: [(String, String)] = []) async throws -> Answer {
+        try await send(port: port, method: "GET", target: target, headers: headers)
+    }
+
+    static func exchangeBlocking(port: Int, bytes request: [UInt8], timeout: Duration,
+                                 hangUpWhen: (String) -> Bool) throws -> Answer {
+        do {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
             defer { close(fd) }
@@ -66,6 +81,6 @@ public enum RawHTTP {
             let text = String(decoding: received, as: UTF8.self)
             let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
             return Answer(status: status, text: text)
-        }.value
+        }
     }
 }

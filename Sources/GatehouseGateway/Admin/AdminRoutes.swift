@@ -210,7 +210,7 @@ public struct AdminRoutes: Sendable {
 
     func audit(_ request: Request) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
-        let limit = min(1000, max(1, params.get("limit").flatMap(Int.init) ?? 100))
+        let limit = try APIParameters.limit(params.get("limit"), fallback: 100, max: 1000)
         let entries = try await store.audit(limit: limit, before: params.get("before").flatMap(Int64.init))
         return JSONResponse.make([
             "data": entries.map { e -> [String: Any] in
