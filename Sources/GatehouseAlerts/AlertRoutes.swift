@@ -171,7 +171,7 @@ public struct AlertRoutes: Sendable {
         guard let heartbeat = settings.heartbeats.first(where: { $0.name == name }) else { throw GatewayError.notFound("no heartbeat named \(name)") }
         if let token = heartbeat.token {
             let given = FormParameters(query: request.uri.query).get("token") ?? request.headers[.authorization].flatMap(BearerToken.token)
-            guard given == token else {
+            guard let given, ConstantTime.equal(given, token) else {
                 throw GatewayError(status: .unauthorized, message: "this heartbeat needs its token (?token= or Authorization: Bearer)", type: "authentication_error",
                                    code: "invalid_heartbeat_token")
             }

@@ -188,7 +188,8 @@ public struct Gateway: Sendable {
             meter.model = routed.upstreamModel
             meter.attempts = attempts
             return respond(with: upstream, meter: meter, requestBody: inbound.body, injectedUsage: injectUsage, admission: admission,
-                           cacheKey: cacheKey.map { ($0, cacheTTL ?? config.controls.cache.ttlSeconds) }, logger: context.logger)
+                           cacheKey: cacheKey.map { ($0, cacheTTL ?? config.controls.cache.ttlSeconds) }, connection: context.connection,
+                           logger: context.logger)
         case let .failed(error, routed, attempts):
             admission.cancel()
             meter.provider = routed.provider.name
@@ -210,7 +211,7 @@ public struct Gateway: Sendable {
 
     /// Streams the provider's answer to the client, metering it on the way.
     private func respond(with upstream: UpstreamResponse, meter: CallMeter, requestBody: [UInt8], injectedUsage: Bool, admission: Admission,
-                         cacheKey: (key: String, ttl: Int)?, logger: Logger) -> Response {
+                         cacheKey: (key: String, ttl: Int)?, connection: any Channel, logger: Logger) -> Response {
         var headers = HTTPFields()
         for (name, value) in upstream.headers where HeaderPolicy.forwardsResponseHeader(name.lowercased()) {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
@@ -228,6 +229,7 @@ public struct Gateway: Sendable {
         let captureLimit = cacheKey != nil && status == 200 ? config.controls.cache.maxEntryBytes : 0
         let timeoutSeconds = config.gateway.upstreamTimeoutSeconds
         let clientGrace = Duration.seconds(config.gateway.clientDisconnectGraceSeconds)
+        let writeDeadline = meter.startedAt + .seconds(timeoutSeconds) + Self.writeGrace
         let idleTimeout = Duration.seconds(config.gateway.streamIdleTimeoutSeconds)
         let body = ResponseBody(contentLength: contentLength) { writer in
             unstarted.markStarted()
@@ -235,6 +237,14 @@ public struct Gateway: Sendable {
                                     captureLimit: captureLimit, secrets: gateway.providerSecrets, clientGrace: clientGrace)
             var meter = meter
             let promptTokens = { TokenEstimator.inputTokens(ofRequestBody: requestBody) }
+            // A client that stops reading blocks the write in progress, which no clock below can
+            // interrupt: past the deadline (and a moment to record), its connection is closed,
+            // which fails that write and lets the call be recorded and its quotas settled.
+            let writeGuard = Task { [connection] in
+                try? await Task.sleep(until: writeDeadline, clock: .continuous)
+                if !Task.isCancelled { connection.close(promise: nil) }
+            }
+            defer { writeGuard.cancel() }
             do {
                 // The deadline and the idle timeout also hold after the first byte, and after the
                 // client has gone (the rest is read so the provider's usage still lands).
@@ -263,15 +273,19 @@ public struct Gateway: Sendable {
                 throw error
             } catch let timeout as TimedUpstreamBody.Timeout {
                 logger.warning("upstream stream cut", metadata: ["reason": "\(timeout)"])
-                // The caller leaving is not the provider's fault (health and error metrics).
-                let errorClass: ErrorClass = timeout.kind == .afterClientLeft ? .clientDisconnected : .upstreamTimeout
+                // The caller leaving, or not reading, is not the provider's fault (health and error metrics).
+                let errorClass: ErrorClass = timeout.kind == .afterClientLeft || relay.clientGone != nil ? .clientDisconnected : .upstreamTimeout
                 await gateway.finish(meter, relay: relay, failure: (errorClass, "stream cut: \(timeout)"), admission: admission,
                                      promptTokens: promptTokens)
+                // A cut response ends its connection now: flushing what is queued could wait
+                // forever on a client that stopped reading.
+                connection.close(promise: nil)
                 throw timeout
             } catch {
                 logger.warning("upstream stream ended early", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
                 await gateway.finish(meter, relay: relay, failure: (.streamIncomplete, "upstream stream ended early: \(Self.describe(error))"), admission: admission,
                                      promptTokens: promptTokens)
+                connection.close(promise: nil)
                 throw error
             }
         }
@@ -315,6 +329,9 @@ public struct Gateway: Sendable {
         }
         return Response(status: HTTPResponse.Status(code: hit.status), headers: headers, body: body)
     }
+
+    /// How long past the call's deadline a response may still be writing before its connection is closed.
+    static let writeGrace = Duration.seconds(5)
 
     /// Records a call that reached upstream and settles its quotas with what it consumed.
     ///

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import GatehouseCore
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -106,12 +106,6 @@ public enum AdminToken {
     /// Whether an `Authorization` header value carries `token` as a Bearer token.
     public static func matches(_ authorization: String?, token: String) -> Bool {
         guard let given = authorization.flatMap(BearerToken.token) else { return false }
-        return constantTimeEqual(given, token)
-    }
-
-    /// Compares digests, so the time taken says nothing about how much of the token matched.
-    public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let da = Array(SHA256.hash(data: Data(a.utf8))), db = Array(SHA256.hash(data: Data(b.utf8)))
-        return zip(da, db).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return ConstantTime.equal(given, token)
     }
 }

@@ -1,5 +1,6 @@
 import GatehouseCore
 import HTTPTypes
+import NIOCore
 import Hummingbird
 import Logging
 
@@ -11,6 +12,9 @@ public struct GatehouseRequestContext: RequestContext {
     public var correlationID: String
     /// The TCP peer's address (the `ip` scope of rate limits).
     public var clientIP: String?
+    /// The client's connection: closed by a route whose response can no longer be delivered (a
+    /// client that stopped reading would otherwise hold a write, and its request, forever).
+    public let connection: any Channel
     /// Lets routes that read large bodies (the gateway) collect them with their own limit.
     public var maxUploadSize: Int { 256 * 1024 * 1024 }
 
@@ -18,6 +22,7 @@ public struct GatehouseRequestContext: RequestContext {
         coreContext = .init(source: source)
         correlationID = ""
         clientIP = source.channel.remoteAddress?.ipAddress
+        connection = source.channel
     }
 }
 

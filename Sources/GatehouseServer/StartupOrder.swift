@@ -85,7 +85,7 @@ struct AfterMigrations: Service {
     let gate: MigrationGate
 
     func run() async throws {
-        let opened = (try? await cancelWhenGracefulShutdown { await gate.wait() }) ?? false
+        let opened = await cancelWhenGracefulShutdown { await gate.wait() }
         guard opened else {
             try? await gracefulShutdown()
             return

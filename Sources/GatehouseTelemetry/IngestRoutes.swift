@@ -182,7 +182,7 @@ public struct IngestRoutes: Sendable {
             guard let key else {
                 return Self.sentryError(.unauthorized, "missing authentication: send X-Sentry-Auth with sentry_key (the DSN's public key)")
             }
-            guard key == project.key else { return Self.sentryError(.unauthorized, "invalid sentry_key for project \(projectID)") }
+            guard ConstantTime.equal(key, project.key) else { return Self.sentryError(.unauthorized, "invalid sentry_key for project \(projectID)") }
             projectName = project.name
             configured = project
         }

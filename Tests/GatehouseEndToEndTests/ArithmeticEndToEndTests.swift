@@ -59,7 +59,7 @@ import Testing
             ]
             for (path, body) in calls {
                 guard await Self.send(gatehouse, path, body) != nil else {
-                    try? await gatehouse.stop()
+                    _ = try? await gatehouse.stop()
                     return
                 }
             }

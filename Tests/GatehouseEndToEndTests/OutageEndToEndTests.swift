@@ -278,7 +278,7 @@ final class PrivatePostgres: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
             DispatchQueue.global().async {
                 do {
-                    if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+                    if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
                     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
                     defer { try? handle.close() }
                     _ = try handle.seekToEnd()

@@ -18,6 +18,14 @@ struct SecretLeakEndToEndTests {
         #expect(!text.contains("SECRET-upstream"), "the provider key was relayed: \(text)")
         #expect(text.contains("Incorrect API key provided"), "the provider's message is kept: \(text)")
         #expect(reply.json != nil, "still valid JSON: \(text)")
+        // Nor in the stored record, nor in the open health report (a 5xx is a provider fault there).
+        _ = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions",
+                                json: #"{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+                                headers: [("x-mock-status", "401")])
+        let records = try await waitForRecords(gatehouse, count: 2)
+        #expect(records.allSatisfy { !($0["error_message"] as? String ?? "").contains("SECRET-upstream") }, "\(records.map { $0["error_message"] ?? "" })")
+        let (_, health) = try await HTTP.get(gatehouse.baseURL + "/api/v1/ai/health")
+        #expect(!String(decoding: health, as: UTF8.self).contains("SECRET-upstream"))
         try await gatehouse.stop()
         try await mock.stop()
     }

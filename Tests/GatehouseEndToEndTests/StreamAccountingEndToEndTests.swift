@@ -153,4 +153,58 @@ struct StreamAccountingEndToEndTests {
         try await gatehouse.stop()
         try await mock.stop()
     }
+
+    @Test("a client that stops reading is cut loose after the deadline, and its call is recorded")
+    func clientThatStopsReading() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            gateway:
+              upstream_timeout_seconds: 6
+            """))
+        // About 10 MB of embeddings: far more than the socket buffers hold. (The deadline leaves
+        // the mock time to compute them on a loaded machine: the head must arrive for this test.)
+        let inputs = (0..<120).map { "\"text \($0)\"" }.joined(separator: ",")
+        let body = #"{"model":"up/text-embedding-3-small","dimensions":4096,"input":[\#(inputs)]}"#
+        let request = "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let closed = try await RawHTTP.sendAndStopReading(port: gatehouse.port, bytes: Array(request.utf8), hold: .seconds(20))
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        #expect(int(record["status"]) == 200, "the provider's answer must have started: \(record)")
+        #expect(closed, "the server still held the connection of a client that stopped reading")
+        // Cut while writing (the client's doing) or while the provider was still sending at the
+        // deadline (the client's back-pressure slowed it): either way recorded, never held.
+        #expect(["client_disconnected", "upstream_timeout"].contains(record["error_class"] as? String ?? ""),
+                "\(record["error_class"] ?? "nil"): \(record["error_message"] ?? "")")
+        // Graceful shutdown is not held up by it either.
+        let started = ContinuousClock.now
+        try await gatehouse.stop()
+        #expect(ContinuousClock.now - started < .seconds(10))
+        try await mock.stop()
+    }
+
+    @Test("after the grace, a long answer nobody reads is cancelled and charged an estimate, as the client's doing")
+    func graceAfterHangUp() async throws {
+        let mock = try await MockUpstream.start()
+        let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock, extra: """
+            gateway:
+              client_disconnect_grace_seconds: 1
+            """))
+        // 20 chunks 300 ms apart: the answer would take 6 s; the client leaves after 3 events.
+        _ = try await RawHTTP.send(port: gatehouse.port, method: "POST", target: "/v1/chat/completions",
+                                   headers: [("Content-Type", "application/json"), ("x-mock-chunk-delay-ms", "300")],
+                                   body: Self.streamRequest(model: "up/gpt-4o-mini", maxTokens: 20), timeout: .seconds(20)) { text in
+            text.components(separatedBy: "data:").count - 1 >= 3
+        }
+        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
+        #expect(record["error_class"] as? String == "client_disconnected", "\(record["error_message"] ?? "")")
+        #expect(record["usage_estimated"] as? Bool == true)
+        let u = usage(record)
+        #expect((u["output_tokens"] ?? 0) >= 3 && (u["output_tokens"] ?? 0) < 20, "charged for what was generated before the cancel: \(u)")
+        // The provider saw the request end early: nothing reached the end of the stream.
+        let seen = try await mock.requests()
+        #expect(seen.count == 1)
+        let (_, health) = try await HTTP.get(gatehouse.baseURL + "/api/v1/ai/health")
+        #expect(!String(decoding: health, as: UTF8.self).contains("\"down\""), "a caller hanging up is not a provider fault")
+        try await gatehouse.stop()
+        try await mock.stop()
+    }
 }

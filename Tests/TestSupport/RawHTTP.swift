@@ -43,6 +43,44 @@ public enum RawHTTP {
         }
     }
 
+    /// Sends `bytes` from a socket with a tiny receive buffer and then reads nothing for `hold`,
+    /// as a client that stopped reading would; closes it after. Returns whether the server closed
+    /// the connection in that time.
+    public static func sendAndStopReading(port: Int, bytes: [UInt8], hold: Duration) async throws -> Bool {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                    guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
+                    defer { close(fd) }
+                    var small: Int32 = 4096
+                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+                    var address = sockaddr_in()
+                    address.sin_family = sa_family_t(AF_INET)
+                    address.sin_port = in_port_t(UInt16(port).bigEndian)
+                    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                    let connected = withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    }
+                    guard connected == 0 else { throw ProcessRunner.Failure(message: "connect to port \(port) failed") }
+                    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    // Wait without reading; then look (without blocking) whether the server hung up:
+                    // drain what is buffered until read says end of stream or would block.
+                    Thread.sleep(forTimeInterval: Double(hold.components.seconds) + Double(hold.components.attoseconds) / 1e18)
+                    var buffer = [UInt8](repeating: 0, count: 65_536)
+                    var quiet = timeval(tv_sec: 2, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &quiet, socklen_t(MemoryLayout<timeval>.size))
+                    while true {
+                        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                        if n == 0 { return true }
+                        // A reset is a close too (the server closed with unread data pending).
+                        if n < 0 { return errno == ECONNRESET }
+                    }
+                })
+            }
+        }
+    }
+
     /// A GET with the headers given.
     public static func get(port: Int, _ target: String, headers: [(String, String)] = []) async throws -> Answer {
         try await send(port: port, method: "GET", target: target, headers: headers)

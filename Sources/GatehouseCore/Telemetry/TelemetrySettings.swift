@@ -8,7 +8,7 @@ public struct TelemetrySettings: Sendable, Equatable {
     public var limits = IngestLimits()
     public init() {}
 
-    public func project(forKey key: String) -> TelemetryProject? { projects.first { $0.key == key } }
+    public func project(forKey key: String) -> TelemetryProject? { projects.first { ConstantTime.equal($0.key, key) } }
     public func project(id: String) -> TelemetryProject? { projects.first { $0.id == id || $0.name == id } }
 }
 
