@@ -50,19 +50,8 @@ public enum RawHTTP {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                    guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
+                    let fd = try connectedSocket(port: port, receiveBuffer: 4096)
                     defer { close(fd) }
-                    var small: Int32 = 4096
-                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-                    var address = sockaddr_in()
-                    address.sin_family = sa_family_t(AF_INET)
-                    address.sin_port = in_port_t(UInt16(port).bigEndian)
-                    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                    let connected = withUnsafePointer(to: &address) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                    }
-                    guard connected == 0 else { throw ProcessRunner.Failure(message: "connect to port \(port) failed") }
                     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                     // Wait without reading; then look (without blocking) whether the server hung up:
                     // drain what is buffered until read says end of stream or would block.
@@ -81,6 +70,25 @@ public enum RawHTTP {
         }
     }
 
+    /// A TCP socket connected to 127.0.0.1:`port` (with a receive buffer of that size, if given).
+    static func connectedSocket(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw ProcessRunner.Failure(message: "connect to port \(port) failed")
+        }
+        return fd
+    }
+
     /// A GET with the headers given.
     public static func get(port: Int, _ target: String, headers: [(String, String)] = []) async throws -> Answer {
         try await send(port: port, method: "GET", target: target, headers: headers)
@@ -89,19 +97,10 @@ public enum RawHTTP {
     static func exchangeBlocking(port: Int, bytes request: [UInt8], timeout: Duration,
                                  hangUpWhen: (String) -> Bool) throws -> Answer {
         do {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw ProcessRunner.Failure(message: "socket() failed") }
+            let fd = try connectedSocket(port: port)
             defer { close(fd) }
             var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw ProcessRunner.Failure(message: "connect to port \(port) failed") }
             var sent = 0
             while sent < request.count {
                 let n = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
