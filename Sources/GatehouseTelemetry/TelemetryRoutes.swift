@@ -24,7 +24,7 @@ public struct TelemetryRoutes: Sendable {
 
     public func addRoutes(to api: APIRouter) {
         api.team.get("/api/v1/logs") { request, _ in await self.answer { try await self.logs(request) } }
-        api.team.get("/api/v1/logs/tail") { request, _ in await self.answer { try await self.tail(request) } }
+        api.team.get("/api/v1/logs/tail") { request, context in await self.answer { try await self.tail(request, connection: context.connection) } }
         api.team.get("/api/v1/issues") { request, _ in await self.answer { try await self.issues(request) } }
         api.team.get("/api/v1/issues/{id}") { _, context in await self.answer { try await self.issue(context.parameters.get("id") ?? "") } }
         api.team.patch("/api/v1/issues/{id}") { request, context in
@@ -50,7 +50,7 @@ public struct TelemetryRoutes: Sendable {
 
     /// Server-sent events: `event: log` with one line as JSON, for every new line that matches
     /// `q`, from the moment of connecting (or the last `seq` the client saw, `Last-Event-ID`).
-    func tail(_ request: Request) async throws -> Response {
+    func tail(_ request: Request, connection: any Channel) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
         let filter = try APIParameters.filter(params.get("q"))
         // Compile once up front, so a query naming a bad field fails with 400, not mid-stream.
@@ -59,41 +59,53 @@ public struct TelemetryRoutes: Sendable {
         let start = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap(Int64.init).map { min(latest, $0) } ?? latest
         let store = self.store, interval = tailPollInterval
         let body = ResponseBody { writer in
-            var last = start
-            // On PostgreSQL a seq is taken at insert but seen at commit, so two instances' batches
-            // can appear out of order: each poll looks back this far and skips what it sent.
-            let lookback: Int64 = 5_000  // one recorder batch
-            var sent = Set<Int64>()
-            var idle = Duration.zero
-            try await writer.write(ByteBuffer(string: ": tailing from seq \(start)\n\n"))
-            // A tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                // The window holds at most `lookback` old rows, so the limit always leaves room for 500 new ones.
-                let lines = try await store.logs(after: max(start, last - lookback), filter: filter, limit: Int(lookback) + 500)
-                    .filter { !sent.contains($0.sequence ?? 0) }.prefix(500)
-                if lines.isEmpty {
-                    do { try await Task.sleep(for: interval) } catch { break }  // cancelled: the client left
-                    idle += interval
-                    if idle >= .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))  // proxies close silent streams
-                        idle = .zero
-                    }
-                    continue
-                }
-                idle = .zero
-                var text = ""
-                for line in lines {
-                    let data = (try? JSONSerialization.data(withJSONObject: TelemetryJSON.log(line), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-                    text += "id: \(line.sequence ?? 0)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
-                    last = max(last, line.sequence ?? last)
-                    sent.insert(line.sequence ?? 0)
-                }
-                if sent.count > 4 * Int(lookback) { sent = sent.filter { $0 > last - lookback } }
-                try await writer.write(ByteBuffer(string: text))
+            // A client that stopped reading holds the write below forever: at shutdown its
+            // connection is closed, which fails that write, so the server is not kept waiting.
+            try await withGracefulShutdownHandler {
+                try await Self.stream(into: &writer, store: store, filter: filter, start: start, interval: interval)
+            } onGracefulShutdown: {
+                connection.close(promise: nil)
             }
-            try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// The tail's loop: new lines as SSE events, keep-alives while quiet, until shutdown.
+    private static func stream(into writer: inout any ResponseBodyWriter, store: any TelemetryStore, filter: QueryNode?, start: Int64,
+                               interval: Duration) async throws {
+        var last = start
+        // On PostgreSQL a seq is taken at insert but seen at commit, so two instances' batches
+        // can appear out of order: each poll looks back this far and skips what it sent.
+        let lookback: Int64 = 5_000  // one recorder batch
+        var sent = Set<Int64>()
+        var idle = Duration.zero
+        try await writer.write(ByteBuffer(string: ": tailing from seq \(start)\n\n"))
+        // A tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // The window holds at most `lookback` old rows, so the limit always leaves room for 500 new ones.
+            let lines = try await store.logs(after: max(start, last - lookback), filter: filter, limit: Int(lookback) + 500)
+                .filter { !sent.contains($0.sequence ?? 0) }.prefix(500)
+            if lines.isEmpty {
+                do { try await Task.sleep(for: interval) } catch { break }  // cancelled: the client left
+                idle += interval
+                if idle >= .seconds(15) {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))  // proxies close silent streams
+                    idle = .zero
+                }
+                continue
+            }
+            idle = .zero
+            var text = ""
+            for line in lines {
+                let data = (try? JSONSerialization.data(withJSONObject: TelemetryJSON.log(line), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                text += "id: \(line.sequence ?? 0)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+                last = max(last, line.sequence ?? last)
+                sent.insert(line.sequence ?? 0)
+            }
+            if sent.count > 4 * Int(lookback) { sent = sent.filter { $0 > last - lookback } }
+            try await writer.write(ByteBuffer(string: text))
+        }
+        try await writer.finish(nil)
     }
 
     func issues(_ request: Request) async throws -> Response {
