@@ -10,6 +10,11 @@ public enum TimeExpressions {
         d.components.seconds.multipliedSaturated(by: 1_000_000).addingSaturated(d.components.attoseconds / 1_000_000_000_000)
     }
 
+    /// A duration in whole nanoseconds (saturating past 292 years).
+    public static func nanos(_ d: Duration) -> Int64 {
+        d.components.seconds.multipliedSaturated(by: 1_000_000_000).addingSaturated(d.components.attoseconds / 1_000_000_000)
+    }
+
     /// `30s`, `5m`, `1h`, `7d`, `2w` (also `100ms`) as microseconds; nil when not a duration
     /// (or too long to count in microseconds).
     public static func durationMicros(_ text: String) -> Int64? {

@@ -77,7 +77,7 @@ struct StreamRelay {
                     out.writeBytes(event.raw)
                 }
                 if out.readableBytes > 0 { await write(out, to: &writer) }
-            } else if !(200..<300).contains(status) {
+            } else if holdsBodyBack {
                 // An error body is held back, and written masked when it ends.
                 let room = Self.maxErrorBodyBytes - copy.count
                 if room > 0 { copy.append(contentsOf: chunk.readableBytesView.prefix(room)) }
@@ -99,10 +99,13 @@ struct StreamRelay {
         if let clientGone { throw ClientGone(underlying: clientGone) }
     }
 
+    /// An error body is held back whole and written once, masked, when it ends.
+    private var holdsBodyBack: Bool { !(200..<300).contains(status) }
+
     /// Bytes after the last complete event (a stream that ends without a blank line), or the
     /// held-back error body with provider keys masked.
     mutating func flushRemainder(into writer: inout any ResponseBodyWriter) async throws(ClientGone) {
-        if !(200..<300).contains(status) && !(eventStream && status == 200) {
+        if holdsBodyBack {
             await write(ByteBuffer(bytes: Self.masking(secrets, in: copy)), to: &writer)
             if let clientGone { throw ClientGone(underlying: clientGone) }
             return

@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import GatehouseCore
 import NIOCore
 import Synchronization
 
@@ -43,18 +44,13 @@ enum TimedUpstreamBody {
             lastChunk = Atomic(0)
         }
 
-        fileprivate func now() -> Int64 { Self.nanoseconds(ContinuousClock.now - origin) }
+        fileprivate func now() -> Int64 { TimeExpressions.nanos(ContinuousClock.now - origin) }
 
         /// The client went away: keep reading at most `grace` longer, for the provider's usage.
         func clientLeft(grace: Duration) {
-            let end = now().addingSaturated(Self.nanoseconds(grace))
+            let end = now().addingSaturated(TimeExpressions.nanos(grace))
             graceSeconds.store(Int(grace.components.seconds), ordering: .relaxed)
             _ = drainEnd.compareExchange(expected: .max, desired: end, ordering: .relaxed)
-        }
-
-        fileprivate static func nanoseconds(_ duration: Duration) -> Int64 {
-            let (seconds, attoseconds) = duration.components
-            return seconds.multipliedSaturated(by: 1_000_000_000).addingSaturated(attoseconds / 1_000_000_000)
         }
     }
 
@@ -67,8 +63,8 @@ enum TimedUpstreamBody {
         let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
         let clocks = Clocks(origin: started)
         clocks.lastChunk.store(clocks.now(), ordering: .relaxed)
-        let deadline = Clocks.nanoseconds(.seconds(totalSeconds))
-        let idle = Clocks.nanoseconds(idleTimeout)
+        let deadline = TimeExpressions.nanos(.seconds(totalSeconds))
+        let idle = TimeExpressions.nanos(idleTimeout)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {

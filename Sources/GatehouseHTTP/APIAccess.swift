@@ -92,10 +92,7 @@ struct AdminTokenMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         guard AdminToken.matches(request.headers[.authorization], token: token) else {
-            var response = GatewayError(status: .unauthorized, message: "This API needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`.",
-                                        type: "invalid_request_error", code: "invalid_admin_token").response(dialect: .openAI)
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
+            return AdminToken.unauthorized("This API needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`.")
         }
         return try await next(request, context)
     }
@@ -107,5 +104,13 @@ public enum AdminToken {
     public static func matches(_ authorization: String?, token: String) -> Bool {
         guard let given = authorization.flatMap(BearerToken.token) else { return false }
         return ConstantTime.equal(given, token)
+    }
+
+    /// The 401 for a missing or wrong admin token, with the challenge clients expect.
+    public static func unauthorized(_ message: String) -> Response {
+        var response = GatewayError(status: .unauthorized, message: message, type: "invalid_request_error", code: "invalid_admin_token")
+            .response(dialect: .openAI)
+        response.headers[.wwwAuthenticate] = "Bearer"
+        return response
     }
 }

@@ -26,10 +26,7 @@ struct OpsRoutes: Sendable {
         api.open.get("/metrics") { request, _ in
             // Checked here, on the route that runs, so no spelling of the path gets around it.
             if let token = self.metricsToken, !AdminToken.matches(request.headers[.authorization], token: token) {
-                var response = GatewayError(status: .unauthorized, message: "/metrics needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>` (metrics.require_token is on).",
-                                            type: "invalid_request_error", code: "invalid_admin_token").response(dialect: .openAI)
-                response.headers[.wwwAuthenticate] = "Bearer"
-                return response
+                return AdminToken.unauthorized("/metrics needs `Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>` (metrics.require_token is on).")
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: MetricsRegistry.exposition())))
