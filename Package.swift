@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/onevcat/Rainbow.git", from: "4.2.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         .target(
@@ -39,9 +40,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "GatehouseAPI",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            exclude: ["OpenAPI"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GatehouseStorage",
             dependencies: [
                 "GatehouseCore",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -53,7 +61,7 @@ let package = Package(
         .target(
             name: "GatehouseHTTP",
             dependencies: [
-                "GatehouseCore",
+                "GatehouseCore", "GatehouseAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -64,7 +72,7 @@ let package = Package(
         .target(
             name: "GatehouseGateway",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP",
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -72,6 +80,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -79,7 +89,7 @@ let package = Package(
         .target(
             name: "GatehouseTelemetry",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP", "CCompression",
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "CCompression",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,7 +105,7 @@ let package = Package(
         .target(
             name: "GatehouseAlerts",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP",
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -111,7 +121,7 @@ let package = Package(
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry", "GatehouseAlerts",
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry", "GatehouseAlerts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseServer",
+                "GatehouseCore", "GatehouseAPI", "GatehouseServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -136,6 +146,7 @@ let package = Package(
         .target(
             name: "GatehouseTestSupport",
             dependencies: [
+                "GatehouseAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -143,16 +154,18 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: strict),
+        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore", "GatehouseAPI"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
-        .testTarget(name: "GatehouseAlertsTests", dependencies: ["GatehouseCore", "GatehouseAlerts"], swiftSettings: strict),
-        .testTarget(name: "GatehouseTelemetryTests", dependencies: ["GatehouseCore", "GatehouseTelemetry"], swiftSettings: strict),
-        .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseHTTP", "GatehouseGateway",
-                                                                .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),
+        .testTarget(name: "GatehouseAlertsTests", dependencies: ["GatehouseCore", "GatehouseAPI", "GatehouseAlerts"], swiftSettings: strict),
+        .testTarget(name: "GatehouseTelemetryTests", dependencies: ["GatehouseCore", "GatehouseAPI", "GatehouseTelemetry"], swiftSettings: strict),
+        .testTarget(name: "GatehouseGatewayTests", dependencies: ["GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseGateway",
+                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
+                                                                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                                .product(name: "AsyncHTTPClient", package: "async-http-client")], swiftSettings: strict),
         .testTarget(
             name: "GatehouseEndToEndTests",
             dependencies: [
-                "GatehouseCore", "GatehouseHTTP", "GatehouseServer", "GatehouseStorage", "GatehouseTestSupport",
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseServer", "GatehouseStorage", "GatehouseTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

@@ -114,6 +114,6 @@ public actor AlertEvaluator {
     /// 16 hex digits of SHA-256 over the sorted labels: stable across restarts and instances.
     public static func fingerprint(_ labels: [String: String]) -> String {
         let text = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1}")
-        return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return Hex.sha256(text, bytes: 8)
     }
 }

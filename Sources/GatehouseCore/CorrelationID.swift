@@ -1,7 +1,17 @@
 import Foundation
+import Logging
 
 /// The id that ties one request's logs, errors and AI call together.
 public enum CorrelationID {
+    /// The id of the request this task works for; set around each request by the HTTP layer.
+    @TaskLocal public static var current: String?
+
+    /// Puts `correlation_id` on every log line written while a request is handled, also by
+    /// loggers that services hold (recorder, ledger, upstream), not only the request's own.
+    public static let loggingMetadata = Logger.MetadataProvider {
+        current.map { ["correlation_id": .string($0)] } ?? [:]
+    }
+
     /// Longest accepted client-supplied id; longer ones are replaced, not truncated.
     public static let maxLength = 128
 
@@ -32,11 +42,6 @@ public enum CorrelationID {
         var generator = SystemRandomNumberGenerator()
         let a = generator.next() as UInt64
         let b = generator.next() as UInt64
-        return hex(a) + hex(b)
-    }
-
-    static func hex(_ value: UInt64) -> String {
-        let s = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        return Hex.encode(a, minimumDigits: 16) + Hex.encode(b, minimumDigits: 16)
     }
 }

@@ -32,11 +32,7 @@ struct CallMeter: Sendable {
         let ms = UInt64(saturating: Date().timeIntervalSince1970 * 1000)
         var rng = SystemRandomNumberGenerator()
         let random = rng.next() as UInt64
-        func hex(_ v: UInt64, _ width: Int) -> String {
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "req_" + hex(ms, 12) + hex(random, 16)
+        return "req_" + Hex.encode(ms, minimumDigits: 12) + Hex.encode(random, minimumDigits: 16)
     }
 
     func record(status: Int, usage: TokenUsage?, reportedModel: String?, errorClass: ErrorClass?, errorMessage: String?,

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import GatehouseCore
 import GatehouseHTTP
@@ -24,16 +23,16 @@ public struct Gateway: Sendable {
     /// Configured provider keys, masked wherever a provider echoes them back (error bodies).
     let providerSecrets: [String]
 
-    public init(config: GatehouseConfig, prices: PriceTable, httpClient: HTTPClient, sink: any RequestRecordSink,
+    /// `upstream` reaches every provider but the built-in mock (`HTTPUpstream` in production).
+    public init(config: GatehouseConfig, prices: PriceTable, upstream: any UpstreamTransport, sink: any RequestRecordSink,
                 controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth()) {
         self.config = config
         self.router = ModelRouter(config: config)
         self.prices = prices
         let breakers = CircuitBreakers(settings: config.controls.breaker)
         self.breakers = breakers
-        self.caller = UpstreamCaller(
-            http: HTTPUpstream(client: httpClient, timeout: .seconds(Int64(config.gateway.upstreamTimeoutSeconds))),
-            mock: MockProvider(), breakers: breakers, policy: RetryPolicy(settings: config.controls.retry))
+        self.caller = UpstreamCaller(network: upstream, mock: MockProvider(), breakers: breakers,
+                                     policy: RetryPolicy(settings: config.controls.retry))
         self.sink = sink
         self.health = health
         self.controls = controls
@@ -64,10 +63,22 @@ public struct Gateway: Sendable {
         }
     }
 
+    /// `GET /v1/models` in OpenAI's shape (a provider format, so not part of Gatehouse's own API types).
+    struct ModelList: Encodable {
+        struct Model: Encodable {
+            var id: String
+            var object = "model"
+            var created: Int
+            var ownedBy: String
+            enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by" }
+        }
+        var object = "list"
+        var data: [Model]
+    }
+
     func modelList() -> Response {
         let created = Int(Date().timeIntervalSince1970)
-        let data = router.listedModels(prices: prices).map { ["id": $0.id, "object": "model", "created": created, "owned_by": $0.ownedBy] as [String: Any] }
-        return JSONResponse.make(["object": "list", "data": data])
+        return JSONResponse.make(ModelList(data: router.listedModels(prices: prices).map { ModelList.Model(id: $0.id, created: created, ownedBy: $0.ownedBy) }))
     }
 
     // MARK: - One call
@@ -176,10 +187,12 @@ public struct Gateway: Sendable {
         let injectUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
         let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) }
         let ordered = usable.count == 1 ? usable : { var rng = SystemRandomNumberGenerator(); return DeploymentOrder.order(usable, using: &rng) }()
-        let outcome = await caller.call(ordered, inbound: inbound, started: meter.startedAt, logger: context.logger) { routed in
+        let upstreamTimeout = Duration.seconds(config.gateway.upstreamTimeoutSeconds)
+        let outcome = await caller.call(ordered, started: meter.startedAt, logger: context.logger) { routed in
             UpstreamRequest(route: route, provider: routed.provider, upstreamModel: routed.upstreamModel,
                             body: inbound.rewritten(upstreamModel: routed.upstreamModel, injectUsageOption: injectUsage, integers: capped.integers),
-                            stream: inbound.stream, forwardedHeaders: forwarded, clientCredential: passThroughCredential)
+                            stream: inbound.stream, forwardedHeaders: forwarded, clientCredential: passThroughCredential,
+                            deadline: .now + upstreamTimeout, clientBody: inbound.body)
         }
         switch outcome {
         case let .response(upstream, routed, attempts):
@@ -240,23 +253,18 @@ public struct Gateway: Sendable {
             // A client that stops reading blocks the write in progress, which no clock below can
             // interrupt: past the deadline (and a moment to record), its connection is closed,
             // which fails that write and lets the call be recorded and its quotas settled.
-            let writeGuard = Task { [connection] in
-                try? await Task.sleep(until: writeDeadline, clock: .continuous)
-                if !Task.isCancelled { connection.close(promise: nil) }
+            // A timer on the connection's event loop, not a sleeping task: cancelling it frees it at
+            // once, where the runtime keeps a cancelled sleep's timer (~700 B) until its deadline,
+            // which held memory for every call for the whole timeout.
+            let writeGuard = connection.eventLoop.scheduleTask(in: .nanoseconds(TimeExpressions.nanos(max(.zero, writeDeadline - .now)))) {
+                connection.close(promise: nil)
             }
             defer { writeGuard.cancel() }
             do {
                 // The deadline and the idle timeout also hold after the first byte, and after the
                 // client has gone (the rest is read so the provider's usage still lands).
-                switch upstream.body {
-                case .http(let sequence):
-                    try await TimedUpstreamBody.read(sequence, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
-                        try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
-                    }
-                case .generated(let sequence):
-                    try await TimedUpstreamBody.read(sequence, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
-                        try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
-                    }
+                try await TimedUpstreamBody.read(upstream.body, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
+                    try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
                 }
                 try await relay.flushRemainder(into: &writer)
                 try await writer.finish(nil)
@@ -445,9 +453,7 @@ public struct Gateway: Sendable {
     }
 
     static func classify(_ error: any Error) -> (HTTPResponse.Status, ErrorClass) {
-        if let e = error as? HTTPClientError, [.deadlineExceeded, .connectTimeout, .readTimeout].contains(e) {
-            return (.gatewayTimeout, .upstreamTimeout)
-        }
+        if error is UpstreamTimedOut { return (.gatewayTimeout, .upstreamTimeout) }
         return (.badGateway, .upstreamUnreachable)
     }
 

@@ -6,16 +6,18 @@ import NIOCore
 /// realistic usage in the wire format of the route called, streaming or not, so the whole
 /// product works without a network. Latency and inter-event delay come from the provider's
 /// configuration.
-struct MockProvider: Sendable {
+struct MockProvider: UpstreamTransport {
     static let vocabulary = [
         "gatehouse", "meters", "every", "token", "and", "dollar", "while", "the", "mock", "provider", "answers",
         "offline", "with", "steady", "deterministic", "text", "so", "demos", "tests", "and", "dashboards", "work",
     ]
     static let defaultOutputWords = 16
 
-    func send(_ request: UpstreamRequest, inbound: InboundRequest) async throws -> UpstreamResponse {
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
         let config = request.provider
         if config.mockLatencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(config.mockLatencyMilliseconds)) }
+        // The gateway parsed this body already; it is valid JSON.
+        let inbound = try InboundRequest(route: request.route, body: request.clientBody)
         let plan = Plan(request: request, inbound: inbound)
         let events: [[UInt8]]
         let contentType: String
@@ -39,7 +41,7 @@ struct MockProvider: Sendable {
             continuation.onTermination = { _ in task.cancel() }
         }
         return UpstreamResponse(status: 200, headers: [("content-type", contentType), ("x-gatehouse-mock", "true")],
-                                body: .generated(body))
+                                body: UpstreamBody(body))
     }
 
     static func includeUsage(_ body: [UInt8]) -> Bool {

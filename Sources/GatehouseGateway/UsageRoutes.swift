@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import GatehouseHTTP
 import Hummingbird
@@ -23,7 +24,7 @@ public struct UsageRoutes: Sendable {
 
     func usage(_ request: Request) async -> Response {
         let params = FormParameters(query: request.uri.query)
-        do {
+        return await APIAnswer.run {
             let now = TimeExpressions.nowMicros()
             let to = try params.get("to").map { try Self.instant($0, name: "to") } ?? now
             let from = try params.get("from").map { try Self.instant($0, name: "from") } ?? (to - 86_400_000_000)
@@ -49,35 +50,13 @@ public struct UsageRoutes: Sendable {
             }
             let query = UsageQuery(fromMicros: from, toMicros: to, intervalMicros: interval, groupBy: grouping, filter: try Self.filter(params))
             let report = try await store.usage(query)
-            var object: [String: Any] = [
-                "from": TimeExpressions.format(micros: from), "to": TimeExpressions.format(micros: to),
-                "interval": interval.map { TimeExpressions.formatDuration(micros: $0) } as Any? ?? NSNull(),
-                "group_by": grouping?.name as Any? ?? NSNull(),
-                "totals": Self.json(report.totals),
-                "series": report.series.map { bucket in
-                    var o = Self.json(bucket.stats)
-                    o["start"] = TimeExpressions.format(micros: bucket.startMicros)
-                    return o
-                },
-            ]
-            if grouping != nil {
-                object["groups"] = report.groups.map { group in
-                    var o = Self.json(group.stats)
-                    o["key"] = group.key as Any? ?? NSNull()
-                    return o
-                }
-            }
-            return JSONResponse.make(object)
-        } catch let error as GatewayError {
-            return error.response(dialect: .openAI)
-        } catch let error as QueryFieldError {
-            return GatewayError.invalidRequest("`q`: \(error.message)", param: "q", code: "invalid_query").response(dialect: .openAI)
-        } catch let error as UsageQueryTooLarge {
-            return GatewayError(status: .unprocessableContent, message: error.description, type: "invalid_request_error", code: "query_too_large")
-                .response(dialect: .openAI)
-        } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
+            return JSONResponse.make(UsageReportView(
+                from: TimeExpressions.format(micros: from), to: TimeExpressions.format(micros: to),
+                interval: interval.map { TimeExpressions.formatDuration(micros: $0) }, groupBy: grouping?.name,
+                totals: Self.view(report.totals),
+                series: report.series.map { UsageBucketView(start: TimeExpressions.format(micros: $0.startMicros), stats: Self.view($0.stats)) },
+                // Only a grouped report has `groups`; an ungrouped one leaves the field out.
+                groups: grouping == nil ? nil : report.groups.map { UsageGroupView(key: $0.key, stats: Self.view($0.stats)) }))
         }
     }
 
@@ -91,23 +70,15 @@ public struct UsageRoutes: Sendable {
                 toMicros: try params.get("to").map { try Self.instant($0, name: "to") },
                 limit: limit, cursor: params.get("cursor"))
             let page = try await store.requests(query)
-            return JSONResponse.make([
-                "data": page.records.map(Self.json),
-                "next_cursor": page.nextCursor as Any? ?? NSNull(),
-                "has_more": page.nextCursor != nil,
-            ])
+            return JSONResponse.make(RequestRecordPage(data: page.records.map(Self.view), nextCursor: page.nextCursor,
+                                                       hasMore: page.nextCursor != nil))
         }
     }
 
     func show(_ id: String) async -> Response {
-        do {
-            guard let record = try await store.request(id: id) else {
-                return GatewayError.notFound("no request record with id \(id)").response(dialect: .openAI)
-            }
-            return JSONResponse.make(Self.json(record))
-        } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
+        await APIAnswer.run {
+            guard let record = try await store.request(id: id) else { throw GatewayError.notFound("no request record with id \(id)") }
+            return JSONResponse.make(Self.view(record))
         }
     }
 
@@ -151,43 +122,38 @@ public struct UsageRoutes: Sendable {
         return filter
     }
 
-    // MARK: - JSON
+    // MARK: - Answers
 
     /// Microseconds as milliseconds rounded to the microsecond.
     static func ms(_ micros: Double) -> Double { (micros).rounded() / 1000 }
 
-    static func json(_ stats: UsageStats) -> [String: Any] {
-        [
-            "requests": stats.requests, "errors": stats.errors,
-            "input_tokens": stats.usage.inputTokens, "output_tokens": stats.usage.outputTokens,
-            "cached_input_tokens": stats.usage.cachedInputTokens, "cache_creation_input_tokens": stats.usage.cacheCreationInputTokens,
-            "reasoning_tokens": stats.usage.reasoningTokens, "total_tokens": stats.usage.totalTokens,
-            "cost_micros": stats.cost.value, "cost_usd": stats.cost.dollarString,
-            "latency_ms": stats.latency.map { ["p50": ms($0.p50), "p95": ms($0.p95), "p99": ms($0.p99)] } as Any? ?? NSNull(),
-        ]
+    static func view(_ stats: UsageStats) -> UsageStatsView {
+        UsageStatsView(
+            requests: stats.requests, errors: stats.errors,
+            inputTokens: stats.usage.inputTokens, outputTokens: stats.usage.outputTokens,
+            cachedInputTokens: stats.usage.cachedInputTokens, cacheCreationInputTokens: stats.usage.cacheCreationInputTokens,
+            reasoningTokens: stats.usage.reasoningTokens, totalTokens: stats.usage.totalTokens,
+            costMicros: stats.cost.value, costUSD: stats.cost.dollarString,
+            latencyMs: stats.latency.map { UsageLatencyView(p50: ms($0.p50), p95: ms($0.p95), p99: ms($0.p99)) })
     }
 
-    static func json(_ r: RequestRecord) -> [String: Any] {
-        [
-            "id": r.id, "timestamp": TimeExpressions.format(micros: r.timestampMicros), "route": r.route.rawValue,
-            "provider": r.provider, "requested_model": r.requestedModel, "model": r.model, "status": r.status, "stream": r.stream,
-            "latency_ms": Double(r.latencyMicros) / 1000,
-            "time_to_first_token_ms": r.timeToFirstTokenMicros.map { Double($0) / 1000 } as Any? ?? NSNull(),
-            "usage": [
-                "input_tokens": r.usage.inputTokens, "output_tokens": r.usage.outputTokens, "cached_input_tokens": r.usage.cachedInputTokens,
-                "cache_creation_input_tokens": r.usage.cacheCreationInputTokens, "reasoning_tokens": r.usage.reasoningTokens,
-                "total_tokens": r.usage.totalTokens,
-            ],
-            "cost_micros": r.cost.value, "cost_usd": r.cost.dollarString,
-            "key_id": r.keyID as Any? ?? NSNull(), "user_id": r.userID as Any? ?? NSNull(), "properties": r.properties,
-            "correlation_id": r.correlationID, "error_class": r.errorClass?.rawValue as Any? ?? NSNull(),
-            "error_message": r.errorMessage as Any? ?? NSNull(), "complete": r.complete,
-            "cache_hit": r.cacheHit, "usage_estimated": r.usageEstimated, "cost_saved_micros": r.costSaved.value, "cost_saved_usd": r.costSaved.dollarString,
-            "attempts": r.attempts.map { a -> [String: Any] in
-                ["provider": a.provider, "model": a.model, "status": a.status as Any? ?? NSNull(),
-                 "error_class": a.errorClass?.rawValue as Any? ?? NSNull(), "error_message": a.errorMessage as Any? ?? NSNull(),
-                 "latency_ms": Double(a.latencyMicros) / 1000, "delay_ms": a.delayMilliseconds]
-            },
-        ]
+    static func view(_ r: RequestRecord) -> RequestRecordView {
+        RequestRecordView(
+            id: r.id, timestamp: TimeExpressions.format(micros: r.timestampMicros), route: r.route.rawValue,
+            provider: r.provider, requestedModel: r.requestedModel, model: r.model, status: r.status, stream: r.stream,
+            latencyMs: Double(r.latencyMicros) / 1000,
+            timeToFirstTokenMs: r.timeToFirstTokenMicros.map { Double($0) / 1000 },
+            usage: RequestTokensView(
+                inputTokens: r.usage.inputTokens, outputTokens: r.usage.outputTokens, cachedInputTokens: r.usage.cachedInputTokens,
+                cacheCreationInputTokens: r.usage.cacheCreationInputTokens, reasoningTokens: r.usage.reasoningTokens,
+                totalTokens: r.usage.totalTokens),
+            costMicros: r.cost.value, costUSD: r.cost.dollarString,
+            keyID: r.keyID, userID: r.userID, properties: r.properties,
+            correlationID: r.correlationID, errorClass: r.errorClass?.rawValue, errorMessage: r.errorMessage, complete: r.complete,
+            cacheHit: r.cacheHit, usageEstimated: r.usageEstimated, costSavedMicros: r.costSaved.value, costSavedUSD: r.costSaved.dollarString,
+            attempts: r.attempts.map { a in
+                RequestAttemptView(provider: a.provider, model: a.model, status: a.status, errorClass: a.errorClass?.rawValue,
+                                   errorMessage: a.errorMessage, latencyMs: Double(a.latencyMicros) / 1000, delayMs: a.delayMilliseconds)
+            })
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import HTTPTypes
 import Hummingbird
@@ -60,15 +61,18 @@ public struct GatewayError: Error, Sendable {
         }
     }
 
+    /// The error as Gatehouse's own API writes it (OpenAI's shape).
+    public var body: APIErrorBody { APIErrorBody(.init(message: message, type: type, param: param, code: code)) }
+
     public func response(dialect: APIDialect) -> Response {
-        let object: [String: Any]
+        let data: Data
         switch dialect {
         case .openAI:
-            object = ["error": ["message": message, "type": type, "param": param as Any? ?? NSNull(), "code": code as Any? ?? NSNull()]]
+            data = (try? APIJSON.encode(body)) ?? Data("{}".utf8)
         case .anthropic:
-            object = ["type": "error", "error": ["type": anthropicType, "message": message]]
+            let object = ["type": "error", "error": ["type": anthropicType, "message": message]] as [String: Any]
+            data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -77,9 +81,13 @@ public struct GatewayError: Error, Sendable {
 
 /// JSON responses for Gatehouse's own API.
 public enum JSONResponse {
-    /// Encodes a JSON-compatible value (dictionaries, arrays, strings, numbers, booleans, NSNull).
-    public static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// Encodes one of the API's `Codable` answer types (GatehouseAPI) with the API's encoder.
+    public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        do {
+            let data = try APIJSON.encode(value)
+            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return GatewayError.internalError("the answer could not be encoded").response(dialect: .openAI)
+        }
     }
 }

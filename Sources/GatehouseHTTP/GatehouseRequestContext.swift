@@ -39,7 +39,7 @@ public struct CorrelationMiddleware: RouterMiddleware {
         context.correlationID = id
         context.logger[metadataKey: "correlation_id"] = .string(id)
         do {
-            var response = try await next(request, context)
+            var response = try await CorrelationID.$current.withValue(id) { try await next(request, context) }
             response.headers[.xRequestID] = id
             return response
         } catch let error as any HTTPResponseError {

@@ -52,7 +52,7 @@ public struct GatehouseServer: Sendable {
             ledger: QuotaLedger(store: opened.controls, leaseFraction: config.controls.leaseFraction,
                                 failOpen: config.controls.whenStoreUnavailable == .admit, logger: logger), prices: prices)
         let cache = ResponseCache(settings: config.controls.cache, store: opened.controls)
-        let gateway = Gateway(config: config, prices: prices, httpClient: httpClient, sink: recorder, controls: controls, cache: cache)
+        let gateway = Gateway(config: config, prices: prices, upstream: HTTPUpstream(client: httpClient), sink: recorder, controls: controls, cache: cache)
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
         router.add(middleware: CORSAllowList(origins: config.corsAllowedOrigins))
@@ -84,7 +84,9 @@ public struct GatehouseServer: Sendable {
                                   probes: probes, retention: config.telemetry.retention)
         let delivery = DeliveryService(client: httpClient, store: opened.alerts, attempts: config.alerts.deliveryAttempts, logger: logger)
         let alerting = AlertService(settings: config.alerts, reader: reader, delivery: delivery, store: opened.alerts, logger: logger)
-        AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts, probes: probes).addRoutes(to: api)
+        AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts).addRoutes(to: api)
+        ProbeRoutes(settings: config.alerts, store: opened.alerts, probes: probes).addRoutes(to: api)
+        APIDocsRoutes().addRoutes(to: api)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
                   breakers: gateway.breakers, metricsToken: config.metrics.requireToken ? config.controls.adminToken : nil).addRoutes(to: api)
 
@@ -102,7 +104,7 @@ public struct GatehouseServer: Sendable {
             try await controls.state.refresh(force: true)
         }
 
-        let sync = ControlSyncService(controls: controls, cache: cache, store: opened.controls,
+        let sync = ControlSyncService(controls: controls, cache: cache,
                                       interval: .milliseconds(config.controls.syncIntervalMilliseconds), logger: logger)
         // Shut down in reverse: the application first (in-flight calls settle), then the control
         // sync's final report, then the recorder's flush, then the pool.

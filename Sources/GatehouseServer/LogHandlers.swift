@@ -32,6 +32,7 @@ struct GatehouseLogHandler: LogHandler {
     enum Format { case json, text }
 
     var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
     var logLevel: Logger.Level
     let label: String
     let format: Format
@@ -42,7 +43,9 @@ struct GatehouseLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
+        var merged = metadataProvider?.get() ?? [:]
+        merged.merge(metadata, uniquingKeysWith: { $1 })
+        merged.merge(event.metadata ?? [:], uniquingKeysWith: { $1 })
         let time = TimeExpressions.format(micros: TimeExpressions.nowMicros())
         switch format {
         case .json:
@@ -72,8 +75,8 @@ public enum LoggingSetup {
     public static func bootstrap(format: GatehouseConfig.LogFormat, level: GatehouseConfig.LogLevel) {
         let useJSON = format == .json || (format == .auto && isatty(STDERR_FILENO) == 0)
         let logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in
-            GatehouseLogHandler(logLevel: logLevel, label: label, format: useJSON ? .json : .text)
-        }
+        LoggingSystem.bootstrap({ label, provider in
+            GatehouseLogHandler(metadataProvider: provider, logLevel: logLevel, label: label, format: useJSON ? .json : .text)
+        }, metadataProvider: CorrelationID.loggingMetadata)
     }
 }

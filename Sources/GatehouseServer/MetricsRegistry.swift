@@ -27,7 +27,8 @@ public enum MetricsRegistry {
     public static func bootstrap() -> PrometheusCollectorRegistry { shared }
 
     /// Help text per metric. swift-metrics carries none, and `promtool check metrics` wants it.
-    static let help: [String: String] = [
+    /// A test checks that every metric name in the sources has an entry here.
+    public static let help: [String: String] = [
         "gatehouse_http_requests_total": "HTTP requests served, by route pattern, method and status.",
         "gatehouse_http_request_duration_seconds": "Time to produce the HTTP response head, by route pattern and method.",
         "gatehouse_ai_requests_total": "AI calls through the gateway, by provider, model, route, status and error class.",
@@ -39,6 +40,19 @@ public enum MetricsRegistry {
         "gatehouse_recorder_dropped_records_total": "Request records dropped because the recorder queue was full.",
         "gatehouse_recorder_written_records_total": "Request records written to the store.",
         "gatehouse_recorder_write_failures_total": "Failed batch writes to the store (each retried).",
+        "gatehouse_logs_ingested_total": "Log lines accepted, by project.",
+        "gatehouse_logs_rejected_total": "Log lines refused (malformed, too large, over quota), by project.",
+        "gatehouse_error_events_total": "Sentry error events accepted, by project.",
+        "gatehouse_ingest_rate_limited_total": "Ingest requests refused by a project's rate limit, by project.",
+        "gatehouse_slow_operations_total": "Log lines flagged as slow operations, by reason.",
+        "gatehouse_retention_deleted_rows_total": "Rows deleted by retention, by kind (logs, error events, requests).",
+        "gatehouse_alert_evaluations_total": "Alert rule evaluation rounds.",
+        "gatehouse_alerts": "Active alerts, by state (pending, firing).",
+        "gatehouse_alert_notifications_total": "Notification deliveries, by receiver and outcome.",
+        "gatehouse_probe_up": "1 when the probe's last check succeeded, 0 when it failed.",
+        "gatehouse_probe_duration_seconds": "Duration of the probe's last check.",
+        "gatehouse_probe_checks_total": "Probe checks, by probe and result.",
+        "gatehouse_heartbeat_up": "1 while the heartbeat arrives on time, 0 once it is late.",
     ]
 
     /// The exposition text with `# HELP` lines added before each known metric's `# TYPE`.

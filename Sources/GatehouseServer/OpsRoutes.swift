@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import GatehouseGateway
 import GatehouseHTTP
@@ -16,8 +17,6 @@ struct OpsRoutes: Sendable {
     var metricsToken: String? = nil
     let startedAt = Date()
 
-    static let version = "0.1.0"
-
     func addRoutes(to api: APIRouter) {
         api.open.get("/health") { _, _ in self.alive() }
         api.open.get("/api/v1/health") { _, _ in self.alive() }
@@ -34,7 +33,7 @@ struct OpsRoutes: Sendable {
     }
 
     func alive() -> Response {
-        JSONResponse.make(["status": "ok", "version": Self.version, "uptime_seconds": Int(Date().timeIntervalSince(startedAt))])
+        JSONResponse.make(HealthReport(status: "ok", version: GatehouseVersion.current, uptimeSeconds: Int(Date().timeIntervalSince(startedAt))))
     }
 
     /// Ready when the store answers within two seconds.
@@ -49,9 +48,9 @@ struct OpsRoutes: Sendable {
                 try await group.next()
                 group.cancelAll()
             }
-            return JSONResponse.make(["status": "ready", "store": storeKind])
+            return JSONResponse.make(ReadinessReport(status: "ready", store: storeKind))
         } catch {
-            return JSONResponse.make(["status": "unavailable", "store": storeKind, "error": Redactor.scrubText("\(error)")],
+            return JSONResponse.make(ReadinessReport(status: "unavailable", store: storeKind, error: Redactor.scrubText("\(error)")),
                                      status: .serviceUnavailable)
         }
     }
@@ -64,21 +63,20 @@ struct OpsRoutes: Sendable {
         let called = snapshots.filter { $0.status != "unknown" }
         let overall = called.isEmpty ? "ok" : called.allSatisfy { $0.status == "down" } ? "down"
             : called.allSatisfy { $0.status == "ok" } ? "ok" : "degraded"
-        let list: [[String: Any]] = snapshots.map { s in
-            [
-                "name": s.provider, "kind": kinds[s.provider] ?? "", "status": s.status, "calls": s.calls, "failures": s.failures,
-                "success_rate": s.successRate as Any? ?? NSNull(),
-                "p50_latency_ms": s.p50LatencyMicros.map { Double($0) / 1000 } as Any? ?? NSNull(),
-                "p95_latency_ms": s.p95LatencyMicros.map { Double($0) / 1000 } as Any? ?? NSNull(),
-                "last_error": s.lastError as Any? ?? NSNull(),
-                "last_call_at": s.lastCallAt.map { TimeExpressions.format(micros: Int64($0.timeIntervalSince1970 * 1_000_000)) } as Any? ?? NSNull(),
-            ]
+        let list = snapshots.map { s in
+            ProviderHealthView(
+                name: s.provider, kind: kinds[s.provider] ?? "", status: s.status, calls: s.calls, failures: s.failures,
+                successRate: s.successRate,
+                p50LatencyMs: s.p50LatencyMicros.map { Double($0) / 1000 },
+                p95LatencyMs: s.p95LatencyMicros.map { Double($0) / 1000 },
+                lastError: s.lastError,
+                lastCallAt: s.lastCallAt.map { TimeExpressions.format(micros: Int64($0.timeIntervalSince1970 * 1_000_000)) })
         }
-        // Only breakers that are not closed are listed; each instance has its own.
-        let open = breakers.snapshot().sorted { $0.key < $1.key }.map { name, b -> [String: Any] in
-            ["deployment": name, "state": b.state.rawValue, "consecutive_failures": b.failures]
+        // Every breaker that has counted a failure since its last success; each instance has its own.
+        let circuitBreakers = breakers.snapshot().sorted { $0.key < $1.key }.map { name, b in
+            CircuitBreakerView(deployment: name, state: b.state.rawValue, consecutiveFailures: b.failures)
         }
-        return JSONResponse.make(["status": overall, "window_calls": health.window, "providers": list, "circuit_breakers": open],
+        return JSONResponse.make(ProviderHealthReport(status: overall, windowCalls: health.window, providers: list, circuitBreakers: circuitBreakers),
                                  status: overall == "down" ? .serviceUnavailable : .ok)
     }
 }

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import GatehouseCore
 import Logging
@@ -20,25 +21,34 @@ import Synchronization
 /// - Every write has a deadline (`writeTimeout`): a call that never returns becomes a failure.
 /// - Graceful shutdown drains the queue before `run()` returns, trying for `shutdownFlushLimit`
 ///   at most while the store is down; it then logs how many records it could not write.
+/// - Nothing polls: the flush loop sleeps until its interval ends, a batch fills or shutdown
+///   begins; a sender waiting for room sleeps until a write makes room or its time is up.
 public final class Recorder<Record: Sendable>: Service {
     private struct State {
-        var queue: [Record] = []
+        /// Oldest first; a batch is taken from the front, records join at the back.
+        var queue = Deque<Record>()
         var droppedSinceLog = 0
         var shuttingDown = false
-        var waiter: Waiter?
-        var waits: UInt64 = 0
+        var sleepers: [UInt64: Sleeper] = [:]
+        var lastSleeperID: UInt64 = 0
         var outage: Outage?
     }
 
-    /// The flush loop, asleep until its time passes or something it waits for happens.
-    private struct Waiter {
-        var id: UInt64
+    /// What ends a sleep early (besides its time running out and cancellation).
+    private enum WakeCondition {
+        /// The flush loop: a full batch (between flushes, not during a backoff) and/or the
+        /// start of graceful shutdown.
+        case flush(onBatch: Bool, onShutdown: Bool)
+        /// A sender: room for `needed` more records.
+        case room(needed: Int)
+    }
+
+    /// A task asleep in `sleep(for:until:)`.
+    private struct Sleeper {
+        var condition: WakeCondition
+        /// Nil until the task has suspended.
         var continuation: CheckedContinuation<Void, Never>?
-        /// Woken by a full batch (between flushes), not during a backoff.
-        var onBatch: Bool
-        /// Woken when graceful shutdown begins.
-        var onShutdown: Bool
-        /// Woken before it started waiting: it returns at once.
+        /// Woken before it suspended: it returns at once instead.
         var woken = false
     }
 
@@ -88,9 +98,8 @@ public final class Recorder<Record: Sendable>: Service {
         if enqueue(record) { return true }
         if settings.whenFull == .block {
             let deadline = ContinuousClock.now + .seconds(1)
-            while ContinuousClock.now < deadline {
-                // A cancelled sleep returns at once: stop waiting rather than spin.
-                do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
+            // Another sender may take the room a write made: sleep again, until the deadline.
+            while await waitForRoom(1, until: deadline) {
                 if enqueue(record) { return true }
             }
         }
@@ -101,13 +110,13 @@ public final class Recorder<Record: Sendable>: Service {
     /// Queues several records at once, as far as there is room; returns how many were taken.
     /// The rest are not queued and not counted as dropped: the caller reports them.
     public func recordAll(_ records: [Record]) -> Int {
-        let (taken, wake) = state.withLock { state -> (Int, CheckedContinuation<Void, Never>?) in
+        let (taken, wake) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
             let n = min(records.count, settings.capacity - state.queue.count)
-            guard n > 0 else { return (0, nil) }
+            guard n > 0 else { return (0, []) }
             state.queue.append(contentsOf: records.prefix(n))
-            return (n, Self.wakeForBatch(&state, batchSize: settings.batchSize))
+            return (n, wakeSleepers(&state))
         }
-        wake?.resume()
+        wake.forEach { $0.resume() }
         if taken > 0 { depthGauge.record(queueDepth) }
         return taken
     }
@@ -116,29 +125,31 @@ public final class Recorder<Record: Sendable>: Service {
     /// calls it before parsing a body, so a full queue slows senders down instead of making
     /// the server parse bodies it would have to refuse.
     public func waitForRoom(_ needed: Int, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while queueDepth + needed > settings.capacity {
-            if ContinuousClock.now >= deadline || Task.isCancelled { return false }
-            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
+        await waitForRoom(needed, until: ContinuousClock.now + timeout)
+    }
+
+    private func waitForRoom(_ needed: Int, until deadline: ContinuousClock.Instant) async -> Bool {
+        while !hasRoom(for: needed) {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero || Task.isCancelled { return false }
+            await sleep(for: left, until: .room(needed: needed))
         }
         return true
     }
 
-    private func enqueue(_ record: Record) -> Bool {
-        let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-            guard state.queue.count < settings.capacity else { return (false, nil) }
-            state.queue.append(record)
-            return (true, Self.wakeForBatch(&state, batchSize: settings.batchSize))
-        }
-        wake?.resume()
-        if accepted { depthGauge.record(queueDepth) }
-        return accepted
+    private func hasRoom(for needed: Int) -> Bool {
+        state.withLock { $0.queue.count + needed <= settings.capacity }
     }
 
-    /// The flush loop's continuation when a full batch should wake it (or marks it woken).
-    private static func wakeForBatch(_ state: inout State, batchSize: Int) -> CheckedContinuation<Void, Never>? {
-        guard state.queue.count >= batchSize else { return nil }
-        return take(&state, id: nil, when: { $0.onBatch })
+    private func enqueue(_ record: Record) -> Bool {
+        let (accepted, wake) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            guard state.queue.count < settings.capacity else { return (false, []) }
+            state.queue.append(record)
+            return (true, wakeSleepers(&state))
+        }
+        wake.forEach { $0.resume() }
+        if accepted { depthGauge.record(queueDepth) }
+        return accepted
     }
 
     private func noteDropped() {
@@ -156,7 +167,7 @@ public final class Recorder<Record: Sendable>: Service {
     public func run() async throws {
         await withGracefulShutdownHandler {
             while !state.withLock({ $0.shuttingDown }) && !Task.isCancelled {
-                await pause(.milliseconds(settings.flushIntervalMilliseconds), onBatch: true, onShutdown: true)
+                await sleep(for: .milliseconds(settings.flushIntervalMilliseconds), until: .flush(onBatch: true, onShutdown: true))
                 await flushAvailable(final: false)
             }
         } onGracefulShutdown: {
@@ -169,62 +180,84 @@ public final class Recorder<Record: Sendable>: Service {
     }
 
     private func beginShutdown() {
-        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let wake = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.shuttingDown = true
-            return Self.take(&state, id: nil, when: { $0.onShutdown })
+            return wakeSleepers(&state)
         }
-        wake?.resume()
+        wake.forEach { $0.resume() }
     }
 
-    /// The waiting continuation (of wait `id`, or any) if `when` holds for it; a waiter that has
-    /// not started waiting yet is marked woken instead.
-    private static func take(_ state: inout State, id: UInt64?, when: (Waiter) -> Bool = { _ in true }) -> CheckedContinuation<Void, Never>? {
-        guard var waiter = state.waiter, id == nil || waiter.id == id, when(waiter) else { return nil }
-        if let continuation = waiter.continuation {
-            state.waiter = nil
-            return continuation
+    /// Whether a sleeper waiting for `condition` should wake now.
+    private func holds(_ condition: WakeCondition, in state: State) -> Bool {
+        switch condition {
+        case .flush(let onBatch, let onShutdown):
+            (onShutdown && state.shuttingDown) || (onBatch && state.queue.count >= settings.batchSize)
+        case .room(let needed):
+            state.queue.count + needed <= settings.capacity
         }
-        waiter.woken = true
-        state.waiter = waiter
-        return nil
     }
 
-    /// Sleeps for `duration`, or less: until a batch is full (`onBatch`), graceful shutdown
-    /// begins (`onShutdown`) or the task is cancelled. Never returns early on its own, and never
-    /// waits forever: the timer is a task of its own, so no wake-up can be missed.
-    private func pause(_ duration: Duration, onBatch: Bool, onShutdown: Bool) async {
+    /// After the queue or `shuttingDown` changed: the continuations to resume (outside the
+    /// lock) of the sleepers whose condition now holds; one that has not suspended yet is
+    /// marked woken instead.
+    private func wakeSleepers(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        var wake: [CheckedContinuation<Void, Never>] = []
+        for (id, sleeper) in state.sleepers where !sleeper.woken && holds(sleeper.condition, in: state) {
+            if let continuation = sleeper.continuation {
+                state.sleepers[id] = nil
+                wake.append(continuation)
+            } else {
+                state.sleepers[id]?.woken = true
+            }
+        }
+        return wake
+    }
+
+    /// Wakes sleeper `id` whatever it waits for (its time is up, or its task was cancelled).
+    private func wake(_ id: UInt64) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let sleeper = state.sleepers[id] else { return nil }
+            if let continuation = sleeper.continuation {
+                state.sleepers[id] = nil
+                return continuation
+            }
+            state.sleepers[id]?.woken = true
+            return nil
+        }
+        continuation?.resume()
+    }
+
+    /// Sleeps for `duration`, or less: until `condition` holds or the task is cancelled. The
+    /// condition is checked under the lock that guards every change to it, and the timer is a
+    /// task of its own, so no wake-up can be missed and no sleep lasts forever.
+    private func sleep(for duration: Duration, until condition: WakeCondition) async {
         let id = state.withLock { state -> UInt64 in
-            state.waits &+= 1
-            state.waiter = Waiter(id: state.waits, continuation: nil, onBatch: onBatch, onShutdown: onShutdown)
-            return state.waits
+            state.lastSleeperID &+= 1
+            state.sleepers[state.lastSleeperID] = Sleeper(condition: condition)
+            return state.lastSleeperID
         }
         let timer = Task { [self] in
             do { try await Task.sleep(for: duration) } catch { return }
-            let wake = state.withLock { Self.take(&$0, id: id) }
-            wake?.resume()
+            wake(id)
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
-                    guard var waiter = state.waiter, waiter.id == id else { return true }
-                    if waiter.woken || (onShutdown && state.shuttingDown) || (onBatch && state.queue.count >= settings.batchSize) {
-                        state.waiter = nil
+                    guard let sleeper = state.sleepers[id] else { return true }
+                    if sleeper.woken || holds(condition, in: state) {
+                        state.sleepers[id] = nil
                         return true
                     }
-                    waiter.continuation = continuation
-                    state.waiter = waiter
+                    state.sleepers[id]?.continuation = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let wake = state.withLock { Self.take(&$0, id: id) }
-            wake?.resume()
+            wake(id)
         }
         timer.cancel()
-        state.withLock { state in
-            if state.waiter?.id == id { state.waiter = nil }
-        }
+        state.withLock { state in state.sleepers[id] = nil }
     }
 
     /// Writes batches until the queue is empty. A failed batch stays at the head of the queue
@@ -246,12 +279,13 @@ public final class Recorder<Record: Sendable>: Service {
             }
             do {
                 try await writeWithin(limit, batch)
-                let waited = state.withLock { state -> Int in
+                let (waited, wake) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
                     let waited = state.queue.count
                     state.queue.removeFirst(batch.count)
                     if state.queue.count < settings.capacity / 2 { state.droppedSinceLog = 0 }
-                    return waited
+                    return (waited, wakeSleepers(&state))
                 }
+                wake.forEach { $0.resume() }
                 writtenCounter.increment(by: batch.count)
                 depthGauge.record(queueDepth)
                 noteWritten(waited: waited)
@@ -272,11 +306,12 @@ public final class Recorder<Record: Sendable>: Service {
                 if failure == .refusal || unknownFailuresInARow >= 3 {
                     let (remaining, progress) = await isolate(batch, limit: limit)
                     if progress {
-                        let waited = state.withLock { state -> Int in
+                        let (waited, wake) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
                             let waited = state.queue.count
                             state.queue.replaceSubrange(0..<batch.count, with: remaining)
-                            return waited
+                            return (waited, wakeSleepers(&state))
                         }
+                        wake.forEach { $0.resume() }
                         depthGauge.record(queueDepth)
                         unknownFailuresInARow = 0
                         noteWritten(waited: waited)
@@ -287,7 +322,7 @@ public final class Recorder<Record: Sendable>: Service {
                 // Shutdown began: the final flush takes over, with its time limit.
                 if !final && state.withLock({ $0.shuttingDown }) { return }
                 if final && ContinuousClock.now + backoff >= giveUpAt { return reportUnwritten(error) }
-                await pause(backoff, onBatch: false, onShutdown: !final)
+                await sleep(for: backoff, until: .flush(onBatch: false, onShutdown: !final))
                 backoff = min(backoff * 2, .seconds(5))
                 if Task.isCancelled {
                     if final { reportUnwritten(error) }
@@ -338,10 +373,12 @@ public final class Recorder<Record: Sendable>: Service {
 
     /// Shutdown could not write everything: count and say what is lost.
     private func reportUnwritten(_ error: (any Error)? = nil) {
-        let lost = state.withLock { state -> Int in
-            defer { state.queue.removeAll() }
-            return state.queue.count
+        let (lost, wake) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
+            let lost = state.queue.count
+            state.queue.removeAll()
+            return (lost, wakeSleepers(&state))
         }
+        wake.forEach { $0.resume() }
         guard lost > 0 else { return }
         droppedCounter.increment(by: lost)
         depthGauge.record(0)

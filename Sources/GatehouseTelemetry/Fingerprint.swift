@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GatehouseCore
 
 /// How error events are grouped into issues.
 public enum Fingerprint {
@@ -23,7 +24,7 @@ public enum Fingerprint {
     /// A stable issue id for a project's fingerprint: 32 hex digits of SHA-256.
     public static func issueID(project: String, components: [String]) -> String {
         let digest = SHA256.hash(data: Data((project + "\n" + components.joined(separator: "\n")).utf8))
-        return digest.prefix(16).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        return Hex.encode(digest.prefix(16))
     }
 
     static func firstLine(_ text: String) -> String {
@@ -114,8 +115,4 @@ public enum Fingerprint {
         }
         return out
     }
-}
-
-extension String {
-    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import GatehouseHTTP
 import HTTPTypes
@@ -77,13 +78,10 @@ public struct IngestRoutes: Sendable {
                               error.description, code: "invalid_body")
         }
         let (taken, rejections) = accept(parsed, project: project)
-        let object: [String: Any] = [
-            "accepted": taken,
-            "rejected": rejections.prefix(1000).map { ["index": $0.index, "reason": $0.reason] },
-            "rejected_count": rejections.count,
-        ]
+        let result = LogIngestResult(accepted: taken, rejected: rejections.prefix(LogIngestResult.maxListed).map { LogRejection(index: $0.index, reason: $0.reason) },
+                                     rejectedCount: rejections.count)
         let status: HTTPResponse.Status = taken > 0 || rejections.isEmpty ? .ok : (taken < parsed.lines.count ? .serviceUnavailable : .badRequest)
-        var response = JSONResponse.make(object, status: status)
+        var response = JSONResponse.make(result, status: status)
         if status == .serviceUnavailable { response.headers[HTTPField.Name("Retry-After")!] = "1" }
         return response
     }
@@ -108,9 +106,12 @@ public struct IngestRoutes: Sendable {
             return response
         }
         let message = rejections.prefix(5).map { "record \($0.index): \($0.reason)" }.joined(separator: "; ")
-        let bytes = OTLPLogs.response(rejected: rejections.count, message: message, json: decoded.json)
-        return Response(status: .ok, headers: [.contentType: decoded.json ? "application/json" : "application/x-protobuf"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        if decoded.json {
+            return JSONResponse.make(OTLPLogsExportResponse(
+                partialSuccess: rejections.isEmpty ? nil : .init(rejectedLogRecords: Int64(rejections.count), errorMessage: message)))
+        }
+        let bytes = OTLPLogs.response(rejected: rejections.count, message: message, json: false)
+        return Response(status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Holds a request (up to 10 s) until the queue has room for a whole body's lines; then 503.
@@ -224,7 +225,7 @@ public struct IngestRoutes: Sendable {
             TelemetryMetrics.errorEvents(projectName, events.count)
         }
         let id = events.first?.eventID ?? envelopeEventID ?? ""
-        return JSONResponse.make(["id": id])
+        return JSONResponse.make(SentryIngestAnswer(id: id))
     }
 
     // MARK: - Helpers
@@ -269,6 +270,6 @@ public struct IngestRoutes: Sendable {
 
     /// Sentry's relay answers errors as `{"detail": "…"}`.
     static func sentryError(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        JSONResponse.make(["detail": message], status: status)
+        JSONResponse.make(SentryErrorBody(detail: message), status: status)
     }
 }

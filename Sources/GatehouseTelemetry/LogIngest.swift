@@ -276,7 +276,8 @@ public struct LogIngest: Sendable {
         }
     }
 
-    /// Whether the raw attributes name anything credential-like (then they are parsed and masked).
+    /// Whether the raw attributes may name anything credential-like (then they are parsed and
+    /// masked): a marker in ASCII, or any byte outside ASCII.
     /// One pass over the bytes: only where a byte could start a marker are the markers compared
     /// (this runs on every line, so it must cost little more than reading it).
     static func mayHoldSecret(_ bytes: [UInt8]) -> Bool {
@@ -284,6 +285,8 @@ public struct LogIngest: Sendable {
             let n = buffer.count
             var i = 0
             while i < n {
+                // Outside ASCII a name can lower-case into a marker (KELVIN SIGN → k): parse those.
+                if buffer[i] >= 0x80 { return true }
                 let c = buffer[i] | 0x20  // ASCII lower case (harmless for the other bytes)
                 if let candidates = markersByFirstByte[Int(c)] {
                     for marker in candidates where i + marker.count <= n {
@@ -352,20 +355,15 @@ public struct LogIngest: Sendable {
     }
 
     /// A number is milliseconds; text may carry a unit: `237.42ms`, `2s`, `1.5m`, `800us`, `120µs`.
+    /// At most about 11 days (10^15 µs): no operation one log line reports takes longer.
     static func durationMicros(_ v: Any) -> Int64? {
+        let longest: Int64 = 1_000_000_000_000_000
         if let n = v as? NSNumber, !isBoolean(v) {
             let ms = n.doubleValue
-            return ms.isFinite && ms >= 0 && ms < 1e12 ? Int64((ms * 1000).rounded()) : nil  // < 1e15 µs
+            return ms.isFinite && ms >= 0 && ms * 1000 < Double(longest) ? Int64((ms * 1000).rounded()) : nil
         }
-        guard let s = (v as? String)?.trimmingCharacters(in: .whitespaces).lowercased(), !s.isEmpty else { return nil }
-        let units: [(String, Double)] = [("ms", 1000), ("us", 1), ("µs", 1), ("ns", 0.001), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
-        for (suffix, scale) in units where s.hasSuffix(suffix) {
-            // At most about 11 days in any unit: the product must fit an Int64 of microseconds.
-            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0, n * scale < 1e15 else { return nil }
-            return Int64((n * scale).rounded())
-        }
-        guard let ms = Double(s), ms.isFinite, ms >= 0, ms < 1e12 else { return nil }
-        return Int64((ms * 1000).rounded())
+        guard let text = v as? String, let micros = TimeExpressions.durationMicros(text, unitless: .milliseconds), micros < longest else { return nil }
+        return micros
     }
 }
 

@@ -57,7 +57,7 @@ enum OTLPLogs {
                     if object["function"] == nil { object["function"] = object["code.function.name"] ?? object["code.function"] }
                     if object["correlationId"] == nil && object["requestId"] == nil && !record.traceID.isEmpty && record.traceID.contains(where: { $0 != 0 }) {
                         // JSON carries ids as hex, which the protobuf JSON reader took for base64: re-encoding gives the hex back.
-                        object["trace_id"] = json ? record.traceID.base64EncodedString() : record.traceID.map { String(format: "%02x", $0) }.joined()
+                        object["trace_id"] = json ? record.traceID.base64EncodedString() : Hex.encode(record.traceID)
                     }
                     if !scopeLogs.scope.name.isEmpty { object["otel.scope"] = scopeLogs.scope.name }
                     let others = resource.filter { !["service.name", "deployment.environment", "deployment.environment.name"].contains($0.key) }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import GatehouseHTTP
 import HTTPTypes
@@ -44,8 +45,7 @@ public struct TelemetryRoutes: Sendable {
             toMicros: try params.get("to").map { try APIParameters.instant($0, name: "to") },
             limit: try APIParameters.limit(params.get("limit"), fallback: 100, max: 1000), cursor: params.get("cursor"))
         let page = try await store.logs(query)
-        return JSONResponse.make(["data": page.lines.map(TelemetryJSON.log), "next_cursor": page.nextCursor as Any? ?? NSNull(),
-                                  "has_more": page.nextCursor != nil])
+        return JSONResponse.make(LogSearchPage(data: page.lines.map(LogLine.init), nextCursor: page.nextCursor))
     }
 
     /// Server-sent events: `event: log` with one line as JSON, for every new line that matches
@@ -97,7 +97,7 @@ public struct TelemetryRoutes: Sendable {
             idle = .zero
             var text = ""
             for line in lines {
-                let data = (try? JSONSerialization.data(withJSONObject: TelemetryJSON.log(line), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                let data = (try? APIJSON.encode(LogLine(line))) ?? Data()
                 text += "id: \(line.sequence ?? 0)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
                 last = max(last, line.sequence ?? last)
                 sent.insert(line.sequence ?? 0)
@@ -119,24 +119,22 @@ public struct TelemetryRoutes: Sendable {
             filter = filter.map { .and([$0, condition]) } ?? condition
         }
         let issues = try await store.issues(IssueListQuery(filter: filter, limit: try APIParameters.limit(params.get("limit"), fallback: 100, max: 1000)))
-        return JSONResponse.make(["data": issues.map(TelemetryJSON.issue)])
+        return JSONResponse.make(IssueList(data: issues.map(IssueView.init)))
     }
 
     func issue(_ id: String) async throws -> Response {
         guard let issue = try await store.issue(id: id) else { throw GatewayError.notFound("no issue with id \(id)") }
-        var object = TelemetryJSON.issue(issue)
-        object["events"] = try await store.events(issueID: id, limit: 10).map { TelemetryJSON.event($0, withDocument: true) }
-        return JSONResponse.make(object)
+        let events = try await store.events(issueID: id, limit: 10).map { ErrorEventView($0, withDocument: true) }
+        return JSONResponse.make(IssueDetail(issue: IssueView(issue), events: events))
     }
 
-    /// `{"status": "resolved" | "unresolved" | "ignored"}`.
+    /// `{"status": "resolved" | "unresolved" | "ignored"}` (`IssueUpdate`).
     func updateIssue(_ request: Request, id: String) async throws -> Response {
-        let body = try await request.body.collect(upTo: 64 * 1024)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-              let text = object["status"] as? String, let status = IssueStatus(rawValue: text) else {
+        let body = try await JSONBody.collect(request, limit: 64 * 1024)
+        guard let update = try? APIJSON.decode(IssueUpdate.self, from: body) else {
             throw GatewayError.invalidRequest("send {\"status\": \"resolved\" | \"unresolved\" | \"ignored\"}", param: "status")
         }
-        guard try await store.setIssueStatus(id: id, status: status) else { throw GatewayError.notFound("no issue with id \(id)") }
+        guard try await store.setIssueStatus(id: id, status: IssueStatus(update.status)) else { throw GatewayError.notFound("no issue with id \(id)") }
         return try await issue(id)
     }
 
@@ -147,37 +145,109 @@ public struct TelemetryRoutes: Sendable {
         async let logs = store.logs(correlationID: id, limit: limit)
         async let errors = store.errorEvents(correlationID: id, limit: limit)
         async let calls = requests.requests(RequestListQuery(filter: RequestFilter(correlationID: id), limit: limit))
-        var timeline: [(Int64, [String: Any])] = []
-        for line in try await logs {
-            var o = TelemetryJSON.log(line)
-            o["kind"] = "log"
-            timeline.append((line.timestampMicros, o))
-        }
-        for event in try await errors {
-            var o = TelemetryJSON.event(event, withDocument: false)
-            o["kind"] = "error"
-            timeline.append((event.timestampMicros, o))
-        }
-        for call in try await calls.records {
-            timeline.append((call.timestampMicros, [
-                "kind": "ai_request", "id": call.id, "timestamp": TimeExpressions.format(micros: call.timestampMicros), "route": call.route.rawValue,
-                "provider": call.provider, "model": call.model, "status": call.status, "latency_ms": Double(call.latencyMicros) / 1000,
-                "input_tokens": call.usage.inputTokens, "output_tokens": call.usage.outputTokens, "cost_usd": call.cost.dollarString,
-                "error_class": call.errorClass?.rawValue as Any? ?? NSNull(),
-            ]))
-        }
+        var timeline: [(Int64, CorrelationEntry)] = []
+        for line in try await logs { timeline.append((line.timestampMicros, .log(LogLine(line)))) }
+        for event in try await errors { timeline.append((event.timestampMicros, .error(ErrorEventView(event, withDocument: false)))) }
+        for call in try await calls.records { timeline.append((call.timestampMicros, .aiRequest(CorrelatedAIRequest(call)))) }
         timeline.sort { $0.0 < $1.0 }
-        return JSONResponse.make(["correlation_id": id, "timeline": timeline.map(\.1)])
+        return JSONResponse.make(CorrelationTimeline(correlationID: id, timeline: timeline.map(\.1)))
     }
 
     func storage() async throws -> Response {
         let uses = try await store.storageUse()
-        return JSONResponse.make(["kinds": uses.map { use -> [String: Any] in
-            [
-                "kind": use.kind.rawValue, "rows": use.rows, "approximate_bytes": use.approximateBytes,
-                "oldest": use.oldestMicros.map { TimeExpressions.format(micros: $0) } as Any? ?? NSNull(),
-                "retention_days": retention.days[use.kind] ?? 0, "max_rows": retention.maxRows[use.kind] ?? 0,
-            ]
-        }])
+        return JSONResponse.make(StorageReport(kinds: uses.map { use in
+            StorageKindUse(kind: StorageKind(use.kind), rows: use.rows, approximateBytes: use.approximateBytes,
+                           oldest: use.oldestMicros.map { TimeExpressions.format(micros: $0) },
+                           retentionDays: retention.days[use.kind] ?? 0, maxRows: retention.maxRows[use.kind] ?? 0)
+        }))
+    }
+}
+
+// MARK: - Stored records as the API shows them
+
+extension TelemetryLevel {
+    init(_ level: LogLevel) {
+        switch level {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .warn: self = .warn
+        case .error: self = .error
+        case .fatal: self = .fatal
+        }
+    }
+}
+
+extension StorageKind {
+    init(_ kind: TelemetryKind) {
+        switch kind {
+        case .requests: self = .requests
+        case .logs: self = .logs
+        case .errors: self = .errors
+        }
+    }
+}
+
+extension IssueStatus {
+    init(_ status: IssueTriageStatus) {
+        switch status {
+        case .unresolved: self = .unresolved
+        case .resolved: self = .resolved
+        case .ignored: self = .ignored
+        }
+    }
+}
+
+extension IssueTriageStatus {
+    init(_ status: IssueStatus) {
+        switch status {
+        case .unresolved: self = .unresolved
+        case .resolved: self = .resolved
+        case .ignored: self = .ignored
+        }
+    }
+}
+
+extension LogLine {
+    init(_ l: LogRecord) {
+        self.init(seq: l.sequence, timestamp: TimeExpressions.format(micros: l.timestampMicros), level: TelemetryLevel(l.level), message: l.message,
+                  project: l.project, service: l.service, environment: l.environment, correlationID: l.correlationID, function: l.function,
+                  durationMilliseconds: l.durationMicros.map { Double($0) / 1000 }, slow: l.slow, attributes: JSONValue.object(text: l.attributesJSON))
+    }
+}
+
+extension IssueView {
+    init(_ i: ErrorIssue) {
+        self.init(id: i.id, project: i.project, title: i.title, type: i.type, culprit: i.culprit, level: TelemetryLevel(i.level),
+                  status: IssueTriageStatus(i.status), regressed: i.regressed, count: i.count, users: i.users,
+                  firstSeen: TimeExpressions.format(micros: i.firstSeenMicros), lastSeen: TimeExpressions.format(micros: i.lastSeenMicros),
+                  lastRelease: i.lastRelease)
+    }
+}
+
+extension ErrorEventView {
+    /// `withDocument`: the whole event too, as an issue's detail shows it.
+    init(_ e: ErrorEvent, withDocument: Bool) {
+        self.init(eventID: e.eventID, issueID: e.issueID, project: e.project, timestamp: TimeExpressions.format(micros: e.timestampMicros),
+                  level: TelemetryLevel(e.level), type: e.type, value: e.value, title: e.title, culprit: e.culprit, release: e.release,
+                  environment: e.environment, correlationID: e.correlationID, user: e.userKey,
+                  event: withDocument ? JSONValue.object(text: e.documentJSON) : nil)
+    }
+}
+
+extension CorrelatedAIRequest {
+    init(_ call: RequestRecord) {
+        self.init(id: call.id, timestamp: TimeExpressions.format(micros: call.timestampMicros), route: call.route.rawValue, provider: call.provider,
+                  model: call.model, status: call.status, latencyMilliseconds: Double(call.latencyMicros) / 1000,
+                  inputTokens: call.usage.inputTokens, outputTokens: call.usage.outputTokens, costUSD: call.cost.dollarString,
+                  errorClass: call.errorClass?.rawValue)
+    }
+}
+
+extension JSONValue {
+    /// A stored JSON object (attributes, an event's document) for an answer; `{}` when the text is
+    /// not one, as the API has always shown it.
+    static func object(text: String) -> [String: JSONValue] {
+        (try? APIJSON.decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatehouseAPI
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -67,11 +68,11 @@ struct APIClient {
     }
 
     /// Sends the call and returns the JSON body's bytes, or throws with the API's message.
-    func call(_ method: HTTPMethod, _ path: String, query: [URLQueryItem] = [], json: [String: Any]? = nil) async throws -> Data {
+    func call(_ method: HTTPMethod, _ path: String, query: [URLQueryItem] = [], body: Data? = nil) async throws -> Data {
         var request = try request(method, path, query: query)
-        if let json {
+        if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: json)))
+            request.body = .bytes(ByteBuffer(data: body))
         }
         let response = try await send(request)
         let data = try await collect(response)
@@ -79,18 +80,33 @@ struct APIClient {
         return data
     }
 
-    func object(_ method: HTTPMethod, _ path: String, query: [URLQueryItem] = [], json: [String: Any]? = nil) async throws -> [String: Any] {
-        let data = try await call(method, path, query: query, json: json)
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CLIError("\(base) answered something that is not a Gatehouse API response (is it Gatehouse?)")
+    /// The call's answer decoded as one of the API's types (GatehouseAPI).
+    func get<T: Decodable>(_ path: String, query: [URLQueryItem] = [], as type: T.Type = T.self) async throws -> T {
+        try decode(try await call(.GET, path, query: query))
+    }
+
+    /// A call with a JSON body (one of the API's request types), its answer decoded as `T`.
+    func send<T: Decodable, Body: Encodable>(_ method: HTTPMethod, _ path: String, query: [URLQueryItem] = [], json: Body,
+                                              as type: T.Type = T.self) async throws -> T {
+        try decode(try await call(method, path, query: query, body: try APIJSON.encode(json)))
+    }
+
+    /// A call without a body, its answer decoded as `T`.
+    func send<T: Decodable>(_ method: HTTPMethod, _ path: String, query: [URLQueryItem] = [], as type: T.Type = T.self) async throws -> T {
+        try decode(try await call(method, path, query: query))
+    }
+
+    private func decode<T: Decodable>(_ data: Data) throws -> T {
+        do {
+            return try APIJSON.decode(T.self, from: data)
+        } catch {
+            throw CLIError("\(base) answered something this CLI cannot read (\(error)); is it Gatehouse, and the same version?")
         }
-        return object
     }
 
     /// A non-2xx answer as one line: the API's own message, and what to do about a 401.
     func refusal(_ status: HTTPResponseStatus, _ data: Data) -> CLIError {
-        guard let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
-            .flatMap({ ($0["error"] as? [String: Any])?["message"] as? String }) else {
+        guard let message = (try? APIJSON.decode(APIErrorBody.self, from: data))?.error.message else {
             // Not Gatehouse's JSON error: another server, or a proxy in front of it.
             let text = String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return CLIError("\(base) answered \(status.code) \(status.reasonPhrase)\(text.isEmpty ? "" : ": \(text)")"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import Rainbow
 
@@ -33,24 +34,23 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "Tags, comma-separated.") var tags: String?
         @Option(help: "Block (true) or unblock (false) the key.") var blocked: Bool?
 
-        func body() throws -> [String: Any] {
+        func body() throws -> KeyChanges {
             func list(_ s: String?) -> [String]? { s.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
-            var o: [String: Any] = [:]
-            if let alias { o["alias"] = alias }
-            if let v = list(models) { o["models"] = v }
-            if let v = list(routes) { o["routes"] = v }
-            if let rpm { o["rpm"] = rpm }
-            if let tpm { o["tpm"] = tpm }
-            if let rpd { o["rpd"] = rpd }
-            if let maxParallel { o["max_parallel"] = maxParallel }
+            var changes = KeyChanges()
+            if let alias { changes.alias = .set(alias) }
+            changes.models = list(models)
+            changes.routes = list(routes)
+            if let rpm { changes.rpm = .set(Int64(rpm)) }
+            if let tpm { changes.tpm = .set(Int64(tpm)) }
+            if let rpd { changes.rpd = .set(Int64(rpd)) }
+            if let maxParallel { changes.maxParallel = .set(maxParallel) }
             if let budget {
-                var b: [String: Any] = ["amount_usd": budget, "period": period ?? "month"]
-                if let t = list(thresholds) { b["soft_thresholds"] = t.compactMap(Double.init) }
-                o["budget"] = b
+                changes.budget = .set(KeyBudgetChanges(amountUSD: budget, period: period ?? "month",
+                                                       softThresholds: list(thresholds).map { $0.compactMap(Double.init) }))
             } else if period != nil || thresholds != nil {
                 throw ValidationError("--period and --thresholds go with --budget")
             }
-            if let expires { o["expires_at"] = expires }
+            if let expires { changes.expiresAt = .set(expires) }
             if !metadata.isEmpty {
                 var m: [String: String] = [:]
                 for pair in metadata {
@@ -58,24 +58,32 @@ struct Keys: AsyncParsableCommand {
                     guard parts.count == 2 else { throw ValidationError("--metadata takes key=value, got \(pair)") }
                     m[parts[0]] = parts[1]
                 }
-                o["metadata"] = m
+                changes.metadata = m
             }
-            if let v = list(tags) { o["tags"] = v }
-            if let blocked { o["blocked"] = blocked }
-            return o
+            changes.tags = list(tags)
+            changes.blocked = blocked
+            return changes
         }
     }
 
-    static func output(_ object: [String: Any], json: Bool) {
-        if json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) {
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        if let secret = object["key"] as? String {
-            print("Key:    ".bold + secret.green.bold)
-            print("Store it now: Gatehouse keeps only its hash and cannot show it again.".yellow)
-        }
-        print(KeyTable.describe(object))
+    /// The API's answer as `--json` prints it: sorted keys, indented.
+    static func printJSON(_ answer: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        guard let data = try? encoder.encode(answer) else { return }
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    static func output(_ key: KeyView, json: Bool) {
+        if json { return printJSON(key) }
+        print(KeyTable.describe(key))
+    }
+
+    static func output(_ issued: IssuedKey, json: Bool) {
+        if json { return printJSON(issued) }
+        print("Key:    ".bold + issued.key.green.bold)
+        print("Store it now: Gatehouse keeps only its hash and cannot show it again.".yellow)
+        print(KeyTable.describe(issued.view))
     }
 
     struct Create: AsyncParsableCommand {
@@ -83,8 +91,8 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @OptionGroup var settings: Settings
         func run() async throws {
-            let object = try await APIClient(url: connection.url).object(.POST, "/api/v1/keys", json: try settings.body())
-            Keys.output(object, json: connection.json)
+            let issued = try await APIClient(url: connection.url).send(.POST, "/api/v1/keys", json: try settings.body(), as: IssuedKey.self)
+            Keys.output(issued, json: connection.json)
         }
     }
 
@@ -92,9 +100,9 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys.")
         @OptionGroup var connection: Connection
         func run() async throws {
-            let object = try await APIClient(url: connection.url).object(.GET, "/api/v1/keys")
-            if connection.json { return Keys.output(object, json: true) }
-            print(KeyTable.render((object["data"] as? [[String: Any]]) ?? []))
+            let list = try await APIClient(url: connection.url).get("/api/v1/keys", as: KeyList.self)
+            if connection.json { return Keys.printJSON(list) }
+            print(KeyTable.render(list.data))
         }
     }
 
@@ -103,7 +111,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "The key's id (key_…).") var id: String
         func run() async throws {
-            Keys.output(try await APIClient(url: connection.url).object(.GET, "/api/v1/keys/\(id)"), json: connection.json)
+            Keys.output(try await APIClient(url: connection.url).get("/api/v1/keys/\(id)", as: KeyView.self), json: connection.json)
         }
     }
 
@@ -114,8 +122,8 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var settings: Settings
         func run() async throws {
             let body = try settings.body()
-            guard !body.isEmpty else { throw ValidationError("give at least one setting to change") }
-            Keys.output(try await APIClient(url: connection.url).object(.PATCH, "/api/v1/keys/\(id)", json: body), json: connection.json)
+            guard body != KeyChanges() else { throw ValidationError("give at least one setting to change") }
+            Keys.output(try await APIClient(url: connection.url).send(.PATCH, "/api/v1/keys/\(id)", json: body, as: KeyView.self), json: connection.json)
         }
     }
 
@@ -124,7 +132,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "The key's id (key_…).") var id: String
         func run() async throws {
-            Keys.output(try await APIClient(url: connection.url).object(.POST, "/api/v1/keys/\(id)/revoke"), json: connection.json)
+            Keys.output(try await APIClient(url: connection.url).send(.POST, "/api/v1/keys/\(id)/revoke", as: KeyView.self), json: connection.json)
         }
     }
 
@@ -133,30 +141,28 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "The key's id (key_…).") var id: String
         func run() async throws {
-            Keys.output(try await APIClient(url: connection.url).object(.POST, "/api/v1/keys/\(id)/rotate"), json: connection.json)
+            Keys.output(try await APIClient(url: connection.url).send(.POST, "/api/v1/keys/\(id)/rotate", as: IssuedKey.self), json: connection.json)
         }
     }
 }
 
 enum KeyTable {
-    static func limits(_ o: [String: Any]) -> String {
-        let list = (o["limits"] as? [[String: Any]]) ?? []
-        return list.map { l in
-            let unit = l["requests"] != nil ? "req" : "tok"
-            return "\((l["requests"] ?? l["tokens"]).map { "\($0)" } ?? "?") \(unit)/\(l["per"] as? String ?? "?")"
+    static func limits(_ key: KeyView) -> String {
+        key.limits.map { l in
+            let unit = l.requests != nil ? "req" : "tok"
+            return "\((l.requests ?? l.tokens).map { "\($0)" } ?? "?") \(unit)/\(l.per)"
         }.joined(separator: ", ")
     }
 
-    static func budget(_ o: [String: Any]) -> String {
-        guard let b = o["budget"] as? [String: Any] else { return "-" }
-        return "$\(b["amount_usd"] as? String ?? "?")/\(b["period"] as? String ?? "?")"
+    static func budget(_ key: KeyView) -> String {
+        guard let b = key.budget else { return "-" }
+        return "$\(b.amountUSD)/\(b.period)"
     }
 
-    static func render(_ keys: [[String: Any]]) -> String {
+    static func render(_ keys: [KeyView]) -> String {
         let headers = ["ID", "ALIAS", "PREFIX", "STATUS", "LIMITS", "BUDGET", "CREATED"]
         let rows = keys.map { k in
-            [k["id"] as? String ?? "", k["alias"] as? String ?? "-", k["prefix"] as? String ?? "", k["status"] as? String ?? "",
-             limits(k).isEmpty ? "-" : limits(k), budget(k), String((k["created_at"] as? String ?? "").prefix(19))]
+            [k.id, k.alias ?? "-", k.prefix, k.status, limits(k).isEmpty ? "-" : limits(k), budget(k), String(k.createdAt.prefix(19))]
         }
         guard !rows.isEmpty else { return "(no keys: the gateway is in open mode)".dim }
         var widths = headers.map(\.count)
@@ -170,13 +176,13 @@ enum KeyTable {
         }).joined(separator: "\n")
     }
 
-    static func describe(_ k: [String: Any]) -> String {
-        func list(_ key: String) -> String { ((k[key] as? [String]) ?? []).isEmpty ? "any" : ((k[key] as? [String]) ?? []).joined(separator: ", ") }
+    static func describe(_ k: KeyView) -> String {
+        func list(_ values: [String]) -> String { values.isEmpty ? "any" : values.joined(separator: ", ") }
         return [
-            "ID:      \(k["id"] as? String ?? "")", "Alias:   \(k["alias"] as? String ?? "-")", "Prefix:  \(k["prefix"] as? String ?? "")",
-            "Status:  \(k["status"] as? String ?? "")", "Models:  \(list("models"))", "Routes:  \(list("routes"))",
+            "ID:      \(k.id)", "Alias:   \(k.alias ?? "-")", "Prefix:  \(k.prefix)",
+            "Status:  \(k.status)", "Models:  \(list(k.models))", "Routes:  \(list(k.routes))",
             "Limits:  \(limits(k).isEmpty ? "none" : limits(k))", "Budget:  \(budget(k))",
-            "Expires: \(k["expires_at"] as? String ?? "never")",
+            "Expires: \(k.expiresAt ?? "never")",
         ].joined(separator: "\n")
     }
 }

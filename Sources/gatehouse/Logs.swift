@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseAPI
 import NIOCore
 import Rainbow
 
@@ -44,8 +45,8 @@ struct Logs: AsyncParsableCommand {
         var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit))]
         if let query { items.append(URLQueryItem(name: "q", value: query)) }
         if let until { items.append(URLQueryItem(name: "to", value: until)) }
-        let page = try await client.object(.GET, "/api/v1/logs", query: items)
-        let lines = (page["data"] as? [[String: Any]]) ?? []
+        let page = try await client.get("/api/v1/logs", query: items, as: LogSearchPage.self)
+        let lines = page.data
         if lines.isEmpty {
             // Said on standard error with --json, so the output stays one JSON object a line.
             let note = "no lines match \(query.map { "'\($0)' " } ?? "")since \(since)\(until.map { " until \($0)" } ?? "")"
@@ -53,8 +54,8 @@ struct Logs: AsyncParsableCommand {
             return
         }
         // The API answers newest first; a terminal reads oldest first.
-        for line in lines.reversed() { print(LogLine.render(line, json: json)) }
-        if page["has_more"] as? Bool == true, !json {
+        for line in lines.reversed() { print(line.rendered(json: json)) }
+        if page.hasMore, !json {
             print("(more lines match; narrow the query or raise --limit)".dim)
         }
     }
@@ -76,8 +77,8 @@ struct Logs: AsyncParsableCommand {
                     let event = pending[..<end.lowerBound]
                     pending = String(pending[end.upperBound...])
                     for field in event.split(separator: "\n") where field.hasPrefix("data: ") {
-                        guard let object = try? JSONSerialization.jsonObject(with: Data(field.dropFirst(6).utf8)) as? [String: Any] else { continue }
-                        print(LogLine.render(object, json: json))
+                        guard let line = try? APIJSON.decode(LogLine.self, from: Data(field.dropFirst(6).utf8)) else { continue }
+                        print(line.rendered(json: json))
                         fflush(nil)  // every stream: a pipe would otherwise hold lines back
                     }
                 }
@@ -91,38 +92,48 @@ struct Logs: AsyncParsableCommand {
 
 /// One log line for the terminal: time, level in its colour, where, message, then the fields
 /// that matter when reading an incident (correlation id, duration, slow mark).
-enum LogLine {
-    static func render(_ line: [String: Any], json: Bool) -> String {
-        if json {
-            let data = (try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-            return String(decoding: data, as: UTF8.self)
-        }
-        let level = (line["level"] as? String) ?? "info"
-        let badge = level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)
+extension LogLine {
+    func rendered(json: Bool) -> String {
+        if json { return (try? APIJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        let badge = level.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)
         let coloured: String = switch level {
-        case "fatal": badge.red.bold
-        case "error": badge.red
-        case "warn": badge.yellow
-        case "info": badge.green
-        case "debug": badge.blue
-        default: badge.dim
+        case .fatal: badge.red.bold
+        case .error: badge.red
+        case .warn: badge.yellow
+        case .info: badge.green
+        case .debug: badge.blue
+        case .trace: badge.dim
         }
-        let place = [line["service"] as? String, line["function"] as? String].compactMap { $0 }.joined(separator: " ")
+        let place = [service, function].compactMap { $0 }.joined(separator: " ")
         var extras: [String] = []
-        if let c = line["correlation_id"] as? String { extras.append("correlation_id=\(c)") }
-        if let d = line["duration_ms"] as? NSNumber { extras.append("duration=\(d)ms") }
-        if let attributes = line["attributes"] as? [String: Any] {
-            for key in attributes.keys.sorted().prefix(6) {
-                let value = attributes[key]
-                let text = value is [String: Any] || value is [Any]
-                    ? (try? JSONSerialization.data(withJSONObject: value!, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? ""
-                    : "\(value ?? "")"
-                extras.append("\(key)=\(text)")
-            }
+        if let correlationID { extras.append("correlation_id=\(correlationID)") }
+        if let durationMilliseconds { extras.append("duration=\(Self.number(durationMilliseconds))ms") }
+        for key in attributes.keys.sorted().prefix(6) {
+            extras.append("\(key)=\(Self.text(attributes[key] ?? .null))")
         }
-        if line["slow"] as? Bool == true { extras.append("SLOW".magenta) }
-        let time = ((line["timestamp"] as? String) ?? "").dim
-        return ([time, coloured] + (place.isEmpty ? [] : [place.cyan]) + [(line["message"] as? String) ?? ""] + (extras.isEmpty ? [] : [extras.joined(separator: " ").dim]))
+        if slow { extras.append("SLOW".magenta) }
+        return ([timestamp.dim, coloured] + (place.isEmpty ? [] : [place.cyan]) + [message] + (extras.isEmpty ? [] : [extras.joined(separator: " ").dim]))
             .joined(separator: " ")
+    }
+
+    /// A number as it has always been printed: whole ones without a decimal point.
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 9_007_199_254_740_992 ? String(Int64(value)) : "\(value)"
+    }
+
+    /// An attribute's value as the CLI has always printed it: strings bare, objects and arrays as
+    /// compact JSON, booleans as 1 or 0 and null as `<null>` (Foundation's descriptions).
+    static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let text): return text
+        case .integer(let n): return String(n)
+        case .number(let n): return number(n)
+        case .bool(let b): return b ? "1" : "0"
+        case .null: return "<null>"
+        case .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
-import GatehouseCore
 import Foundation
+import GatehouseAPI
+import GatehouseCore
 import Rainbow
 
 /// Token and spend use against their thresholds, as coloured progress bars, read from
@@ -39,27 +40,27 @@ struct Monitor: AsyncParsableCommand {
     }
 
     func render(_ client: APIClient) async throws -> String {
-        let hour = try await client.object(.GET, "/api/v1/ai/usage", query: [URLQueryItem(name: "from", value: "-1h"), URLQueryItem(name: "interval", value: "none")])
-        let today = try await client.object(.GET, "/api/v1/ai/usage", query: [URLQueryItem(name: "from", value: "today"), URLQueryItem(name: "interval", value: "none")])
-        let h = hour["totals"] as? [String: Any] ?? [:], d = today["totals"] as? [String: Any] ?? [:]
-        let tokens = Double((h["total_tokens"] as? NSNumber)?.int64Value ?? 0)
-        let spend = Double((d["cost_micros"] as? NSNumber)?.int64Value ?? 0) / 1_000_000
+        func totals(from: String) async throws -> UsageStatsView {
+            try await client.get("/api/v1/ai/usage", query: [URLQueryItem(name: "from", value: from), URLQueryItem(name: "interval", value: "none")],
+                                 as: UsageReportView.self).totals
+        }
+        let hour = try await totals(from: "-1h"), today = try await totals(from: "today")
+        let spend = Double(today.costMicros) / 1_000_000
         var lines = ["Gatehouse AI usage — \(TimeExpressions.format(micros: TimeExpressions.nowMicros()))".bold, ""]
-        lines.append(Self.bar("Tokens, last hour", used: tokens, limit: Double(tokensPerHour), width: width,
-                              text: "\(UsageTable.number(NSNumber(value: tokens))) / \(UsageTable.number(NSNumber(value: tokensPerHour)))"))
+        lines.append(Self.bar("Tokens, last hour", used: Double(hour.totalTokens), limit: Double(tokensPerHour), width: width,
+                              text: "\(UsageTable.number(hour.totalTokens)) / \(UsageTable.number(Int64(tokensPerHour)))"))
         lines.append(Self.bar("Spend, today", used: spend, limit: spendPerDay, width: width, text: String(format: "$%.2f / $%.2f", spend, spendPerDay)))
         // Budgets need the admin token when one is set; without it they are left out.
-        if let budgets = try? await client.object(.GET, "/api/v1/budgets"), let rows = budgets["data"] as? [[String: Any]] {
-            for row in rows {
-                let used = Double(row["spent_usd"] as? String ?? "0") ?? 0, limit = Double(row["limit_usd"] as? String ?? "0") ?? 0
-                let name = "Budget \(row["name"] as? String ?? "")" + ((row["value"] as? String).map { " [\($0)]" } ?? "")
-                lines.append(Self.bar(name, used: used, limit: limit, width: width, text: String(format: "$%.2f / $%.2f (%@)", used, limit, row["period"] as? String ?? "")))
+        if let budgets = try? await client.get("/api/v1/budgets", as: BudgetReport.self) {
+            for row in budgets.data {
+                let used = Double(row.spentUSD) ?? 0, limit = Double(row.limitUSD) ?? 0
+                let name = "Budget \(row.name)" + (row.value.map { " [\($0)]" } ?? "")
+                lines.append(Self.bar(name, used: used, limit: limit, width: width, text: String(format: "$%.2f / $%.2f (%@)", used, limit, row.period)))
             }
         }
-        let requests = (h["requests"] as? NSNumber)?.intValue ?? 0, errors = (h["errors"] as? NSNumber)?.intValue ?? 0
-        let p95 = ((h["latency_ms"] as? [String: Any])?["p95"] as? NSNumber).map { String(format: "%.0f ms", $0.doubleValue) } ?? "-"
+        let p95 = hour.latencyMs.map { String(format: "%.0f ms", $0.p95) } ?? "-"
         lines.append("")
-        lines.append("Last hour: \(requests) calls, \(errors) errors, p95 \(p95)".dim)
+        lines.append("Last hour: \(hour.requests) calls, \(hour.errors) errors, p95 \(p95)".dim)
         return lines.joined(separator: "\n")
     }
 

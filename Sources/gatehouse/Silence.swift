@@ -1,6 +1,7 @@
 import ArgumentParser
-import GatehouseCore
 import Foundation
+import GatehouseAPI
+import GatehouseCore
 import Rainbow
 
 struct SilenceCommand: AsyncParsableCommand {
@@ -23,12 +24,17 @@ struct SilenceCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let object = try await APIClient(url: url).object(.POST, "/api/v1/silences", json: [
-                "matchers": matchers, "duration": duration, "comment": comment,
-                "created_by": author ?? ProcessInfo.processInfo.environment["USER"] ?? "cli",
-            ])
-            if json { print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)); return }
-            print("Silenced \((object["matchers"] as? [String] ?? []).joined(separator: ", ")) until \(object["ends_at"] as? String ?? "?") — id \(object["id"] as? String ?? "?")")
+            let request = SilenceRequest(matchers: matchers, duration: duration, comment: comment,
+                                         createdBy: author ?? ProcessInfo.processInfo.environment["USER"] ?? "cli")
+            let silence = try await APIClient(url: url).send(.POST, "/api/v1/silences", json: request, as: SilenceView.self)
+            if json {
+                // Sorted keys with escaped slashes, as `--json` has always printed it.
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(silence), as: UTF8.self))
+                return
+            }
+            print("Silenced \(silence.matchers.joined(separator: ", ")) until \(silence.endsAt) — id \(silence.id)")
         }
     }
 
@@ -40,12 +46,11 @@ struct SilenceCommand: AsyncParsableCommand {
         func run() async throws {
             let client = APIClient(url: url)
             if json { print(String(decoding: try await client.call(.GET, "/api/v1/silences"), as: UTF8.self)); return }
-            let rows = (try await client.object(.GET, "/api/v1/silences")["data"] as? [[String: Any]]) ?? []
+            let rows = try await client.get("/api/v1/silences", as: SilenceList.self).data
             if rows.isEmpty { print("(no silences)".dim); return }
-            for row in rows.sorted(by: { ($0["state"] as? String == "active" ? 0 : 1) < ($1["state"] as? String == "active" ? 0 : 1) }) {
-                let state = row["state"] as? String ?? ""
-                let badge = state == "active" ? state.green : state.dim
-                print("\(row["id"] as? String ?? "")  \(badge)  \((row["matchers"] as? [String] ?? []).joined(separator: ",").bold)  until \(row["ends_at"] as? String ?? "")  \(row["created_by"] as? String ?? ""): \(row["comment"] as? String ?? "")")
+            for row in rows.sorted(by: { ($0.state == .active ? 0 : 1) < ($1.state == .active ? 0 : 1) }) {
+                let badge = row.state == .active ? row.state.rawValue.green : row.state.rawValue.dim
+                print("\(row.id)  \(badge)  \(row.matchers.joined(separator: ",").bold)  until \(row.endsAt)  \(row.createdBy): \(row.comment)")
             }
         }
     }
@@ -56,7 +61,7 @@ struct SilenceCommand: AsyncParsableCommand {
         @Argument(help: "The silence id.") var id: String
 
         func run() async throws {
-            _ = try await APIClient(url: url).object(.DELETE, "/api/v1/silences/\(id)")
+            _ = try await APIClient(url: url).send(.DELETE, "/api/v1/silences/\(id)", as: SilenceExpiry.self)
             print("Silence \(id) expired.")
         }
     }

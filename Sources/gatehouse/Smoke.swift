@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import GatehouseAPI
 import GatehouseCore
 import Rainbow
 
@@ -68,19 +69,19 @@ struct Smoke: AsyncParsableCommand {
                             detail: String(format: "health answered in %.1f ms (limit %d ms)", hms, maxMs), milliseconds: hms))
 
         let (rs, _, rbody, rms, rerr) = await call(.GET, "/ready")
-        let store = ((try? JSONSerialization.jsonObject(with: rbody)) as? [String: Any])?["store"] as? String
+        let store = (try? APIJSON.decode(ReadinessReport.self, from: rbody))?.store
         checks.append(Check(name: "store ready", passed: rs == 200, detail: rerr ?? "GET /ready → \(rs)\(store.map { " (\($0))" } ?? "")",
                             milliseconds: rerr == nil ? rms : nil))
 
         let (ahs, _, ahbody, ahms, aherr) = await call(.GET, "/api/v1/ai/health")
-        let aiStatus = ((try? JSONSerialization.jsonObject(with: ahbody)) as? [String: Any])?["status"] as? String
+        let aiStatus = (try? APIJSON.decode(ProviderHealthReport.self, from: ahbody))?.status
         checks.append(Check(name: "AI health", passed: ahs == 200 && aiStatus != "down",
                             detail: aherr ?? "GET /api/v1/ai/health → \(ahs), status \(aiStatus ?? "?")", milliseconds: aherr == nil ? ahms : nil))
 
         let (us, _, ubody, ums, uerr) = await call(.GET, "/api/v1/ai/usage?from=-1h&interval=none", headers: admin)
-        let totals = ((try? JSONSerialization.jsonObject(with: ubody)) as? [String: Any])?["totals"] as? [String: Any]
+        let totals = (try? APIJSON.decode(UsageReportView.self, from: ubody))?.totals
         checks.append(Check(name: "usage API", passed: us == 200 && totals != nil && ums <= Double(maxMs),
-                            detail: uerr ?? "GET /api/v1/ai/usage → \(us)\(totals.map { ", \(($0["requests"] as? NSNumber)?.intValue ?? 0) calls in the last hour" } ?? "")"
+                            detail: uerr ?? "GET /api/v1/ai/usage → \(us)\(totals.map { ", \($0.requests) calls in the last hour" } ?? "")"
                                 + (uerr == nil && ums > Double(maxMs) ? String(format: ", %.0f ms is over %d ms", ums, maxMs) : ""),
                             milliseconds: uerr == nil ? ums : nil))
 
@@ -119,11 +120,9 @@ struct Smoke: AsyncParsableCommand {
     /// The checks as a table, or as JSON with --json.
     func report(_ checks: [Check], base: String, summary: Bool) throws {
         if json {
-            let rows = checks.map { c -> [String: Any] in
-                ["check": c.name, "passed": c.passed, "detail": c.detail, "ms": c.milliseconds.map { ($0 * 10).rounded() / 10 as Any } ?? NSNull()]
-            }
-            print(String(decoding: try JSONSerialization.data(withJSONObject: ["url": base, "passed": checks.allSatisfy(\.passed), "checks": rows],
-                                                              options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            let rows = checks.map { SmokeReport.Row(check: $0.name, passed: $0.passed, detail: $0.detail, ms: $0.milliseconds.map { ($0 * 10).rounded() / 10 }) }
+            let report = SmokeReport(url: base, passed: checks.allSatisfy(\.passed), checks: rows)
+            print(String(decoding: try APIJSON.encode(report), as: UTF8.self))
         } else {
             let width = checks.map(\.name.count).max() ?? 10
             print("Smoke test of \(base)".bold)
@@ -135,4 +134,23 @@ struct Smoke: AsyncParsableCommand {
             if summary { print(failed == 0 ? "All \(checks.count) checks passed.".green : "\(failed) of \(checks.count) checks failed.".red.bold) }
         }
     }
+}
+
+/// `gatehouse smoke --json`: the checks as CI reads them.
+struct SmokeReport: Encodable {
+    struct Row: Encodable {
+        var check: String
+        var passed: Bool
+        var detail: String
+        /// Rounded to a tenth; null for a check that got no answer or times nothing.
+        @Nullable var ms: Double?
+
+        enum CodingKeys: String, CodingKey { case check, passed, detail, ms }
+    }
+
+    var url: String
+    var passed: Bool
+    var checks: [Row]
+
+    enum CodingKeys: String, CodingKey { case url, passed, checks }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GatehouseCore
+import GatehouseAPI
 import Rainbow
 
 struct Usage: AsyncParsableCommand {
@@ -30,25 +30,22 @@ struct Usage: AsyncParsableCommand {
             print(String(decoding: try await client.call(.GET, "/api/v1/ai/usage", query: items), as: UTF8.self))
             return
         }
-        print(UsageTable.render(try await client.object(.GET, "/api/v1/ai/usage", query: items), groupName: by))
+        print(UsageTable.render(try await client.get("/api/v1/ai/usage", query: items, as: UsageReportView.self), groupName: by))
     }
 }
 
 /// The usage report as an aligned table, with a totals row.
 enum UsageTable {
-    static func render(_ report: [String: Any], groupName: String) -> String {
+    static func render(_ report: UsageReportView, groupName: String) -> String {
         let headers = [groupName.uppercased(), "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHED", "COST (USD)", "P95 MS"]
-        func row(_ label: String, _ s: [String: Any]) -> [String] {
-            let latency = s["latency_ms"] as? [String: Any]
-            return [
-                label, number(s["requests"]), number(s["errors"]), number(s["input_tokens"]), number(s["output_tokens"]),
-                number(s["cached_input_tokens"]), (s["cost_usd"] as? String) ?? "0.000000",
-                latency.flatMap { ($0["p95"] as? NSNumber).map { String(format: "%.1f", $0.doubleValue) } } ?? "-",
+        func row(_ label: String, _ s: UsageStatsView) -> [String] {
+            [
+                label, number(s.requests), number(s.errors), number(s.inputTokens), number(s.outputTokens),
+                number(s.cachedInputTokens), s.costUSD, s.latencyMs.map { String(format: "%.1f", $0.p95) } ?? "-",
             ]
         }
-        let groups = (report["groups"] as? [[String: Any]]) ?? []
-        var rows = groups.map { row(($0["key"] as? String) ?? "(none)", $0) }
-        let totals = row("TOTAL", (report["totals"] as? [String: Any]) ?? [:])
+        let rows = (report.groups ?? []).map { row($0.key ?? "(none)", $0.stats) }
+        let totals = row("TOTAL", report.totals)
         var widths = headers.map(\.count)
         for r in rows + [totals] { for (i, cell) in r.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
@@ -57,15 +54,14 @@ enum UsageTable {
                     : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ")
         }
-        var out = ["Usage \(report["from"] as? String ?? "") → \(report["to"] as? String ?? "")".bold, line(headers).bold]
-        if rows.isEmpty { rows = [] ; out.append("(no calls in this range)".dim) }
+        var out = ["Usage \(report.from) → \(report.to)".bold, line(headers).bold]
+        if rows.isEmpty { out.append("(no calls in this range)".dim) }
         out += rows.map(line)
         out.append(line(totals).bold)
         return out.joined(separator: "\n")
     }
 
-    static func number(_ value: Any?) -> String {
-        guard let n = (value as? NSNumber)?.int64Value else { return "0" }
+    static func number(_ n: Int64) -> String {
         let formatter = NumberFormatter()
         formatter.numberStyle = .decimal
         formatter.groupingSeparator = ","

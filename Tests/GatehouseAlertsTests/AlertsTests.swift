@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import Testing
 @testable import GatehouseAlerts
@@ -175,5 +176,139 @@ func rule(_ name: String = "HighErrorRate", expr: String = "error_rate over 5m >
         #expect(blocks.first?["type"] as? String == "header" && (slack["text"] as? String)?.contains("FIRING") == true)
         #expect(blocks.contains { (($0["text"] as? [String: Any])?["text"] as? String)?.contains("*Query:* `errors over 5m > 0`") == true })
         #expect(try JSONSerialization.data(withJSONObject: slack).count > 0)
+    }
+}
+
+/// What a function with a typed error gives for `input`, the error with its own type.
+func outcome<Input, Output, Failure: Error>(of function: (Input) throws(Failure) -> Output, _ input: Input) -> Result<Output, Failure> {
+    do {
+        return .success(try function(input))
+    } catch {
+        return .failure(error)
+    }
+}
+
+/// The alerting API's answers keep the JSON they have always had: the same keys, `null`s and
+/// numbers (sorted keys, as the server writes them), and they read back as the same values.
+@Suite struct AlertAPIViewTests {
+    /// `value` encoded, checked byte for byte against `json`, then decoded back.
+    func expectJSON<T: Codable & Equatable>(_ value: T, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let encoded = String(decoding: try APIJSON.encode(value), as: UTF8.self)
+        #expect(encoded == json, sourceLocation: sourceLocation)
+        #expect(try APIJSON.decode(T.self, from: Data(encoded.utf8)) == value, sourceLocation: sourceLocation)
+    }
+
+    static let labels = ["alertname": "HighErrorRate", "severity": "high"]
+
+    static func active(state: AlertState, value: Double, firedAt: Int64?) -> ActiveAlert {
+        ActiveAlert(rule: "HighErrorRate", fingerprint: "0123456789abcdef", labels: labels, annotations: ["runbook_url": "https://runbooks.example.com/ai"],
+                    severity: .high, state: state, value: value, summary: "5% > 1%", expression: "error_rate over 5m > 1%", activeSinceMicros: t0,
+                    firedAtMicros: firedAt)
+    }
+
+    @Test func alertsAndTheirHistory() throws {
+        let pending = Self.active(state: .pending, value: .nan, firedAt: nil)
+        let firing = Self.active(state: .firing, value: 3, firedAt: t0 + 10 * second)
+        try expectJSON(ActiveAlertView(alert: AlertView(pending), silencedBy: nil), """
+            {"active_since":"2026-11-30T00:53:20.000Z","annotations":{"runbook_url":"https://runbooks.example.com/ai"},"expr":"error_rate over 5m > 1%",\
+            "fingerprint":"0123456789abcdef","fired_at":null,"labels":{"alertname":"HighErrorRate","severity":"high"},"rule":"HighErrorRate",\
+            "severity":"high","silenced_by":null,"state":"pending","summary":"5% > 1%","value":0}
+            """)
+        try expectJSON(ActiveAlertView(alert: AlertView(firing), silencedBy: "s-1"), """
+            {"active_since":"2026-11-30T00:53:20.000Z","annotations":{"runbook_url":"https://runbooks.example.com/ai"},"expr":"error_rate over 5m > 1%",\
+            "fingerprint":"0123456789abcdef","fired_at":"2026-11-30T00:53:30.000Z","labels":{"alertname":"HighErrorRate","severity":"high"},\
+            "rule":"HighErrorRate","severity":"high","silenced_by":"s-1","state":"firing","summary":"5% > 1%","value":3}
+            """)
+        let transition = AlertTransition(timestampMicros: t0, rule: "HighErrorRate", fingerprint: "0123456789abcdef", labels: Self.labels, state: .resolved,
+                                         value: 0.005, severity: .high, summary: "0.5%, no longer > 1%")
+        try expectJSON(AlertsAnswer(active: [], history: [AlertHistoryEntry(transition)]), """
+            {"active":[],"history":[{"fingerprint":"0123456789abcdef","labels":{"alertname":"HighErrorRate","severity":"high"},"rule":"HighErrorRate",\
+            "severity":"high","state":"resolved","summary":"0.5%, no longer > 1%","timestamp":"2026-11-30T00:53:20.000Z","value":0.005}]}
+            """)
+    }
+
+    @Test func rulesWithAndWithoutAWindow() throws {
+        let firing = Self.active(state: .firing, value: 0.05, firedAt: t0)
+        let windowed = AlertRuleView(try rule(for: 120 * second), alerts: [firing], lastError: nil)
+        #expect(windowed.state == .firing && windowed.window == "5m" && windowed.forDuration == "2m")
+        let budget = try rule("BudgetNearlySpent", expr: "budget_use by budget >= 80%", severity: .medium)
+        let pending = ActiveAlert(rule: "BudgetNearlySpent", fingerprint: "f", labels: [:], annotations: [:], severity: .medium, state: .pending, value: 0.9,
+                                  summary: "90% >= 80%", expression: "budget_use by budget >= 80%", activeSinceMicros: t0, firedAtMicros: nil)
+        #expect(AlertRuleView(budget, alerts: [pending], lastError: nil).state == .pending)
+        try expectJSON(AlertRulesAnswer(data: [AlertRuleView(budget, alerts: [], lastError: "the store is down")], evaluationIntervalSeconds: 15), """
+            {"data":[{"alerts":[],"annotations":{"runbook_url":"https://runbooks.example.com/ai","summary":"Too many failed AI calls"},\
+            "expr":"budget_use by budget >= 80%","for":"0d","labels":{"team":"ai"},"last_error":"the store is down","name":"BudgetNearlySpent",\
+            "severity":"medium","signal":"budget_use","state":"inactive","threshold":">= 80%","window":null}],"evaluation_interval_seconds":15}
+            """)
+    }
+
+    @Test func deliveriesAndSilences() throws {
+        let delivery = DeliveryRecord(timestampMicros: t0, receiver: "hook", groupKey: "hook:{alertname=\"A\"}", status: "firing", attempt: 2,
+                                      outcome: .retrying, detail: "answered 500")
+        try expectJSON(AlertDeliveriesAnswer(data: [AlertDelivery(delivery)]), """
+            {"data":[{"attempt":2,"detail":"answered 500","group_key":"hook:{alertname=\\"A\\"}","outcome":"retrying","receiver":"hook",\
+            "status":"firing","timestamp":"2026-11-30T00:53:20.000Z"}]}
+            """)
+        let silence = Silence(id: "s-1", matchers: [Silence.Matcher("alertname=A")!, Silence.Matcher("severity!=low")!], startsAtMicros: t0,
+                              endsAtMicros: t0 + 3600 * second, createdBy: "ops", comment: "deploy of api/v2")
+        try expectJSON(SilenceView(silence, now: t0 + 10 * second), """
+            {"comment":"deploy of api/v2","created_by":"ops","ends_at":"2026-11-30T01:53:20.000Z","id":"s-1","matchers":["alertname=A","severity!=low"],\
+            "starts_at":"2026-11-30T00:53:20.000Z","state":"active"}
+            """)
+        #expect(SilenceView(silence, now: t0 - second).state == .pending && SilenceView(silence, now: t0 + 3600 * second).state == .expired)
+        try expectJSON(SilenceExpiry(id: "s-1"), #"{"id":"s-1","state":"expired"}"#)
+    }
+
+    @Test func probesAndHeartbeats() throws {
+        let up = ProbeMonitor.State(name: "app", kind: "http", up: true, since: t0, lastCheckMicros: t0 + 10 * second, lastLatencyMicros: 12_500,
+                                    lastError: nil)
+        let day = [true, true, false].map { ProbeResult(probe: "app", timestampMicros: t0, up: $0, status: 200, latencyMicros: 1000, error: nil) }
+        try expectJSON(ProbeView(up, lastDay: day), """
+            {"checks_24h":3,"kind":"http","last_check":"2026-11-30T00:53:30.000Z","last_error":null,"last_latency_ms":12.5,"name":"app",\
+            "since":"2026-11-30T00:53:20.000Z","status":"up","uptime_24h":66.67}
+            """)
+        let unchecked = ProbeMonitor.State(name: "new", kind: "http")
+        try expectJSON(ProbeView(unchecked, lastDay: []), """
+            {"checks_24h":0,"kind":"http","last_check":null,"last_error":null,"last_latency_ms":null,"name":"new","since":null,"status":"unknown","uptime_24h":null}
+            """)
+        let late = ProbeMonitor.State(name: "nightly", kind: "heartbeat", up: false, lastCheckMicros: t0, lastError: "no ping for 200s")
+        try expectJSON(ProbeList(data: [ProbeView(late, lastDay: nil)]), """
+            {"data":[{"kind":"heartbeat","last_check":"2026-11-30T00:53:20.000Z","last_error":"no ping for 200s","last_latency_ms":null,\
+            "name":"nightly","since":null,"status":"down"}]}
+            """)
+        let refused = ProbeResult(probe: "app", timestampMicros: t0, up: false, status: nil, latencyMicros: 1500, error: "connection refused")
+        let answered = ProbeResult(probe: "app", timestampMicros: t0, up: true, status: 200, latencyMicros: 2000, error: nil)
+        try expectJSON(ProbeResultsAnswer(probe: "app", data: [ProbeResultView(refused), ProbeResultView(answered)]), """
+            {"data":[{"error":"connection refused","latency_ms":1.5,"status":null,"timestamp":"2026-11-30T00:53:20.000Z","up":false},\
+            {"error":null,"latency_ms":2,"status":200,"timestamp":"2026-11-30T00:53:20.000Z","up":true}],"probe":"app"}
+            """)
+        try expectJSON(HeartbeatReceipt(name: "nightly", received: "2026-11-30T00:53:20.000Z"), #"{"name":"nightly","received":"2026-11-30T00:53:20.000Z"}"#)
+    }
+
+    /// A silence body that is not an object, or has a field of the wrong type, is refused naming the field.
+    @Test func silenceBodiesAreCheckedFieldByField() throws {
+        struct Refusal: Equatable {
+            var message: String
+            var param: String?
+        }
+        func refusal(_ body: String) -> Refusal {
+            switch outcome(of: AlertRoutes.silenceRequest, Data(body.utf8)) {
+            case .success: Refusal(message: "accepted")
+            case .failure(let error): Refusal(message: error.message, param: error.param)
+            }
+        }
+        let decoded = try AlertRoutes.silenceRequest(Data(#"{"matchers": ["a=b"], "duration": "2h", "comment": null, "extra": 1}"#.utf8))
+        #expect(decoded == SilenceRequest(matchers: ["a=b"], duration: "2h"))
+        for body in ["", "[1, 2]", "\"text\"", "null", "{\"matchers\": "] {
+            let answer = refusal(body)
+            #expect(answer.message.hasPrefix("send a JSON object") && answer.param == nil, "\(body)")
+        }
+        let badMatchers = Refusal(message: "`matchers` must be 1 to 20 of label=value or label!=value", param: "matchers")
+        #expect(refusal(#"{"matchers": "a=b", "duration": "2h"}"#) == badMatchers)
+        #expect(refusal(#"{"matchers": ["a=b", 5], "duration": "2h"}"#) == badMatchers)
+        #expect(refusal(#"{"matchers": ["a=b"], "duration": 7200}"#) == Refusal(message: "`duration` must be a string", param: "duration"))
+        #expect(refusal(#"{"matchers": ["a=b"], "ends_at": true}"#) == Refusal(message: "`ends_at` must be a string", param: "ends_at"))
+        #expect(refusal(#"{"matchers": ["a=b"], "duration": "2h", "created_by": {"name": "x"}}"#)
+                == Refusal(message: "`created_by` must be a string", param: "created_by"))
     }
 }

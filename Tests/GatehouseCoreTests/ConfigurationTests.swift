@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Yams
 @testable import GatehouseCore
 
 @Suite struct ConfigurationTests {
@@ -104,6 +105,76 @@ import Testing
             #expect(!printed.contains(secret), "\(secret) leaked into: \(printed)")
         }
         #expect(printed.contains("db.internal"))
+    }
+
+    /// Every value reads back as the text it was, however YAML-like it looks; secrets stay masked.
+    @Test func redactedYAMLReadsBackEveryHostileValue() throws {
+        let hostile = ["a: b", "# not a comment", "*alias", "&anchor", "yes", "no", "null", "~", "1e3", "0x1F", "- item", "[x]", "{y}",
+                       "line one\nline two", "tab\there", "  padded  ", "ünïcödé 模型 🚀", "quote \" and \\ backslash", "'single'", "%directive",
+                       "", "@at", "`tick`", "2026-11-22", "true"]
+        var config = GatehouseConfig()
+        config.host = hostile[0]
+        config.dataDirectory = hostile[1]
+        config.corsAllowedOrigins = hostile
+        config.providers = hostile.enumerated().map { index, name in
+            ProviderConfig(name: name, kind: .openAICompatible, baseURL: "https://x.example/\(index)?q=\(index)#frag",
+                           headers: ["X-Title": name, "Authorization": "Bearer sk-header-secret", "X-Auth-Token": "tok-header-secret"])
+        }
+        config.aliases = hostile.map { ModelAlias(alias: "alias " + $0, target: $0) }
+        config.telemetry.projects = hostile.map { TelemetryProject(name: $0, id: $0, key: "project-key-secret") }
+        config.alerts.groupBy = hostile
+        config.alerts.routes = [AlertRoute(receiver: hostile[2], match: Dictionary(uniqueKeysWithValues: hostile.map { ("k " + $0, $0) }))]
+        config.alerts.defaultReceiver = hostile[3]
+        config.alerts.heartbeats = [HeartbeatConfig(name: hostile[4], intervalSeconds: 60, token: "heartbeat-token-secret")]
+        config.controls.adminToken = "admin-token-secret"
+
+        let printed = config.redactedYAML()
+        for secret in ["sk-header-secret", "tok-header-secret", "project-key-secret", "heartbeat-token-secret", "admin-token-secret"] {
+            #expect(!printed.contains(secret), "\(secret) leaked")
+        }
+        let tree = try #require(try Yams.load(yaml: printed) as? [String: Any], "\(printed)")
+        #expect(tree["host"] as? String == hostile[0] && tree["data_dir"] as? String == hostile[1])
+        #expect(tree["cors_allowed_origins"] as? [String] == hostile)
+        let providers = try #require(tree["providers"] as? [[String: Any]])
+        #expect(providers.compactMap { $0["name"] as? String } == hostile)
+        for (provider, name) in zip(providers, hostile) {
+            let headers = try #require(provider["headers"] as? [String: String])
+            #expect(headers == ["X-Title": name, "Authorization": Redactor.mask, "X-Auth-Token": Redactor.mask])
+            #expect(provider["api_key"] is NSNull && provider["kind"] as? String == "openai-compatible")
+        }
+        let aliases = try #require(tree["aliases"] as? [String: String])
+        #expect(aliases == Dictionary(uniqueKeysWithValues: hostile.map { ("alias " + $0, $0) }))
+        let telemetry = try #require(tree["telemetry"] as? [String: Any])
+        let projects = try #require(telemetry["projects"] as? [[String: Any]])
+        #expect(projects.compactMap { $0["name"] as? String } == hostile && projects.compactMap { $0["id"] as? String } == hostile)
+        #expect(projects.allSatisfy { $0["key"] as? String == Redactor.mask })
+        let alerts = try #require(tree["alerts"] as? [String: Any])
+        #expect(alerts["group_by"] as? [String] == hostile && alerts["default_receiver"] as? String == hostile[3])
+        let route = try #require((alerts["routes"] as? [[String: Any]])?.first)
+        #expect(route["receiver"] as? String == hostile[2] && route["continue"] as? Bool == false)
+        #expect(route["match"] as? [String: String] == Dictionary(uniqueKeysWithValues: hostile.map { ("k " + $0, $0) }))
+        let heartbeat = try #require((alerts["heartbeats"] as? [[String: Any]])?.first)
+        #expect(heartbeat["name"] as? String == hostile[4] && heartbeat["token"] as? String == Redactor.mask)
+        #expect(tree["admin_token"] as? String == Redactor.mask && tree["port"] as? Int == 8080)
+        let gateway = try #require(tree["gateway"] as? [String: Any])
+        #expect(gateway["trust_forwarded_for"] as? Bool == false)
+    }
+
+    /// Empty settings print as YAML's empty values, with the line saying what that means.
+    @Test func redactedYAMLExplainsEmptySettings() throws {
+        var config = GatehouseConfig()
+        config.providers = [ProviderConfig(name: "passthrough", kind: .openAI, baseURL: "https://api.openai.com/v1")]
+        let printed = config.redactedYAML()
+        for line in ["cors_allowed_origins: []  # no CORS headers: browsers on other origins cannot call",
+                     "  api_key: null  # caller's own credential is passed through",
+                     "admin_token: null  # admin API off", "prices: []  # shipped table only",
+                     "  projects: []  # open mode: ingest takes logs and events without a key",
+                     "  routes: []  # every alert goes to default_receiver",
+                     "  default_receiver: null  # alerts no route matches are recorded, not sent"] {
+            #expect(printed.contains("\n" + line + "\n") || printed.hasPrefix(line + "\n"), "no line \(line) in:\n\(printed)")
+        }
+        let tree = try #require(try Yams.load(yaml: printed) as? [String: Any])
+        #expect(tree["cors_allowed_origins"] as? [Any] != nil && tree["admin_token"] is NSNull && tree["aliases"] as? [String: Any] != nil)
     }
 
     @Test func malformedYAMLIsAClearError() {

@@ -36,6 +36,38 @@ import Testing
         #expect(!text.contains("hunter2"))
     }
 
+    /// One list of secret names: a name masked in one place is masked in every other, and log
+    /// ingest's byte scan (which looks for `secretKeyMarkers` and `secretHeaderNames`) sees it.
+    @Test func aSecretNameIsMaskedEverywhere() {
+        let names = ["token", "Token", "x_auth_token", "csrfToken", "password", "PASSWD", "client_secret", "api_key", "apiKey", "X-Api-Key",
+                     "private_key", "aws_access_key", "sentry_key", "authorization", "Proxy-Authorization", "cookie", "Set-Cookie",
+                     "x-sentry-auth", "Helicone-Auth", "openai-api-key", "anthropic-api-key", "x-goog-api-key", "api-key",
+                     "input_tokens", "max_tokens", "token_count", "tokenizer", "model", "customer", "key", "monkey", "authority", "author"]
+        var config = GatehouseConfig()
+        config.providers = [ProviderConfig(name: "p", kind: .openAI, baseURL: "https://api.openai.com/v1",
+                                           headers: Dictionary(uniqueKeysWithValues: names.map { ($0, "<value of \($0)>") }))]
+        let printed = config.redactedYAML()
+        let markers = (Redactor.secretKeyMarkers + Redactor.secretHeaderNames).map { $0.lowercased() }
+        for name in names {
+            let secret = Redactor.isSecretKey(name)
+            let value = "<value of \(name)>"
+            let object = Redactor.redactJSON(["outer": [name: value]]) as? [String: [String: String]]
+            #expect((object?["outer"]?[name] == Redactor.mask) == secret, "redactJSON and isSecretKey disagree on \(name)")
+            let pair = Redactor.redactJSON([[name, value]]) as? [[String]]
+            #expect((pair?.first?.last == Redactor.mask) == secret, "header pairs and isSecretKey disagree on \(name)")
+            #expect(printed.contains(value) == !secret, "check-config and isSecretKey disagree on \(name)")
+            if secret {
+                let url = Redactor.redactURL("https://h.example/p?\(name)=s3cr3t&q=cafe")
+                #expect(Redactor.isSecretQueryName(name) && !url.contains("s3cr3t") && url.contains("q=cafe"), "a URL keeps the secret \(name): \(url)")
+                #expect(markers.contains { name.lowercased().contains($0) }, "log ingest's scan would miss \(name)")
+            }
+            if Redactor.isSecretHeader(name) { #expect(secret, "\(name) is a secret header but not a secret key") }
+        }
+        // A URL's query is masked more widely (`?key=`), never less.
+        #expect(!Redactor.redactURL("https://maps.example/api?key=AIzaSecret&q=cafe").contains("AIzaSecret"))
+        #expect(Redactor.redactURL("https://maps.example/api?key=AIzaSecret&q=cafe").contains("q=cafe"))
+    }
+
     @Test func fingerprintsDoNotRevealTheKey() {
         let fp = Redactor.fingerprint(ofSecret: "sk-test-verysecretvalue")
         #expect(fp.hasPrefix("sk-…"))

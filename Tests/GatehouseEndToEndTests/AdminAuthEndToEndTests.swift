@@ -30,10 +30,13 @@ struct AdminAuthEndToEndTests {
         logger.logLevel = .warning
         let server = try await GatehouseServer.build(config: config, logger: logger) { portBox.set($0) }
         let task = Task { try await server.run(handleSignals: false) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while portBox.get() == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        guard let port = portBox.get() else { task.cancel(); throw ProcessRunner.Failure(message: "server did not start") }
-        return Running(server: server, port: port, task: task)
+        do {
+            let port = try await Poll.until("the in-process server to listen", timeout: .seconds(30), every: .milliseconds(20)) { portBox.get() }
+            return Running(server: server, port: port, task: task)
+        } catch {
+            task.cancel()
+            throw error
+        }
     }
 
     final class PortBox: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseTestSupport
 import Testing
 
@@ -98,13 +99,19 @@ import Testing
             }
         }
         guard gatehouse.child.isRunning else { return }
-        let records = try await waitForRecords(gatehouse, count: sent)
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        let records = try await waitForRequests(api, count: sent)
         for record in records {
-            let counts = usage(record)
-            #expect(counts.values.allSatisfy { $0 >= 0 }, "token counts are never negative: \(counts)")
-            #expect((int(record["cost_micros"]) ?? -1) >= 0, "the cost is never negative: \(record["cost_micros"] ?? "nil")")
+            let u = record.usage
+            let counts = [u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheCreationInputTokens, u.reasoningTokens, u.totalTokens]
+            #expect(counts.allSatisfy { $0 >= 0 }, "token counts are never negative: \(u)")
+            #expect(record.costMicros >= 0, "the cost is never negative: \(record.costMicros)")
         }
-        #expect(records.contains { (int($0["cost_micros"]) ?? 0) > 1_000_000 }, "absurd usage is charged as a large cost, not as zero")
+        #expect(records.contains { $0.costMicros > 1_000_000 }, "absurd usage is charged as a large cost, not as zero")
+        // The sums over those records saturate too: the report still answers, with no negative count.
+        let report = try await api.get("/api/v1/ai/usage?from=-1h&interval=none&group_by=provider", as: UsageReportView.self)
+        #expect(report.totals.requests == Int64(records.count) && report.totals.costMicros > 1_000_000 && report.totals.totalTokens >= 0)
+        try await api.verifyContract()
         // The budget was spent by those calls; the gateway refuses politely from now on.
         let after = await Self.send(gatehouse, "/v1/chat/completions", chatBody("mock/gpt-4o-mini", maxTokens: 4))
         #expect(after?.status == 429, "the budget is spent")

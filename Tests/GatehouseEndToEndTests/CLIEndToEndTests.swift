@@ -1,4 +1,6 @@
 import Foundation
+import GatehouseAPI
+import GatehouseCore
 import GatehouseTestSupport
 import Testing
 
@@ -14,12 +16,15 @@ import Testing
         env.merge(environment) { $1 }
         let started = ContinuousClock.now
         let child = try ChildProcess(executable: TestEnvironment.gatehouseBinary, arguments: arguments, environment: env)
-        let deadline = started + .milliseconds(Int(seconds * 1000))
-        while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        // Up to `seconds` for the command to finish on its own; one still running then is reported as not finished.
+        do {
+            try await Poll.until("gatehouse \(arguments.joined(separator: " ")) to exit", timeout: .milliseconds(Int(seconds * 1000)),
+                                 every: .milliseconds(20)) { !child.isRunning }
+        } catch is Poll.TimedOut {}
         let elapsed = ContinuousClock.now - started
         let finished = !child.isRunning
+        // Returns once the reader thread has taken the output to its end.
         let status = try await child.stop(signal: SIGKILL)
-        try await Task.sleep(for: .milliseconds(200))  // the reader thread drains the pipe to EOF
         return (status, child.output.joined(separator: "\n"), elapsed, finished)
     }
 
@@ -76,12 +81,56 @@ import Testing
     /// A search that matches nothing says so instead of printing nothing.
     @Test func logsSaysWhenNoLinesMatch() async throws {
         let gatehouse = try await GatehouseProcess.start()
-        _ = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", body: Data(#"{"level":"info","message":"hello"}"#.utf8))
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        let sent = try await api.raw(.POST, "/api/v1/logs", body: Data(#"{"level":"info","message":"hello"}"#.utf8))
+        #expect(try decodeAnswer(sent, as: LogIngestResult.self).accepted == 1)
+        try await pollLogs(api, "message:hello", "the line") { $0.count == 1 }
         let none = try await Self.run(["logs", "--url", gatehouse.baseURL, "--query", "message:nothing-like-this"])
         #expect(none.status == 0, "\(none.output)")
-        #expect(none.output.contains("no lines match"), "logs with no hits printed:\n\(none.output)")
+        #expect(none.output.contains("(no lines match 'message:nothing-like-this' since 1h)"), "logs with no hits printed:\n\(none.output)")
         let json = try await Self.run(["logs", "--url", gatehouse.baseURL, "--query", "message:nothing-like-this", "--json"])
         #expect(json.status == 0 && json.output.contains("no lines match"), "\(json.output)")
+        try await api.verifyContract()
+        try await gatehouse.stop()
+    }
+
+    /// `gatehouse logs` prints a line as it always has: time, level, service and function,
+    /// message, then correlation id, duration, the first six attributes by name and the slow mark;
+    /// `--json` prints the API's `LogLine`; a page that is not the last says so.
+    @Test func logsPrintsLinesWithTheirFieldsAndAttributes() async throws {
+        let gatehouse = try await GatehouseProcess.start()
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        // A minute and two minutes ago, the first with a fraction of a second.
+        let now = TimeExpressions.nowMicros() / 1_000_000 * 1_000_000
+        let slowTime = TimeExpressions.format(micros: now - 60_000_000 + 250_000), plainTime = TimeExpressions.format(micros: now - 120_000_000)
+        let line = #"{"timestamp":"\#(slowTime)","level":"warn","service":"api","function":"tasks.list","message":"Slow query detected","#
+            + #""correlationId":"corr-cli-1","duration":"237.42ms","dbCalls":15,"ratio":0.5,"shard":"eu-1","user":{"id":7,"tags":["a","b"]},"#
+            + #""attempt":2,"zone":"b","zz":"not shown"}"#
+        let older = #"{"timestamp":"\#(plainTime)","level":"error","message":"plain","duration":12}"#
+        let sent = try await api.raw(.POST, "/api/v1/logs", body: Data((line + "\n" + older + "\n").utf8), headers: [("Content-Type", "application/x-ndjson")])
+        #expect(try decodeAnswer(sent, as: LogIngestResult.self).accepted == 2)
+        let stored = try await pollLogs(api, "", "both lines") { $0.count == 2 }
+
+        let table = try await Self.run(["logs", "--url", gatehouse.baseURL, "--since", "10m"])
+        #expect(table.status == 0, "\(table.output)")
+        // Colour codes are left out when the output is not a terminal; strip any that are not.
+        let printed = table.output.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression)
+            .split(separator: "\n").map(String.init)
+        #expect(printed == [
+            "\(plainTime) ERROR plain duration=12ms",
+            "\(slowTime) WARN  api tasks.list Slow query detected correlation_id=corr-cli-1 duration=237.42ms "
+                + #"attempt=2 dbCalls=15 ratio=0.5 shard=eu-1 user={"id":7,"tags":["a","b"]} zone=b SLOW"#,
+        ], "\(table.output)")
+
+        let json = try await Self.run(["logs", "--url", gatehouse.baseURL, "--since", "10m", "--json"])
+        #expect(json.status == 0)
+        let lines = try json.output.split(separator: "\n").map { try APIJSON.decode(LogLine.self, from: Data($0.utf8)) }
+        #expect(lines == Array(stored.reversed()), "oldest first, each the API's LogLine")
+
+        let paged = try await Self.run(["logs", "--url", gatehouse.baseURL, "--since", "10m", "--limit", "1"])
+        #expect(paged.output.contains("Slow query detected") && !paged.output.contains("plain"))
+        #expect(paged.output.contains("(more lines match; narrow the query or raise --limit)"), "\(paged.output)")
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseTestSupport
 import Testing
 
@@ -8,6 +9,7 @@ import Testing
     @Test func upstreamErrorsReachTheSDKAsTheProviderSentThem() async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock))
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let limited = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "up/gpt-4o-mini",
                                         headers: ["x-mock-status": "429", "X-Request-Id": "e-429"])
         let error = try #require(limited["error"] as? [String: Any])
@@ -18,11 +20,13 @@ import Testing
                                            headers: ["x-mock-status": "500", "X-Request-Id": "e-500"])
         #expect(int((overloaded["error"] as? [String: Any])?["status"]) == 500)
 
-        let records = try await waitForRecords(gatehouse, count: 2)
-        let r429 = try #require(records.first { $0["correlation_id"] as? String == "e-429" })
-        #expect(r429["error_class"] as? String == "upstream_429" && int(r429["status"]) == 429 && int(r429["cost_micros"]) == 0)
-        let r500 = try #require(records.first { $0["correlation_id"] as? String == "e-500" })
-        #expect(r500["error_class"] as? String == "upstream_5xx")
+        let records = try await waitForRequests(api, count: 2)
+        let r429 = try #require(records.first { $0.correlationID == "e-429" })
+        #expect(r429.errorClass == "upstream_429" && r429.status == 429 && r429.costMicros == 0)
+        let r500 = try #require(records.first { $0.correlationID == "e-500" })
+        #expect(r500.errorClass == "upstream_5xx")
+        #expect(try await api.get("/api/v1/requests/\(r500.id)", as: RequestRecordView.self) == r500)
+        try await api.verifyContract()
         try await gatehouse.stop()
         try await mock.stop()
     }
@@ -30,19 +34,21 @@ import Testing
     @Test func aStreamCutMidWayIsRecordedIncompleteWithTheUsageKnownSoFar() async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock))
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let cut = try await SDK.run("anthropic-messages-stream", baseURL: gatehouse.baseURL, model: "upa/claude-sonnet-4-5",
                                     headers: ["x-mock-cut-after": "2", "X-Request-Id": "cut-a"])
         #expect(cut["ok"] as? Bool == false, "the client must see that its stream broke: \(cut)")
         _ = try await SDK.run("openai-chat-stream-usage", baseURL: gatehouse.baseURL, model: "up/gpt-4o-mini",
                               headers: ["x-mock-cut-after": "2", "X-Request-Id": "cut-o"])
-        let records = try await waitForRecords(gatehouse, count: 2)
-        let anthropic = try #require(records.first { $0["correlation_id"] as? String == "cut-a" })
-        #expect(anthropic["complete"] as? Bool == false)
-        #expect(anthropic["error_class"] as? String == "stream_incomplete")
-        #expect(usage(anthropic)["input_tokens", default: 0] > 0, "message_start had reported the input tokens")
-        #expect(int(anthropic["cost_micros"]) ?? 0 > 0, "a cut stream is never recorded as free")
-        let openAI = try #require(records.first { $0["correlation_id"] as? String == "cut-o" })
-        #expect(openAI["complete"] as? Bool == false)
+        let records = try await waitForRequests(api, count: 2)
+        let anthropic = try #require(records.first { $0.correlationID == "cut-a" })
+        #expect(anthropic.complete == false)
+        #expect(anthropic.errorClass == "stream_incomplete")
+        #expect(anthropic.usage.inputTokens > 0, "message_start had reported the input tokens")
+        #expect(anthropic.costMicros > 0, "a cut stream is never recorded as free")
+        let openAI = try #require(records.first { $0.correlationID == "cut-o" })
+        #expect(openAI.complete == false)
+        try await api.verifyContract()
         #expect(try await gatehouse.stop() == 0)
         try await mock.stop()
     }
@@ -50,6 +56,7 @@ import Testing
     @Test func slowUpstreamIsTimedAndStreamedWithoutBuffering() async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock))
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let slow = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "up/gpt-4o-mini",
                                      headers: ["x-mock-delay-ms": "400", "X-Request-Id": "slow"])
         #expect(slow["ok"] as? Bool == true)
@@ -69,17 +76,19 @@ import Testing
         #expect(total > .milliseconds(900))
         #expect(first < total / 3, "first byte after \(first) of \(total): the response was buffered")
 
-        let records = try await waitForRecords(gatehouse, count: 2)
-        let record = try #require(records.first { $0["correlation_id"] as? String == "slow" })
-        #expect((record["latency_ms"] as? Double ?? 0) >= 400)
-        let streamed = try #require(records.first { $0["correlation_id"] as? String == "streamed" })
-        #expect((streamed["time_to_first_token_ms"] as? Double ?? 1e9) < (streamed["latency_ms"] as? Double ?? 0) / 3)
+        let records = try await waitForRequests(api, count: 2)
+        let record = try #require(records.first { $0.correlationID == "slow" })
+        #expect(record.latencyMs >= 400)
+        let streamed = try #require(records.first { $0.correlationID == "streamed" })
+        #expect((streamed.timeToFirstTokenMs ?? 1e9) < streamed.latencyMs / 3)
+        try await api.verifyContract()
         try await gatehouse.stop()
         try await mock.stop()
     }
 
     @Test func gatehouseErrorsUseTheErrorFormatOfTheRouteCalled() async throws {
         let gatehouse = try await GatehouseProcess.start(yaml: "gateway:\n  max_request_body_bytes: 4096\n")
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let openAI = try await SDK.run("openai-chat", baseURL: gatehouse.baseURL, model: "nowhere/model")
         let openAIError = try #require(openAI["error"] as? [String: Any])
         #expect(openAIError["type"] as? String == "NotFoundError" && int(openAIError["status"]) == 404)
@@ -101,15 +110,17 @@ import Testing
                                               headers: [("Gatehouse-Property-X", String(repeating: "v", count: 600))])
         #expect(bigProperty.status == 400)
         // Rejected calls are records too, so nobody wonders where a failed call went.
-        let records = try await waitForRecords(gatehouse, count: 7)
-        #expect(records.allSatisfy { $0["error_class"] as? String == "invalid_request" })
-        #expect((try await HTTP.get(gatehouse.baseURL + "/health")).0 == 200, "the server is still up")
+        let records = try await waitForRequests(api, count: 7)
+        #expect(records.allSatisfy { $0.errorClass == "invalid_request" })
+        #expect(try await api.get("/health", as: HealthReport.self).status == "ok", "the server is still up")
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 
     @Test func correlationIDsAreEchoedAndSecretsNeverLogged() async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock), extraArguments: ["--log-level", "debug"])
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let reply = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: #"{"model":"up/gpt-4o-mini","messages":[]}"#,
                                         headers: [("Authorization", "Bearer sk-client-SECRET-abcdef123456"), ("X-Request-Id", "my-request-1")])
         #expect(reply.status == 200)
@@ -123,13 +134,14 @@ import Testing
         _ = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions", json: #"{"model":"up/gpt-4o-mini","messages":[]}"#,
                                 headers: [("x-mock-status", "401")])
 
-        let records = try await waitForRecords(gatehouse, count: 4)
-        let mine = try #require(records.first { $0["correlation_id"] as? String == "my-request-1" })
-        #expect((mine["key_id"] as? String)?.hasPrefix("sk-…") == true)
+        let records = try await waitForRequests(api, count: 4)
+        let mine = try #require(records.first { $0.correlationID == "my-request-1" })
+        #expect(mine.keyID?.hasPrefix("sk-…") == true)
+        try await api.verifyContract()
         try await gatehouse.stop()
         try await mock.stop()
 
-        let listing = try JSONSerialization.data(withJSONObject: records)
+        let listing = try APIJSON.encode(records)
         let everything = gatehouse.child.output.joined(separator: "\n") + String(decoding: listing, as: UTF8.self)
         for secret in ["sk-client-SECRET-abcdef123456", "sk-provider-SECRET-upstream-0001", "SECRET-upstream", "SECRET-abcdef"] {
             #expect(!everything.contains(secret), "\(secret) leaked into logs or records")
@@ -156,9 +168,10 @@ import Testing
         #expect(try await gatehouse.stop() == 0)
         // Read the SQLite file the process left behind.
         let restarted = try await GatehouseProcess.start(extraArguments: ["--data-dir", gatehouse.dataDirectory.appendingPathComponent("data").path])
-        let (_, body) = try await HTTP.get(restarted.baseURL + "/api/v1/ai/usage?from=-1h&interval=none")
-        let totals = try #require((try JSONSerialization.jsonObject(with: body) as? [String: Any])?["totals"] as? [String: Any])
-        #expect(int(totals["requests"]) == 320)
+        let api = TypedAPI(baseURL: restarted.baseURL)
+        let report = try await api.get("/api/v1/ai/usage?from=-1h&interval=none", as: UsageReportView.self)
+        #expect(report.totals.requests == 320)
+        try await api.verifyContract()
         try await restarted.stop()
     }
 }

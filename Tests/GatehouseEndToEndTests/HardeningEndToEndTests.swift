@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import GatehouseGateway
 import GatehouseHTTP
@@ -67,14 +68,13 @@ struct HardeningEndToEndTests {
                                      arguments: ["serve", "--host", host, "--port", String(port), "--data-dir", directory.appendingPathComponent("data").path,
                                                  "--config", configFile.path, "--log-format", "json"],
                                      environment: env)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while child.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        if child.isRunning {
+        do {
+            try await Poll.until("gatehouse serve on \(host):\(port) to exit", timeout: .seconds(20), every: .milliseconds(50)) { !child.isRunning }
+        } catch is Poll.TimedOut {
             _ = try? await child.stop(signal: SIGKILL, timeout: .seconds(5))
             return (nil, child.output)
         }
-        // Let the reader thread take the last lines.
-        try await Task.sleep(for: .milliseconds(100))
+        // `stop` returns once the reader thread has taken the last lines.
         return (try await child.stop(), child.output)
     }
 
@@ -163,11 +163,13 @@ struct HardeningEndToEndTests {
     /// While several big events are parsed, `/health` still answers at once.
     @Test func healthStaysFastWhileBigSentryEventsAreParsed() async throws {
         let gatehouse = try await GatehouseProcess.start(yaml: "telemetry:\n  limits:\n    max_event_bytes: 4194304\n")
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let event = Self.bigSentryEvent()
         let url = gatehouse.baseURL + "/api/77/store/"
         // Warm up (and check the event is taken).
-        let first = try await HTTP.send(url, headers: [("Content-Type", "application/json")], body: event)
+        let first = try await api.raw(.POST, "/api/77/store/", body: event)
         #expect(first.status == 200, "\(String(decoding: first.body.prefix(300), as: UTF8.self))")
+        #expect(try decodeAnswer(first, as: SentryIngestAnswer.self).id.count == 32)
         let samples = try await withThrowingTaskGroup(of: [Duration].self) { group in
             let busyUntil = ContinuousClock.now + .seconds(8)
             for _ in 0..<3 {
@@ -180,12 +182,16 @@ struct HardeningEndToEndTests {
             }
             group.addTask {
                 var taken: [Duration] = []
+                // A head start for the load, so the samples are taken while events are being parsed. A
+                // sleep: the server shows an event only once it has parsed it (seconds, under load),
+                // far too late to wait for.
                 try await Task.sleep(for: .milliseconds(300))
                 while ContinuousClock.now < busyUntil {
                     let start = ContinuousClock.now
                     let (status, _) = try await HTTP.get(gatehouse.baseURL + "/health")
                     #expect(status == 200)
                     taken.append(ContinuousClock.now - start)
+                    // Pacing, not waiting: one health check every 25 ms or so while the load runs.
                     try await Task.sleep(for: .milliseconds(25))
                 }
                 return taken
@@ -199,6 +205,7 @@ struct HardeningEndToEndTests {
             let p50 = samples[samples.count / 2], worst = samples[samples.count - 1]
             #expect(p50 < .milliseconds(50) && worst < .milliseconds(500), "/health p50 \(p50), max \(worst) over \(samples.count) checks")
         }
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 
@@ -223,19 +230,25 @@ struct HardeningEndToEndTests {
     /// A lone surrogate escape in a log line is rejected (as documented), not stored with an empty message.
     @Test func loneSurrogateInALogLineIsRejected() async throws {
         let gatehouse = try await GatehouseProcess.start()
-        let reply = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", headers: [("X-Gatehouse-Project", "demo")],
-                                        body: Data(#"{"message":"lone \ud800 surrogate","service":"surrogates"}"#.utf8))
-        #expect(reply.status == 400 && int(reply.json?["accepted"]) == 0 && int(reply.json?["rejected_count"]) == 1,
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        let reply = try await api.raw(.POST, "/api/v1/logs", body: Data(#"{"message":"lone \ud800 surrogate","service":"surrogates"}"#.utf8),
+                                      headers: [("X-Gatehouse-Project", "demo")])
+        let refused = try decodeAnswer(reply, as: LogIngestResult.self)
+        #expect(reply.status == 400 && refused.accepted == 0 && refused.rejectedCount == 1 && refused.rejected.first?.index == 0,
                 "\(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
-        let pair = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", headers: [("X-Gatehouse-Project", "demo")],
-                                       body: Data(#"{"message":"pair \ud83d\ude00 ok","service":"surrogates"}"#.utf8))
-        #expect(pair.status == 200 && int(pair.json?["accepted"]) == 1)
+        let pair = try await api.raw(.POST, "/api/v1/logs", body: Data(#"{"message":"pair \ud83d\ude00 ok","service":"surrogates"}"#.utf8),
+                                     headers: [("X-Gatehouse-Project", "demo")])
+        #expect(try pair.status == 200 && decodeAnswer(pair, as: LogIngestResult.self) == LogIngestResult(accepted: 1, rejected: [], rejectedCount: 0))
+        let stored = try await pollLogs(api, "service:surrogates", "the valid line") { $0.count == 1 }
+        #expect(stored.first?.message == "pair \u{1F600} ok")
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 
     /// A deflate (and gzip) bomb is too large (413), not malformed (400).
     @Test func compressionBombsAre413() async throws {
         let gatehouse = try await GatehouseProcess.start()
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let directory = try TestEnvironment.temporaryDirectory()
         for (encoding, script) in [("deflate", "zlib.compress(data, 9)"), ("gzip", "gzip.compress(data, 9)")] {
             let file = directory.appendingPathComponent(encoding)
@@ -244,9 +257,10 @@ struct HardeningEndToEndTests {
             ])
             #expect(result.status == 0, "\(result.output)")
             let bomb = try Data(contentsOf: file)
-            let reply = try await HTTP.send(gatehouse.baseURL + "/api/v1/logs", headers: [("Content-Encoding", encoding)], body: bomb)
-            #expect(reply.status == 413, "\(encoding) bomb: \(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+            let reply = try await api.failure(.POST, "/api/v1/logs", body: bomb, headers: [("Content-Encoding", encoding)])
+            #expect(reply.status == 413 && reply.error.error.code == "invalid_encoding", "\(encoding) bomb: \(reply.status) \(reply.error.error.message)")
         }
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 
@@ -264,6 +278,11 @@ struct HardeningEndToEndTests {
             #expect(answer.status == 400, "\(name): \(answer.text.prefix(400))")
             #expect(answer.text.lowercased().contains("content-type: application/json") && answer.body.contains(#""error""#),
                     "\(name): no JSON error body: \(answer.text.prefix(400))")
+            if request.hasPrefix("POST /api/v1/logs") {
+                // The route's own error (not de-chunked: these answers carry a Content-Length).
+                let error = try APIJSON.decode(APIErrorBody.self, from: Data(answer.body.utf8))
+                #expect(error.error.code == "invalid_body" && error.error.type == "invalid_request_error", "\(name): \(answer.body)")
+            }
         }
         #expect(try await HTTP.get(gatehouse.baseURL + "/health").0 == 200)
         try await gatehouse.stop()

@@ -27,25 +27,26 @@ import Testing
             gatehouse.child.output.filter { $0.contains("\"kind\":\"requests\"") && $0.contains(text) }.count
         }
         for cycle in 0..<cycles {
-            try await Task.sleep(for: .milliseconds(1500))
             // The previous outage is over (the recorder wrote again) before the next begins; the
             // pool reconnects with a backoff of its own, which can take a few seconds.
-            let recovered = ContinuousClock.now + .seconds(20)
-            while outageLines("the store is taking records again") < outageLines("the store is not taking records"), ContinuousClock.now < recovered {
-                try await Task.sleep(for: .milliseconds(50))
+            try await Poll.until("the recorder to write again after outage \(cycle)", every: .milliseconds(50)) {
+                outageLines("the store is taking records again") >= outageLines("the store is not taking records")
             }
             // Hold a lock that blocks INSERT INTO requests: the recorder's next transaction waits
             // on it, in flight, until the server is stopped under it.
             let locker = try ChildProcess(executable: PrivatePostgres.bin("psql"), arguments: [
                 postgres.url, "-v", "ON_ERROR_STOP=1", "-c", "BEGIN; LOCK TABLE requests IN SHARE MODE; SELECT pg_sleep(120);",
             ])
-            var waiting = false
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !waiting && ContinuousClock.now < deadline {
-                let count = try await postgres.psql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO requests%'")
-                waiting = Int(count) ?? 0 > 0
-                if !waiting { try await Task.sleep(for: .milliseconds(20)) }
+            // Not waiting in time is counted, and reported below with the sessions, rather than thrown.
+            var waiting = true
+            do {
+                try await Poll.until("a recorder transaction waiting on the lock", timeout: .seconds(10), every: .milliseconds(20)) {
+                    let count = try await postgres.psql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO requests%'")
+                    return Int(count) ?? 0 > 0
+                }
+            } catch is Poll.TimedOut {
+                waiting = false
             }
             if waiting {
                 killedMidTransaction += 1
@@ -55,6 +56,7 @@ import Testing
             }
             try await postgres.stop()
             _ = try? await locker.stop(signal: SIGKILL, timeout: .seconds(5))
+            // The outage itself: the database stays down this long, whatever the server does.
             try await Task.sleep(for: .milliseconds(2500))
             try await postgres.start()
             print("outage cycle \(cycle + 1)/\(cycles): recorder transaction in flight: \(waiting); acknowledged so far: \(load.acknowledged.count)")
@@ -67,12 +69,12 @@ import Testing
         #expect(acknowledged.count > 1000, "enough load to matter: \(acknowledged.count) calls answered")
         // No stuck queue: everything acknowledged reaches the database within 30 s of the last call.
         var stored = Set<String>()
-        let drainDeadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < drainDeadline {
-            stored = Set(try await postgres.psql("SELECT correlation_id FROM requests").split(separator: "\n").map(String.init))
-            if acknowledged.isSubset(of: stored) { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        do {
+            try await Poll.until("every acknowledged record in the database", timeout: .seconds(30), every: .milliseconds(200)) {
+                stored = Set(try await postgres.psql("SELECT correlation_id FROM requests").split(separator: "\n").map(String.init))
+                return acknowledged.isSubset(of: stored)
+            }
+        } catch is Poll.TimedOut {}  // the expectation below says what is missing
         let lost = acknowledged.subtracting(stored)
         #expect(lost.count == 0, "\(lost.count) of \(acknowledged.count) acknowledged records never reached the database, e.g. \(lost.sorted().prefix(5))")
         let (_, metricsBody) = try await HTTP.get(gatehouse.baseURL + "/metrics")
@@ -132,6 +134,7 @@ import Testing
         defer { if gatehouse.child.isRunning { kill(gatehouse.child.pid, SIGKILL) } }
         let load = Load(baseURL: gatehouse.baseURL, workers: 8, perSecond: 250)
         let driver = Task { await load.run(for: .seconds(30)) }
+        // The load runs this long before the kill: the test is about a server killed under load.
         try await Task.sleep(for: .seconds(4))
         let killedAt = ContinuousClock.now
         kill(gatehouse.child.pid, SIGKILL)
@@ -216,6 +219,7 @@ final class Load: Sendable {
                         next += interval
                         let wait = next - ContinuousClock.now
                         if wait > .zero {
+                            // Pacing, not waiting: each worker keeps to its share of `perSecond`.
                             do { try await Task.sleep(for: wait) } catch { return }
                         } else {
                             next = ContinuousClock.now

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseTestSupport
 import Testing
 
@@ -14,6 +15,7 @@ import Testing
     @Test(arguments: Backend.allCases)
     func everyRouteWorksThroughTheBuiltInMockProvider(backend: Backend) async throws {
         let gatehouse = try await GatehouseProcess.start(databaseURL: try backend.databaseURL())
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         for (scenario, model) in Self.mockScenarios {
             let result = try await SDK.run(scenario, baseURL: gatehouse.baseURL, model: model,
                                            headers: ["Gatehouse-Property-Customer": "acme", "X-Request-Id": "corr-\(scenario)"])
@@ -27,18 +29,21 @@ import Testing
         let models = try await SDK.run("openai-models", baseURL: gatehouse.baseURL, model: "-")
         #expect((models["models"] as? [String])?.contains("mock/gpt-4o-mini") == true)
 
-        let records = try await waitForRecords(gatehouse, count: Self.mockScenarios.count)
+        let records = try await waitForRequests(api, count: Self.mockScenarios.count)
         for record in records {
-            let u = usage(record)
-            #expect(u["input_tokens", default: 0] > 0, "\(record)")
-            #expect(record["complete"] as? Bool == true, "\(record)")
-            #expect((record["properties"] as? [String: String])?["customer"] == "acme")
-            #expect((record["correlation_id"] as? String)?.hasPrefix("corr-") == true)
-            if record["route"] as? String != "/v1/embeddings" {
-                #expect(u["output_tokens", default: 0] > 0, "\(record)")
-                #expect(int(record["cost_micros"]) ?? 0 > 0, "mock calls are priced so demos show spend: \(record)")
+            #expect(record.usage.inputTokens > 0, "\(record)")
+            #expect(record.complete, "\(record)")
+            #expect(record.properties["customer"] == "acme")
+            #expect(record.correlationID.hasPrefix("corr-"))
+            if record.route != "/v1/embeddings" {
+                #expect(record.usage.outputTokens > 0, "\(record)")
+                #expect(record.costMicros > 0, "mock calls are priced so demos show spend: \(record)")
             }
         }
+        let byRoute = try await api.get("/api/v1/ai/usage?from=-1h&interval=none&group_by=route", as: UsageReportView.self)
+        #expect(Set(byRoute.groups?.compactMap(\.key) ?? []) == ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages"])
+        #expect(byRoute.totals.requests == Int64(Self.mockScenarios.count))
+        try await api.verifyContract()
         #expect(try await gatehouse.stop() == 0)
     }
 
@@ -46,6 +51,7 @@ import Testing
     func storedUsageAndCostEqualWhatUpstreamReported(backend: Backend) async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock), databaseURL: try backend.databaseURL())
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let extra = ["x-mock-cached-tokens": "7", "x-mock-reasoning-tokens": "3"]
         let scenarios: [(String, String)] = [
             ("openai-chat", "up/gpt-4o-mini"), ("openai-chat-stream", "up/gpt-4o-mini"), ("openai-completions", "up/gpt-4o-mini"),
@@ -60,20 +66,21 @@ import Testing
             if scenario == "openai-chat-stream" { #expect(int(result["usage_chunks"]) == 0) }
         }
         let sent = try await mock.requests()
-        let records = try await waitForRecords(gatehouse, count: scenarios.count)
+        let records = try await waitForRequests(api, count: scenarios.count)
         #expect(sent.count == scenarios.count)
         for (scenario, _) in scenarios {
-            let record = try #require(records.first { $0["correlation_id"] as? String == "exact-\(scenario)" })
+            let record = try #require(records.first { $0.correlationID == "exact-\(scenario)" })
             let upstream = try #require(sent.first { ($0["headers"] as? [String: String])?["x-request-id"] == "exact-\(scenario)" })
             let reported = try #require(upstream["usage"] as? [String: Any])
-            let stored = usage(record)
+            let stored = record.usage
             let expected = expectedUsage(reported, anthropic: scenario.hasPrefix("anthropic"))
-            #expect(stored["input_tokens"] == expected.input, "\(scenario)")
-            #expect(stored["output_tokens"] == expected.output, "\(scenario)")
-            #expect(stored["cached_input_tokens"] == expected.cached, "\(scenario)")
-            #expect(stored["cache_creation_input_tokens"] == expected.cacheWrite, "\(scenario)")
-            #expect(stored["reasoning_tokens"] == expected.reasoning, "\(scenario)")
-            #expect(int(record["cost_micros"]) == expectedCost(expected, model: record["model"] as? String ?? ""), "\(scenario): \(record)")
+            #expect(stored.inputTokens == expected.input, "\(scenario)")
+            #expect(stored.outputTokens == expected.output, "\(scenario)")
+            #expect(stored.cachedInputTokens == expected.cached, "\(scenario)")
+            #expect(stored.cacheCreationInputTokens == expected.cacheWrite, "\(scenario)")
+            #expect(stored.reasoningTokens == expected.reasoning, "\(scenario)")
+            #expect(stored.totalTokens == expected.input + expected.output, "\(scenario)")
+            #expect(record.costMicros == Int64(expectedCost(expected, model: record.model)), "\(scenario): \(record)")
 
             let headers = try #require(upstream["headers"] as? [String: String])
             if scenario.hasPrefix("anthropic") {
@@ -89,6 +96,14 @@ import Testing
                 #expect(body["model"] as? String == "gpt-4o-mini", "provider prefix removed for upstream")
             }
         }
+        // The usage report adds up the same records: its totals are their sums.
+        let report = try await api.get("/api/v1/ai/usage?from=-1h&interval=none&group_by=model", as: UsageReportView.self)
+        #expect(report.totals.costMicros == records.map(\.costMicros).reduce(0, +))
+        #expect(report.totals.cachedInputTokens == Int64(records.map(\.usage.cachedInputTokens).reduce(0, +)))
+        #expect(report.totals.cacheCreationInputTokens == Int64(records.map(\.usage.cacheCreationInputTokens).reduce(0, +)))
+        #expect(report.totals.reasoningTokens == Int64(records.map(\.usage.reasoningTokens).reduce(0, +)))
+        #expect(report.groups?.map(\.stats.costMicros).reduce(0, +) == report.totals.costMicros)
+        try await api.verifyContract()
         try await gatehouse.stop()
         try await mock.stop()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseTestSupport
 import Testing
 
@@ -9,6 +10,7 @@ struct SecretLeakEndToEndTests {
     func providerKeyMaskedInErrorBody() async throws {
         let mock = try await MockUpstream.start()
         let gatehouse = try await GatehouseProcess.start(yaml: upstreamConfig(mock))
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         // The mock answers 401 with "Incorrect API key provided: <the key it was sent>", as OpenAI does.
         let reply = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions",
                                         json: #"{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
@@ -22,10 +24,13 @@ struct SecretLeakEndToEndTests {
         _ = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions",
                                 json: #"{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
                                 headers: [("x-mock-status", "401")])
-        let records = try await waitForRecords(gatehouse, count: 2)
-        #expect(records.allSatisfy { !($0["error_message"] as? String ?? "").contains("SECRET-upstream") }, "\(records.map { $0["error_message"] ?? "" })")
-        let (_, health) = try await HTTP.get(gatehouse.baseURL + "/api/v1/ai/health")
-        #expect(!String(decoding: health, as: UTF8.self).contains("SECRET-upstream"))
+        let records = try await waitForRequests(api, count: 2)
+        #expect(records.allSatisfy { $0.errorMessage?.isEmpty == false }, "the provider's message is recorded")
+        #expect(records.allSatisfy { !($0.errorMessage ?? "").contains("SECRET-upstream") }, "\(records.map { $0.errorMessage ?? "" })")
+        let health = try await api.raw(.GET, "/api/v1/ai/health")
+        #expect(health.status == 200 && !String(decoding: health.body, as: UTF8.self).contains("SECRET-upstream"))
+        #expect(try APIJSON.decode(ProviderHealthReport.self, from: health.body).providers.contains { $0.name == "up" })
+        try await api.verifyContract()
         try await gatehouse.stop()
         try await mock.stop()
     }
@@ -33,19 +38,23 @@ struct SecretLeakEndToEndTests {
     @Test("a property named like a credential is stored masked")
     func credentialPropertyMasked() async throws {
         let gatehouse = try await GatehouseProcess.start()
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
         let reply = try await HTTP.post(gatehouse.baseURL + "/v1/chat/completions",
                                         json: #"{"model":"mock/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
                                         headers: [("Gatehouse-Property-Token", "tok-very-secret-value-123"),
                                                   ("Gatehouse-Property-Api-Key", "key-very-secret-value-456"),
                                                   ("Gatehouse-Property-Customer", "acme")])
         #expect(reply.status == 200)
-        let record = try #require(try await waitForRecords(gatehouse, count: 1).first)
-        let properties = record["properties"] as? [String: String] ?? [:]
+        let record = try #require(try await waitForRequests(api, count: 1).first)
+        let properties = record.properties
         #expect(properties["customer"] == "acme")
         #expect(properties["token"] == "[REDACTED]", "\(properties)")
         #expect(properties["api-key"] == "[REDACTED]", "\(properties)")
-        let (_, raw) = try await HTTP.get(gatehouse.baseURL + "/api/v1/requests")
-        #expect(!String(decoding: raw, as: UTF8.self).contains("very-secret-value"))
+        let raw = try await api.raw(.GET, "/api/v1/requests")
+        #expect(!String(decoding: raw.body, as: UTF8.self).contains("very-secret-value"))
+        let detail = try await api.raw(.GET, "/api/v1/requests/\(record.id)")
+        #expect(detail.status == 200 && !String(decoding: detail.body, as: UTF8.self).contains("very-secret-value"))
+        try await api.verifyContract()
         try await gatehouse.stop()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseTestSupport
 import Testing
 
@@ -16,9 +17,12 @@ struct StartupEndToEndTests {
             alerts:
               evaluation_interval_seconds: 1
             """, databaseURL: try backend.databaseURL())
-        let (status, _) = try await HTTP.get(gatehouse.baseURL + "/ready")
-        #expect(status == 200)
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        #expect(try await api.get("/ready", as: ReadinessReport.self) == ReadinessReport(status: "ready", store: backend.rawValue))
+        // A sleep: the start-up passes leave no trace when they go well, so there is nothing to
+        // wait for; this gives each a run, and its 1 s interval time to come round, to log.
         try await Task.sleep(for: .seconds(2))
+        try await api.verifyContract()
         try await gatehouse.stop()
         let noisy = gatehouse.child.output.filter { line in
             ["\"level\":\"warning\"", "\"level\":\"error\"", "\"level\":\"critical\"", "no such table", "does not exist"].contains { line.contains($0) }

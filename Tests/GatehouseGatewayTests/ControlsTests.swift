@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAPI
 import GatehouseCore
 import HTTPTypes
 import Logging
@@ -8,7 +9,7 @@ import Testing
 
 /// A store that keeps counters in memory with the same atomic semantics as the SQL stores, so
 /// the ledger's arithmetic can be exercised with many simulated instances.
-final class MemoryQuotaStore: ControlStore {
+final class MemoryQuotaStore: QuotaStore, BudgetEventStore {
     private let counters = Mutex<[String: (granted: Int64, used: Int64)]>([:])
     let claims = Atomic<Int>(0)
     /// While true every claim fails as if the database were down.
@@ -45,6 +46,13 @@ final class MemoryQuotaStore: ControlStore {
 
     func used(_ counter: String) -> Int64 { counters.withLock { $0.first { $0.key.hasPrefix(counter + "@") }?.value.used ?? 0 } }
 
+    func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount] { [] }
+    func recordBudgetEvent(_ event: BudgetEvent) async throws -> Bool { true }
+    func budgetEvents(sinceMicros: Int64, limit: Int) async throws -> [BudgetEvent] { [] }
+}
+
+/// No keys and no switches: controls in open mode.
+struct NoKeysOrSwitches: KeyStore, SwitchStore {
     func insertKey(_ key: VirtualKey) async throws {}
     func updateKey(_ key: VirtualKey) async throws {}
     func key(id: String) async throws -> VirtualKey? { nil }
@@ -54,11 +62,10 @@ final class MemoryQuotaStore: ControlStore {
     func removeSwitch(kind: KillSwitch.Kind, value: String) async throws -> Bool { false }
     func allSwitches() async throws -> [KillSwitch] { [] }
     func switchesVersion() async throws -> String { "0" }
-    func appendAudit(_ entry: AuditEntry) async throws {}
-    func audit(limit: Int, before: Int64?) async throws -> [AuditEntry] { [] }
-    func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount] { [] }
-    func recordBudgetEvent(_ event: BudgetEvent) async throws -> Bool { true }
-    func budgetEvents(sinceMicros: Int64, limit: Int) async throws -> [BudgetEvent] { [] }
+}
+
+/// A cache store that keeps nothing.
+struct NoCachedAnswers: ResponseCacheStore {
     func cachedResponse(key: String, nowMicros: Int64) async throws -> CachedResponse? { nil }
     func storeCachedResponses(_ entries: [CachedResponse]) async throws {}
     func pruneCache(nowMicros: Int64) async throws {}
@@ -241,7 +248,7 @@ final class MemoryQuotaStore: ControlStore {
         let d = ResponseCache.key(route: .chatCompletions, body: Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#.utf8), seed: "tenant-a")
         #expect(a != nil && a == b && a != c && a != d)
         let settings = CacheSettings()
-        let cache = ResponseCache(settings: settings, store: MemoryQuotaStore())
+        let cache = ResponseCache(settings: settings, store: NoCachedAnswers())
         #expect(cache.decision(route: .chatCompletions, headers: []) == nil)
         #expect(cache.decision(route: .chatCompletions, headers: [("Helicone-Cache-Enabled", "true")]) == 3600)
         #expect(cache.decision(route: .chatCompletions, headers: [("Cache-Control", "max-age=120")]) == 120)
@@ -252,7 +259,7 @@ final class MemoryQuotaStore: ControlStore {
 @Suite struct AdminInputTests {
     /// Random JSON objects built from the fields the key API knows, with values of every type:
     /// the reader either applies them or names what is wrong, and never crashes.
-    @Test func randomKeyRequestsAreAppliedOrRefusedWithAReason() {
+    @Test func randomKeyRequestsAreAppliedOrRefusedWithAReason() throws {
         let fields = ["alias", "models", "routes", "limits", "max_parallel", "budget", "expires_at", "metadata", "tags", "blocked",
                       "rpm", "tpm", "rpd", "unknown"]
         var rng = SplitMix(seed: 99)
@@ -275,10 +282,11 @@ final class MemoryQuotaStore: ControlStore {
             for _ in 0..<Int(rng.next() % 4) { object[fields[Int(rng.next() % UInt64(fields.count))]] = value(0) }
             var key = VirtualKey(id: "k", hash: "h", prefix: "gh-x", createdAtMicros: 0, updatedAtMicros: 0)
             do {
-                try KeyRequest.apply(object, to: &key)
+                let body = try JSONSerialization.data(withJSONObject: object)
+                try KeyRequest.apply(try KeyRequest.changes(from: body), to: &key)
                 applied += 1
-                #expect(JSONSerialization.isValidJSONObject(KeyRequest.json(key)))
-            } catch {
+                #expect((try? APIJSON.encode(KeyRequest.view(key))) != nil)
+            } catch let error as KeyRequest.Invalid {
                 #expect(!error.message.isEmpty)
             }
         }

@@ -207,7 +207,7 @@ import Testing
         var settings = ControlSettings()
         settings.rateLimits = rules.filter { $0.unit != .cost }
         settings.budgets = rules.filter { $0.unit == .cost }
-        let controls = Controls(settings: settings, state: ControlState(store: store, logger: logger),
+        let controls = Controls(settings: settings, state: ControlState(store: NoKeysOrSwitches(), logger: logger),
                                 ledger: QuotaLedger(store: store, leaseFraction: 0.05, logger: logger), prices: try PriceTable.shipped())
         return (controls, store)
     }

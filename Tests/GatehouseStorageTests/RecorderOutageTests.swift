@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehouseTestSupport
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -103,13 +104,13 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             _ = recorder.recordAll(Array(0..<10))
-            try await waitUntil { store.written.count == 10 }
+            try await Poll.until("10 records written", timeout: .seconds(10)) { store.written.count == 10 }
             store.set(.down)
             _ = recorder.recordAll(Array(10..<30))
-            try await waitUntil { store.calls >= 6 }
+            try await Poll.until("6 write attempts", timeout: .seconds(10)) { store.calls >= 6 }
             #expect(log.messages("the store is not taking records").count == 1, "one line at the start, however many failures")
             store.set(.up)
-            try await waitUntil { store.written.count == 30 }
+            try await Poll.until("30 records written", timeout: .seconds(10)) { store.written.count == 30 }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -129,9 +130,9 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             _ = recorder.recordAll(Array(0..<5))
-            try await waitUntil { !log.messages("the store is not taking records").isEmpty }
+            try await Poll.until("the outage logged", timeout: .seconds(10)) { !log.messages("the store is not taking records").isEmpty }
             store.set(.up)
-            try await waitUntil { store.written.count == 5 }
+            try await Poll.until("5 records written", timeout: .seconds(10)) { store.written.count == 5 }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -174,7 +175,7 @@ import Testing
             _ = try? await task.value
             finished.set()
         }
-        try await waitUntil(.seconds(3)) { finished.isSet }
+        try await Poll.until("the recorder to finish", timeout: .seconds(3)) { finished.isSet }
         watcher.cancel()
         #expect(store.calls < 5, "no flush loop running after cancellation: \(store.calls) writes")
     }
@@ -186,16 +187,5 @@ import Testing
         #expect(StoreFailure(DatabaseError(message: "42P01", refusal: false)) == .unknown)
         struct Other: Error {}
         #expect(StoreFailure(Other()) == .unknown)
-    }
-
-    func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while !condition() {
-            if ContinuousClock.now > deadline {
-                Issue.record("condition not met within \(limit)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
     }
 }

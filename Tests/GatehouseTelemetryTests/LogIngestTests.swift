@@ -90,6 +90,9 @@ func attributes(_ line: LogRecord) -> [String: Any] {
         let line = try #require(try parse(#"{"message":"login","password":"hunter2","headers":{"Authorization":"Bearer abc"},"user":"ada"}"#).lines.first)
         #expect(!line.attributesJSON.contains("hunter2") && !line.attributesJSON.contains("Bearer abc"))
         #expect(attributes(line)["user"] as? String == "ada")
+        // A name that only lower-cases to a secret's name outside ASCII (KELVIN SIGN → k) is masked too.
+        let kelvin = try #require(try parse("{\"message\":\"m\",\"api_\u{212A}ey\":\"hunter2\"}").lines.first)
+        #expect(!kelvin.attributesJSON.contains("hunter2"), "\(kelvin.attributesJSON)")
         for (text, secret) in [(#"{"API_KEY":1}"#, true), (#"{"x-Sentry-Auth":1}"#, true), (#"{"nested":{"Private_Key":1}}"#, true),
                                (#"{"tokenizer":"bpe"}"#, true), (#"{"user":"ada","dbCalls":3}"#, false), (#"{"apix_key":1}"#, false)] {
             #expect(LogIngest.mayHoldSecret(Array(text.utf8)) == secret, "\(text)")

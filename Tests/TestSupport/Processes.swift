@@ -10,9 +10,15 @@ public final class ChildProcess: Sendable {
     private let process: Process
     private let lines = LineBuffer()
 
+    /// The lines read so far, and whether the reader has reached the end of the output (the
+    /// process, and whatever inherited its pipe, closed it).
     final class LineBuffer: Sendable {
-        let storage = Mutex<[String]>([])
-        func withLock<T>(_ body: (inout [String]) -> T) -> T { storage.withLock { body(&$0) } }
+        struct Contents {
+            var lines: [String] = []
+            var ended = false
+        }
+        let storage = Mutex(Contents())
+        func withLock<T>(_ body: (inout Contents) -> T) -> T { storage.withLock { body(&$0) } }
     }
 
     public init(executable: String, arguments: [String], environment: [String: String]? = nil, workingDirectory: URL? = nil) throws {
@@ -38,44 +44,64 @@ public final class ChildProcess: Sendable {
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                     pending.removeSubrange(pending.startIndex...newline)
-                    lines.withLock { $0.append(line) }
+                    lines.withLock { $0.lines.append(line) }
                 }
             }
-            if !pending.isEmpty { lines.withLock { $0.append(String(decoding: pending, as: UTF8.self)) } }
+            let last = pending
+            lines.withLock {
+                if !last.isEmpty { $0.lines.append(String(decoding: last, as: UTF8.self)) }
+                $0.ended = true
+            }
         }
         try process.run()
         thread.start()
     }
 
-    public var output: [String] { lines.withLock { $0 } }
+    public var output: [String] { lines.withLock { $0.lines } }
     public var isRunning: Bool { process.isRunning }
     public var pid: Int32 { process.processIdentifier }
+    private var name: String { process.executableURL?.lastPathComponent ?? "the child process" }
 
-    /// Waits until a line satisfies `match`, or fails after `timeout`.
+    /// Waits until a line satisfies `match`, or fails after `timeout` (or as soon as the process
+    /// has exited and everything it wrote has been read without such a line).
     public func waitForLine(timeout: Duration = .seconds(60), _ match: (String) -> Bool) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let line = output.first(where: match) { return line }
-            if !process.isRunning {
-                throw ProcessRunner.Failure(message: "process exited (\(process.terminationStatus)) before the expected line:\n" + output.suffix(30).joined(separator: "\n"))
+        enum Outcome { case found(String), exited }
+        let outcome: Outcome
+        do {
+            outcome = try await Poll.until("a line from \(name)", timeout: timeout, every: .milliseconds(20)) { () -> Outcome? in
+                let running = process.isRunning
+                let (read, ended) = lines.withLock { ($0.lines, $0.ended) }
+                if let line = read.first(where: match) { return .found(line) }
+                return !running && ended ? .exited : nil
             }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch let timedOut as Poll.TimedOut {
+            throw ProcessRunner.Failure(message: "\(timedOut):\n" + output.suffix(30).joined(separator: "\n"))
         }
-        throw ProcessRunner.Failure(message: "timed out waiting for a line:\n" + output.suffix(30).joined(separator: "\n"))
+        switch outcome {
+        case .found(let line): return line
+        case .exited:
+            throw ProcessRunner.Failure(message: "process exited (\(process.terminationStatus)) before the expected line:\n" + output.suffix(30).joined(separator: "\n"))
+        }
     }
 
-    /// Sends `signal` and waits for the process to exit; returns its status.
+    /// Waits until the reader thread has taken everything the process wrote: after the process
+    /// has exited, its last lines can still be on their way through the pipe.
+    public func waitForOutputEnd(timeout: Duration = .seconds(10)) async throws {
+        try await Poll.until("the end of \(name)'s output", timeout: timeout, every: .milliseconds(10)) { lines.withLock { $0.ended } }
+    }
+
+    /// Sends `signal` and waits for the process to exit and for its output to be read to the
+    /// end; returns its status.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
         if process.isRunning { kill(process.processIdentifier, signal) }
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                throw ProcessRunner.Failure(message: "process did not stop within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        do {
+            try await Poll.until("\(name) (pid \(process.processIdentifier)) to exit", timeout: timeout, every: .milliseconds(20)) { !process.isRunning }
+        } catch is Poll.TimedOut {
+            kill(process.processIdentifier, SIGKILL)
+            throw ProcessRunner.Failure(message: "process did not stop within \(timeout)")
         }
+        try await waitForOutputEnd()
         return process.terminationStatus
     }
 
@@ -207,15 +233,26 @@ enum PythonServer {
         let path = TestEnvironment.repositoryRoot.appendingPathComponent(script).path
         let child = try ChildProcess(executable: try TestEnvironment.python,
                                      arguments: [path, "--host", "127.0.0.1", "--port", "0", "--port-file", portFile.path])
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return (child, port)
+        enum Outcome { case listening(Int), exited }
+        let outcome: Outcome
+        do {
+            // The script writes the file atomically once it listens.
+            outcome = try await Poll.until("\(script) to write its port", timeout: .seconds(30), every: .milliseconds(20)) { () -> Outcome? in
+                if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    return .listening(port)
+                }
+                return child.isRunning ? nil : .exited
             }
-            guard child.isRunning else { throw ProcessRunner.Failure(message: "\(script) exited:\n" + child.output.joined(separator: "\n")) }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch is Poll.TimedOut {
+            throw ProcessRunner.Failure(message: "\(script) did not start")
         }
-        throw ProcessRunner.Failure(message: "\(script) did not start")
+        switch outcome {
+        case .listening(let port): return (child, port)
+        case .exited:
+            // Only for the message: its last lines may still be in the pipe.
+            try? await child.waitForOutputEnd()
+            throw ProcessRunner.Failure(message: "\(script) exited:\n" + child.output.joined(separator: "\n"))
+        }
     }
 }
 

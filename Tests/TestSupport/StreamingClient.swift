@@ -22,7 +22,8 @@ public enum StreamingClient {
 
 extension StreamingClient {
     /// Opens a GET stream (server-sent events) and reads until `done` says the text so far is
-    /// enough, or `timeout` passes; returns the status and the text read.
+    /// enough, or `timeout` passes; returns the status and the text read. `whileReading` runs
+    /// once the response head has come.
     public static func get(url: String, headers: [(String, String)] = [], timeout: Duration = .seconds(20),
                            whileReading: @Sendable @escaping () async throws -> Void = {},
                            done: @Sendable @escaping (String) -> Bool) async throws -> (Int, String) {

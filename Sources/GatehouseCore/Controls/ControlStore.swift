@@ -48,34 +48,6 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     }
 }
 
-/// A stored answer for the response cache.
-public struct CachedResponse: Sendable, Equatable {
-    public var key: String
-    public var status: Int
-    public var contentType: String
-    public var body: [UInt8]
-    public var model: String
-    public var provider: String
-    public var usage: TokenUsage
-    public var cost: MicroDollars
-    public var createdAtMicros: Int64
-    public var expiresAtMicros: Int64
-
-    public init(key: String, status: Int, contentType: String, body: [UInt8], model: String, provider: String, usage: TokenUsage,
-                cost: MicroDollars, createdAtMicros: Int64, expiresAtMicros: Int64) {
-        self.key = key
-        self.status = status
-        self.contentType = contentType
-        self.body = body
-        self.model = model
-        self.provider = provider
-        self.usage = usage
-        self.cost = cost
-        self.createdAtMicros = createdAtMicros
-        self.expiresAtMicros = expiresAtMicros
-    }
-}
-
 /// The current count of one quota counter in one window.
 public struct QuotaCount: Sendable, Equatable {
     public var counter: String
@@ -94,9 +66,8 @@ public struct QuotaCount: Sendable, Equatable {
     }
 }
 
-/// Shared state of the controls: keys, switches, audit log, quota counters, cached answers.
-/// With PostgreSQL every instance sees the same state; this is how limits hold across replicas.
-public protocol ControlStore: Sendable {
+/// Virtual keys. `ControlState` polls `keysVersion` and reloads every key when it changes.
+public protocol KeyStore: Sendable {
     func insertKey(_ key: VirtualKey) async throws
     /// Replaces the stored key with the same id.
     func updateKey(_ key: VirtualKey) async throws
@@ -104,16 +75,25 @@ public protocol ControlStore: Sendable {
     func allKeys() async throws -> [VirtualKey]
     /// A value that changes whenever any key changes (cheap to poll).
     func keysVersion() async throws -> String
+}
 
+/// Kill switches, reloaded like keys when `switchesVersion` changes.
+public protocol SwitchStore: Sendable {
     func setSwitch(_ s: KillSwitch) async throws
     func removeSwitch(kind: KillSwitch.Kind, value: String) async throws -> Bool
     func allSwitches() async throws -> [KillSwitch]
     func switchesVersion() async throws -> String
+}
 
+/// Every administrative change, kept forever.
+public protocol AuditLog: Sendable {
     func appendAudit(_ entry: AuditEntry) async throws
     /// Newest first; `before` is an entry id for paging.
     func audit(limit: Int, before: Int64?) async throws -> [AuditEntry]
+}
 
+/// The shared counters behind rate limits and budgets (see docs/controls/multi-instance.md).
+public protocol QuotaStore: Sendable {
     /// Atomically hands out up to `want` units of `counter`'s window, never letting the total
     /// granted exceed `limit`; returns the units granted (0 when fewer than `need` remain) and
     /// the window's granted total afterwards.
@@ -121,16 +101,20 @@ public protocol ControlStore: Sendable {
     /// Returns unused leased units and records consumption, in one batch.
     func settleQuota(_ changes: [QuotaChange]) async throws -> [QuotaCount]
     func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount]
+}
 
+/// Budget thresholds crossed, once per counter, window and threshold.
+public protocol BudgetEventStore: Sendable {
     /// Inserts the event unless the same counter, window and threshold already has one.
     /// Returns true when it was new.
     func recordBudgetEvent(_ event: BudgetEvent) async throws -> Bool
     func budgetEvents(sinceMicros: Int64, limit: Int) async throws -> [BudgetEvent]
-
-    func cachedResponse(key: String, nowMicros: Int64) async throws -> CachedResponse?
-    func storeCachedResponses(_ entries: [CachedResponse]) async throws
-    func pruneCache(nowMicros: Int64) async throws
 }
+
+/// All of the controls' shared state: with PostgreSQL every instance sees the same keys,
+/// switches, counters and cached answers; this is how limits hold across replicas. Each part
+/// takes only the protocol it needs, so a test fake implements only that.
+public typealias ControlStore = KeyStore & SwitchStore & AuditLog & QuotaStore & BudgetEventStore & ResponseCacheStore
 
 /// A batched change to one counter window.
 public struct QuotaChange: Sendable, Equatable {

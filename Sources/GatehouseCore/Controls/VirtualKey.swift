@@ -117,7 +117,7 @@ public enum KeyMint {
     }
 
     public static func hash(_ secret: String) -> String {
-        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
+        Hex.sha256(secret)
     }
 
     public static func displayPrefix(_ secret: String) -> String { String(secret.prefix(secretPrefix.count + 4)) }

@@ -201,7 +201,7 @@ public struct QueryParser {
         if w.hasPrefix("-"), let d = TimeExpressions.durationMicros(String(w.dropFirst())) { return .time(micros: now - d) }
         if let d = TimeExpressions.durationMicros(w) { return .duration(micros: d) }
         if let bytes = byteSize(w) { return .bytes(bytes) }
-        if w.count >= 20, let date = TimeExpressions.rfc3339(w) { return .time(micros: Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
+        if let micros = TimeExpressions.rfc3339Micros(w) { return .time(micros: micros) }
         return .text(w)
     }
 

@@ -21,9 +21,9 @@ public final class ResponseCache: Sendable {
     private let memory = Mutex(Memory())
     private let pendingWrites = Mutex<[CachedResponse]>([])
     let settings: CacheSettings
-    let store: any ControlStore
+    let store: any ResponseCacheStore
 
-    public init(settings: CacheSettings, store: any ControlStore) {
+    public init(settings: CacheSettings, store: any ResponseCacheStore) {
         self.settings = settings
         self.store = store
     }
@@ -110,7 +110,7 @@ public final class ResponseCache: Sendable {
         }
     }
 
-    /// Writes new entries to the store and drops expired ones; run by the control sync loop.
+    /// Writes new entries to the store; run by the control sync loop.
     public func flush() async {
         let batch = pendingWrites.withLock { list -> [CachedResponse] in
             defer { list.removeAll() }
@@ -120,6 +120,11 @@ public final class ResponseCache: Sendable {
         do { try await store.storeCachedResponses(batch) } catch {
             pendingWrites.withLock { $0.insert(contentsOf: batch.prefix(1000), at: 0) }
         }
+    }
+
+    /// Deletes expired entries from the store; run by the control sync loop every minute.
+    public func pruneStore() async {
+        try? await store.pruneCache(nowMicros: TimeExpressions.nowMicros())
     }
 
     var entryCount: Int { memory.withLock { $0.slots.count } }

@@ -26,10 +26,10 @@ public final class ControlState: Sendable {
     /// Calls in flight per key on this instance, for `max_parallel`.
     private let inFlight = Mutex<[String: Int]>([:])
     private let openModeLogged = Atomic<Bool>(false)
-    let store: any ControlStore
+    let store: any KeyStore & SwitchStore
     let logger: Logger
 
-    public init(store: any ControlStore, logger: Logger) {
+    public init(store: any KeyStore & SwitchStore, logger: Logger) {
         self.store = store
         self.logger = logger
     }

@@ -64,14 +64,14 @@ public final class QuotaLedger: Sendable {
     private let leftovers = Mutex<[QuotaChange]>([])
     /// Budget thresholds already written, so each is written once per window per instance.
     private let crossed = Mutex<Set<String>>([])
-    private let store: any ControlStore
+    private let store: any QuotaStore & BudgetEventStore
     private let leaseFraction: Double
     private let failOpen: Bool
     private let logger: Logger
     /// How long a lease may sit unused before it is returned.
     private let idleMicros: Int64
 
-    public init(store: any ControlStore, leaseFraction: Double, failOpen: Bool = true, idleMicros: Int64 = 2_000_000, logger: Logger) {
+    public init(store: any QuotaStore & BudgetEventStore, leaseFraction: Double, failOpen: Bool = true, idleMicros: Int64 = 2_000_000, logger: Logger) {
         self.store = store
         self.leaseFraction = leaseFraction
         self.failOpen = failOpen

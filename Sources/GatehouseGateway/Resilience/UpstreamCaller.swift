@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import GatehouseCore
 import Logging
@@ -10,8 +9,9 @@ import NIOCore
 /// answer is read (for its message) and dropped, so a retry never follows a byte sent to the
 /// client, and a failed attempt carries no usage, so nothing is billed twice.
 struct UpstreamCaller: Sendable {
-    let http: HTTPUpstream
-    let mock: MockProvider
+    /// Every provider but the built-in mock.
+    let network: any UpstreamTransport
+    let mock: any UpstreamTransport
     let breakers: CircuitBreakers
     let policy: RetryPolicy
 
@@ -22,7 +22,7 @@ struct UpstreamCaller: Sendable {
         case breakersOpen(retryAfterSeconds: Int, [CallAttempt])
     }
 
-    func call(_ ordered: [RoutedModel], inbound: InboundRequest, started: ContinuousClock.Instant, logger: Logger,
+    func call(_ ordered: [RoutedModel], started: ContinuousClock.Instant, logger: Logger,
               makeRequest: (RoutedModel) -> UpstreamRequest) async -> Outcome {
         let deadline = started + .seconds(policy.settings.totalDeadlineSeconds)
         let maxAttempts = policy.settings.maxAttempts
@@ -59,7 +59,7 @@ struct UpstreamCaller: Sendable {
             }
             do {
                 let request = makeRequest(candidate)
-                let response = candidate.provider.kind == .mock ? try await mock.send(request, inbound: inbound) : try await http.send(request)
+                let response = try await (candidate.provider.kind == .mock ? mock : network).send(request)
                 guard RetryPolicy.isRetryable(status: response.status) else {
                     breakers.recordSuccess(candidate.deploymentName)
                     if !attempts.isEmpty { attempts.append(attempt(status: response.status, errorClass: nil, message: nil)) }
@@ -97,12 +97,7 @@ struct UpstreamCaller: Sendable {
     static func drainMessage(_ body: UpstreamBody) async -> String? {
         var bytes: [UInt8] = []
         do {
-            switch body {
-            case .http(let b):
-                for try await chunk in b where bytes.count < 65_536 { bytes += chunk.readableBytesView }
-            case .generated(let s):
-                for try await chunk in s where bytes.count < 65_536 { bytes += chunk.readableBytesView }
-            }
+            for try await chunk in body where bytes.count < 65_536 { bytes += chunk.readableBytesView }
         } catch {
             return nil
         }

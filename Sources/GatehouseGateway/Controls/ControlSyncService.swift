@@ -1,20 +1,25 @@
 import Foundation
 import GatehouseCore
-import GatehouseGateway
 import Logging
 import ServiceLifecycle
 
 /// Keeps this instance's controls in step with the shared store: reports quota consumption and
 /// returns idle leases every sync interval, reloads keys and switches when they change, writes
 /// new cache entries. On shutdown it reports everything and returns every lease.
-struct ControlSyncService: Service {
+public struct ControlSyncService: Service {
     let controls: Controls
     let cache: ResponseCache
-    let store: any ControlStore
     let interval: Duration
     let logger: Logger
 
-    func run() async throws {
+    public init(controls: Controls, cache: ResponseCache, interval: Duration, logger: Logger) {
+        self.controls = controls
+        self.cache = cache
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
         // Cancellation on graceful shutdown ends the loop; the final sync runs after it.
         await cancelWhenGracefulShutdown {
             var lastRefresh = ContinuousClock.now
@@ -32,7 +37,7 @@ struct ControlSyncService: Service {
                 }
                 if ContinuousClock.now - lastPrune >= .seconds(60) {
                     lastPrune = .now
-                    try? await store.pruneCache(nowMicros: TimeExpressions.nowMicros())
+                    await cache.pruneStore()
                 }
             }
         }

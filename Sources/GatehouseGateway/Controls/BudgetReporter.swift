@@ -3,11 +3,11 @@ import GatehouseCore
 /// Every budget's current window (configured budgets and keys' own), from the quota counters:
 /// the admin API's `/api/v1/budgets` and the `budget_use` alert signal read it.
 public struct BudgetReporter: BudgetSource {
-    let store: any ControlStore
+    let store: any KeyStore & QuotaStore
     let controls: Controls
     let budgets: [QuotaRule]
 
-    public init(store: any ControlStore, controls: Controls, budgets: [QuotaRule]) {
+    public init(store: any KeyStore & QuotaStore, controls: Controls, budgets: [QuotaRule]) {
         self.store = store
         self.controls = controls
         self.budgets = budgets
