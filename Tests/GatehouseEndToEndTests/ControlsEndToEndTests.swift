@@ -311,7 +311,7 @@ func chatBody(_ model: String, maxTokens: Int? = nil, stream: Bool = false, text
         let oversized = Data((#"{"alias":""# + String(repeating: "a", count: 70_000) + #""}"#).utf8)
         for (method, path) in [("POST", "/api/v1/keys"), ("PATCH", keyPath), ("POST", "/api/v1/switches")] {
             let tooLarge = try await (method == "POST" ? api.failure(.POST, path, body: oversized) : api.failure(.PATCH, path, body: oversized))
-            #expect(tooLarge.status == 413 && tooLarge.error.error.message == "admin request bodies are limited to 65536 bytes", "\(method) \(path)")
+            #expect(tooLarge.status == 413 && tooLarge.error.error.message == "request body is larger than the limit of 65536 bytes" && tooLarge.error.error.code == "request_too_large", "\(method) \(path)")
         }
         let missing = "/api/v1/keys/key_missing"
         for refused in [try await api.failure(.GET, missing), try await api.failure(.PATCH, missing, body: Data("{}".utf8)),
