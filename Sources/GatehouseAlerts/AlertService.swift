@@ -49,7 +49,10 @@ public final class AlertService: Service, Sendable {
                 return
             }
         } catch {
-            logger.warning("alert evaluation skipped: the store did not answer", metadata: ["error": "\(error)"])
+            // Shutdown cancels a round mid-query; that is a stop, not a failure.
+            if !Task.isCancelled {
+                logger.warning("alert evaluation skipped: the store did not answer", metadata: ["error": "\(error)"])
+            }
             return
         }
         let (transitions, current) = await evaluator.evaluate(nowMicros: now)

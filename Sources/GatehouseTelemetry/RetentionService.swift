@@ -51,6 +51,8 @@ public struct RetentionService: Service {
                     }
                 }
             } catch {
+                // Shutdown cancels a pass mid-delete; that is a stop, not a failure.
+                if Task.isCancelled { break }
                 logger.warning("retention pass failed; will retry", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
             }
             if let n = removed[kind], n > 0 {

@@ -10,31 +10,6 @@ import Testing
 /// Deadlines on store calls, and the recorder through an outage (issue 9, defect 4), without a
 /// database: the writer is a closure that fails, hangs or succeeds on demand.
 @Suite struct RecorderOutageTests {
-    /// Log lines a test can read back.
-    final class CapturedLog: Sendable {
-        let lines = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
-        var logger: Logger {
-            Logger(label: "test") { _ in Handler(log: self) }
-        }
-        func messages(_ text: String) -> [Logger.Metadata] {
-            lines.withLock { $0.filter { $0.message.contains(text) }.map(\.metadata) }
-        }
-
-        struct Handler: LogHandler {
-            let log: CapturedLog
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .debug
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(event: LogEvent) {
-                let entry = (event.level, event.message.description, event.metadata ?? [:])
-                self.log.lines.withLock { $0.append(entry) }
-            }
-        }
-    }
-
     /// A writer whose store is down, up, or hanging (a call that never returns and ignores
     /// cancellation, as a query on a connection closed under it did).
     final class Store: Sendable {

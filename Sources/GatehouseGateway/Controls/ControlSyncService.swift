@@ -31,9 +31,10 @@ public struct ControlSyncService: Service {
                 await cache.flush()
                 if ContinuousClock.now - lastRefresh >= .seconds(1) {
                     lastRefresh = .now
-                    do { try await controls.state.refresh() } catch {
+                    // Shutdown cancels a reload mid-query; that is a stop, not a failure.
+                    do { try await controls.state.refresh() } catch where !Task.isCancelled {
                         logger.warning("could not reload keys and switches", metadata: ["error": "\(error)"])
-                    }
+                    } catch {}
                 }
                 if ContinuousClock.now - lastPrune >= .seconds(60) {
                     lastPrune = .now
