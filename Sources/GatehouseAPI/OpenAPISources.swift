@@ -29,7 +29,7 @@ paths:
               schema: { $ref: '#/components/schemas/AlertsAnswer' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/alerts/rules:
     get:
       operationId: listAlertRules
@@ -62,7 +62,7 @@ paths:
               schema: { $ref: '#/components/schemas/AlertDeliveriesAnswer' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/silences:
     get:
       operationId: listSilences
@@ -76,7 +76,7 @@ paths:
             application/json:
               schema: { $ref: '#/components/schemas/SilenceList' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     post:
       operationId: createSilence
       summary: Mute notifications for the alerts whose labels match
@@ -97,7 +97,7 @@ paths:
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '413': { $ref: '#/components/responses/TooLarge' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/silences/{id}:
     delete:
       operationId: expireSilence
@@ -118,14 +118,9 @@ paths:
               schema: { $ref: '#/components/schemas/SilenceExpiry' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   responses:
-    AlertStoreUnavailable:
-      description: The store holding alerts, silences, deliveries and probe results could not answer.
-      content:
-        application/json:
-          schema: { $ref: '#/components/schemas/Error' }
   schemas:
     AlertSeverity:
       type: string
@@ -381,7 +376,7 @@ paths:
               schema: { $ref: '#/components/schemas/SwitchList' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     post:
       operationId: setSwitch
       summary: Turn a kill switch on (or replace it); every instance applies it within a second.
@@ -406,7 +401,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '413': { $ref: '#/components/responses/TooLarge' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     delete:
       operationId: removeSwitch
       summary: Turn a kill switch off.
@@ -437,7 +432,7 @@ paths:
           content:
             application/json:
               schema: { $ref: '#/components/schemas/Error' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/audit:
     get:
       operationId: listAudit
@@ -462,7 +457,7 @@ paths:
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/budgets:
     get:
       operationId: listBudgets
@@ -480,7 +475,7 @@ paths:
               schema: { $ref: '#/components/schemas/BudgetReport' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   schemas:
     SwitchKind:
@@ -732,7 +727,7 @@ paths:
               schema: { $ref: '#/components/schemas/IssueList' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/issues/{id}:
     parameters:
       - name: id
@@ -753,7 +748,7 @@ paths:
               schema: { $ref: '#/components/schemas/IssueDetail' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     patch:
       operationId: updateIssue
       summary: Resolve, ignore or reopen an issue
@@ -779,7 +774,7 @@ paths:
           content:
             application/json:
               schema: { $ref: '#/components/schemas/Error' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/correlation/{id}:
     get:
       operationId: correlationTimeline
@@ -804,7 +799,7 @@ paths:
               schema: { $ref: '#/components/schemas/CorrelationTimeline' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   securitySchemes:
     sentryAuth:
@@ -1203,8 +1198,13 @@ components:
       content:
         application/json:
           schema: { $ref: '#/components/schemas/Error' }
-    ServerError:
-      description: The store could not complete the call; nothing was changed.
+    StoreUnavailable:
+      description: The store did not answer (`code` is `store_unavailable`); nothing was changed, try again.
+      content:
+        application/json:
+          schema: { $ref: '#/components/schemas/Error' }
+    InternalError:
+      description: Gatehouse could not build the answer (`code` is `internal_error`).
       content:
         application/json:
           schema: { $ref: '#/components/schemas/Error' }
@@ -1243,7 +1243,7 @@ paths:
               schema: { $ref: '#/components/schemas/KeyList' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     post:
       operationId: createKey
       summary: Issue a key; its secret is in the answer and is never shown again.
@@ -1268,7 +1268,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '413': { $ref: '#/components/responses/TooLarge' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/keys/{id}:
     parameters:
       - $ref: '#/components/parameters/KeyId'
@@ -1286,7 +1286,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     patch:
       operationId: updateKey
       summary: Change some of a key's settings; every instance applies them within a second.
@@ -1311,7 +1311,7 @@ paths:
         '403': { $ref: '#/components/responses/Forbidden' }
         '404': { $ref: '#/components/responses/NotFound' }
         '413': { $ref: '#/components/responses/TooLarge' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
     delete:
       operationId: deleteKey
       summary: Revoke a key (the same as `POST /api/v1/keys/{id}/revoke`); it stays listed.
@@ -1326,7 +1326,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/keys/{id}/revoke:
     parameters:
       - $ref: '#/components/parameters/KeyId'
@@ -1345,7 +1345,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/keys/{id}/rotate:
     parameters:
       - $ref: '#/components/parameters/KeyId'
@@ -1367,7 +1367,7 @@ paths:
         '401': { $ref: '#/components/responses/Unauthorized' }
         '403': { $ref: '#/components/responses/Forbidden' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   parameters:
     KeyId:
@@ -1682,7 +1682,7 @@ paths:
               schema: { $ref: '#/components/schemas/LogSearchPage' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/logs/tail:
     get:
       operationId: tailLogs
@@ -1720,7 +1720,7 @@ paths:
               x-itemSchema: { $ref: '#/components/schemas/LogTailEvent' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /v1/logs:
     post:
       operationId: ingestOTLPLogs
@@ -1784,7 +1784,7 @@ paths:
             application/json:
               schema: { $ref: '#/components/schemas/StorageReport' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/ServerError' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   securitySchemes:
     ingestKey:
@@ -2052,7 +2052,7 @@ paths:
           content:
             application/json:
               schema: { type: object }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '500': { $ref: '#/components/responses/InternalError' }
   /docs:
     get:
       operationId: getAPIReference
@@ -2065,7 +2065,7 @@ paths:
           content:
             text/html:
               schema: { type: string }
-        '500': { $ref: '#/components/responses/ServerError' }
+        '500': { $ref: '#/components/responses/InternalError' }
 components:
   schemas:
     HealthReport:
@@ -2185,7 +2185,7 @@ paths:
             application/json:
               schema: { $ref: '#/components/schemas/ProbeList' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/probes/{name}/results:
     get:
       operationId: listProbeResults
@@ -2215,7 +2215,7 @@ paths:
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/heartbeats/{name}:
     post:
       operationId: pingHeartbeat
@@ -2236,7 +2236,7 @@ paths:
               schema: { $ref: '#/components/schemas/HeartbeatReceipt' }
         '401': { $ref: '#/components/responses/HeartbeatUnauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/heartbeats/{name}/ping:
     get:
       operationId: pingHeartbeatByGet
@@ -2255,7 +2255,7 @@ paths:
               schema: { $ref: '#/components/schemas/HeartbeatReceipt' }
         '401': { $ref: '#/components/responses/HeartbeatUnauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/AlertStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   parameters:
     HeartbeatName:
@@ -2410,7 +2410,7 @@ paths:
           content:
             application/json:
               schema: { $ref: '#/components/schemas/Error' }
-        '503': { $ref: '#/components/responses/UsageStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/requests:
     get:
       operationId: listRequests
@@ -2446,7 +2446,7 @@ paths:
               schema: { $ref: '#/components/schemas/RequestRecordPage' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
-        '503': { $ref: '#/components/responses/UsageStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/requests/{id}:
     get:
       operationId: getRequest
@@ -2467,7 +2467,7 @@ paths:
               schema: { $ref: '#/components/schemas/RequestRecord' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
-        '503': { $ref: '#/components/responses/UsageStoreUnavailable' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
   parameters:
     UsageFilterModel:
@@ -2511,11 +2511,6 @@ components:
       description: "`true` (or `1`): only calls that did not complete normally; any other value: only those that did."
       schema: { type: string }
   responses:
-    UsageStoreUnavailable:
-      description: The store did not answer (`code` is `store_unavailable`); try again.
-      content:
-        application/json:
-          schema: { $ref: '#/components/schemas/Error' }
   schemas:
     UsageReport:
       type: object

@@ -57,7 +57,7 @@ public final class DeliveryService: Service, Sendable {
     }
 
     func deliver(_ n: AlertNotification, generation: Int? = nil) async {
-        var delay = initialBackoff
+        var backoff = Backoff(initial: initialBackoff, maximum: .seconds(300))
         let key = generationKey(n)
         for attempt in 1...max(1, attempts) {
             if let generation, attempt > 1, generations.withLock({ $0[key] }) != generation {
@@ -88,8 +88,7 @@ public final class DeliveryService: Service, Sendable {
                 return
             }
             logger.warning("notification failed; will retry", metadata: ["receiver": "\(n.receiver.name)", "attempt": "\(attempt)", "error": "\(detail)"])
-            try? await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(300))
+            try? await Task.sleep(for: backoff.next())
         }
     }
 

@@ -1,10 +1,14 @@
 import GatehouseCore
 import Hummingbird
+import Logging
 
-/// Runs a read-API handler and turns what it throws into Gatehouse's error bodies: its own
+/// Runs an API handler and turns what it throws into Gatehouse's error bodies: its own
 /// `GatewayError`s as they are, query-language field errors and foreign cursors as 400s, a usage
-/// query over too many rows as 422, and anything else (the store not answering) as 503.
+/// query over too many rows as 422, and anything else (the store not answering) as 503. The
+/// store's own error is logged (scrubbed), never sent: it can quote the data it choked on.
 public enum APIAnswer {
+    static let logger = Logger(label: "gatehouse.api")
+
     public static func run(_ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
@@ -18,8 +22,9 @@ public enum APIAnswer {
         } catch StoreError.invalidCursor {
             return GatewayError.invalidRequest("`cursor` is not one this server issued", param: "cursor").response(dialect: .openAI)
         } catch {
-            return GatewayError(status: .serviceUnavailable, message: "the store could not answer: \(error)", type: "api_error", code: "store_unavailable")
-                .response(dialect: .openAI)
+            logger.error("API request failed in the store", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
+            return GatewayError(status: .serviceUnavailable, message: "the store could not answer; nothing was changed, try again",
+                                type: "api_error", code: "store_unavailable").response(dialect: .openAI)
         }
     }
 }

@@ -41,6 +41,14 @@ public struct CorrelationMiddleware: RouterMiddleware {
         do {
             var response = try await CorrelationID.$current.withValue(id) { try await next(request, context) }
             response.headers[.xRequestID] = id
+            // A streamed body is written after `next` returned, outside the scope above; what runs
+            // while it is written (usage settlement, logs) still works for this request.
+            if response.body.contentLength == nil {
+                let body = response.body
+                response.body = ResponseBody { writer in
+                    try await CorrelationID.$current.withValue(id) { try await body.write(writer) }
+                }
+            }
             return response
         } catch let error as any HTTPResponseError {
             var response = try error.response(from: request, context: context)

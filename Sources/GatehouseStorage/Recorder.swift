@@ -266,7 +266,7 @@ public final class Recorder<Record: Sendable>: Service {
     /// `shutdownFlushLimit` of failures and reports what could not be written.
     public func flushAvailable(final: Bool) async {
         let giveUpAt = ContinuousClock.now + shutdownFlushLimit
-        var backoff = Duration.milliseconds(50)
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5))
         var unknownFailuresInARow = 0
         while true {
             let batch = state.withLock { state -> [Record] in Array(state.queue.prefix(settings.batchSize)) }
@@ -289,7 +289,7 @@ public final class Recorder<Record: Sendable>: Service {
                 writtenCounter.increment(by: batch.count)
                 depthGauge.record(queueDepth)
                 noteWritten(waited: waited)
-                backoff = .milliseconds(50)
+                backoff.reset()
                 unknownFailuresInARow = 0
             } catch {
                 if Task.isCancelled {
@@ -321,9 +321,8 @@ public final class Recorder<Record: Sendable>: Service {
                 noteFailure(error)
                 // Shutdown began: the final flush takes over, with its time limit.
                 if !final && state.withLock({ $0.shuttingDown }) { return }
-                if final && ContinuousClock.now + backoff >= giveUpAt { return reportUnwritten(error) }
-                await sleep(for: backoff, until: .flush(onBatch: false, onShutdown: !final))
-                backoff = min(backoff * 2, .seconds(5))
+                if final && ContinuousClock.now + backoff.current >= giveUpAt { return reportUnwritten(error) }
+                await sleep(for: backoff.next(), until: .flush(onBatch: false, onShutdown: !final))
                 if Task.isCancelled {
                     if final { reportUnwritten(error) }
                     return

@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    /// The file and the admin API read soft thresholds by one rule (SoftThresholds).
+    @Test func softThresholdsReadTheSameEverywhere() throws {
+        #expect(SoftThresholds.fractions([50, 0.8, 100]) == [0.5, 0.8, 1.0])
+        #expect(SoftThresholds.fractions([0]) == nil && SoftThresholds.fractions([-1]) == nil && SoftThresholds.fractions([.nan]) == nil)
+        #expect(SoftThresholds.fractions([1000]) == [10] && SoftThresholds.fractions([1001]) == nil)
+        #expect(SoftThresholds.fractions(Array(repeating: 0.5, count: 11)) == nil)
+        let budget = { (list: String) in
+            "budgets:\n  - {name: b, scope: global, amount_usd: \"5\", period: day, soft_thresholds: \(list)}\n"
+        }
+        #expect(try load(budget("[80]")).controls.budgets.first?.softThresholds == [0.8])
+        #expect(problems(budget("[5000]")).contains { $0.contains("soft_thresholds") && $0.contains("at most 1000%") })
+        #expect(problems(budget("[high]")).contains { $0.contains("soft_thresholds") })
+    }
+
     @Test func windowsAlignToUTC() {
         let t: Int64 = 1_795_402_688_123_456  // 2026-11-23T02:58:08.123456Z, a Monday
         #expect(QuotaPeriod.minute.window(containing: t) == (1_795_402_680_000_000, 1_795_402_740_000_000))

@@ -2,6 +2,19 @@ import Foundation
 import Testing
 @testable import GatehouseCore
 
+@Suite struct BackoffTests {
+    @Test func doublesUpToItsMaximumAndStartsOverAfterASuccess() {
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(300))
+        #expect((0..<5).map { _ in backoff.next() } == [.milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(300), .milliseconds(300)])
+        backoff.reset()
+        #expect(backoff.next() == .milliseconds(50))
+        #expect(Backoff.ceilingMilliseconds(initial: 200, maximum: 5000, retry: 1) == 200)
+        #expect(Backoff.ceilingMilliseconds(initial: 200, maximum: 5000, retry: 3) == 800)
+        #expect(Backoff.ceilingMilliseconds(initial: 200, maximum: 5000, retry: .max) == 5000, "no overflow")
+        #expect(Backoff.ceilingMilliseconds(initial: 0, maximum: 5000, retry: .max) == 0, "no NaN from 0 × ∞")
+    }
+}
+
 @Suite struct CorrelationAndRedactionTests {
     @Test func requestIDWinsThenTraceparentThenGenerated() {
         #expect(CorrelationID.resolve(requestID: "abc-123", traceparent: nil) == "abc-123")

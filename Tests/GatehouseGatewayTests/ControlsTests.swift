@@ -14,10 +14,13 @@ final class MemoryQuotaStore: QuotaStore, BudgetEventStore {
     let claims = Atomic<Int>(0)
     /// While true every claim fails as if the database were down.
     let failing = Atomic<Bool>(false)
+    /// The correlation id each claim ran under.
+    let claimCorrelationIDs = Mutex<[String?]>([])
     struct Down: Error {}
 
     func claimQuota(counter: String, windowStartMicros: Int64, want: Int64, need: Int64, limit: Int64) async throws -> (granted: Int64, total: Int64) {
         claims.add(1, ordering: .relaxed)
+        claimCorrelationIDs.withLock { $0.append(CorrelationID.current) }
         if failing.load(ordering: .relaxed) { throw Down() }
         try await Task.sleep(for: .microseconds(50))
         return counters.withLock { all in
@@ -73,6 +76,19 @@ struct NoCachedAnswers: ResponseCacheStore {
 
 @Suite struct ControlsTests {
     let logger = Logger(label: "test")
+
+    /// A lease claim is shared by every call waiting on its counter, so it must not run (and
+    /// log, and reach the store) under the id of whichever request happened to start it.
+    @Test func aSharedLeaseClaimCarriesNoOneRequestsCorrelationID() async throws {
+        let store = MemoryQuotaStore()
+        let ledger = QuotaLedger(store: store, leaseFraction: 0.05, logger: logger)
+        let rule = QuotaRule(id: "limit:c", scope: .global, unit: .requests, limit: 1000, period: .day)
+        let reservation = try await CorrelationID.$current.withValue("request-a") {
+            try await ledger.acquire(counter: "limit:c|", rule: rule, amount: 1)
+        }
+        ledger.settle(reservation, actual: 1)
+        #expect(store.claimCorrelationIDs.withLock { $0 } == [nil])
+    }
 
     /// Four instances hammer one request limit: together they admit exactly the limit, and
     /// ask the store far less often than once per call.

@@ -91,19 +91,33 @@ public final class TypedAPI: Sendable {
     /// documented schema accepts. Throws with the checker's report when anything differs.
     public func verifyContract() async throws {
         let calls = exchanges.withLock { $0 }
+        var lines = Data()
+        for call in calls { lines.append(try JSONEncoder().encode(call)); lines.append(0x0A) }
+        try await runContractCheck(lines)
+    }
+
+    /// Checks that the served `/openapi.json` is itself a valid OpenAPI 3.1 document.
+    public func verifyDocument() async throws {
+        try await runContractCheck(nil)
+    }
+
+    /// Runs `contract_check.py` over these exchanges, or over the document alone when `exchanges` is nil.
+    private func runContractCheck(_ exchanges: Data?) async throws {
         let (status, spec) = try await HTTP.get(baseURL + "/openapi.json")
         guard status == 200 else { throw ProcessRunner.Failure(message: "/openapi.json answered \(status)") }
         let directory = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let specFile = directory.appendingPathComponent("openapi.json")
-        let callsFile = directory.appendingPathComponent("exchanges.jsonl")
         try spec.write(to: specFile)
-        let encoder = JSONEncoder()
-        var lines = Data()
-        for call in calls { lines.append(try encoder.encode(call)); lines.append(0x0A) }
-        try lines.write(to: callsFile)
-        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/contract_check.py").path
-        let result = try await ProcessRunner.runAsync(try TestEnvironment.python, [script, specFile.path, callsFile.path])
+        var arguments = [TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/contract_check.py").path, specFile.path]
+        if let exchanges {
+            let callsFile = directory.appendingPathComponent("exchanges.jsonl")
+            try exchanges.write(to: callsFile)
+            arguments.append(callsFile.path)
+        } else {
+            arguments.append("--document")
+        }
+        let result = try await ProcessRunner.runAsync(try TestEnvironment.python, arguments)
         guard result.status == 0 else { throw ProcessRunner.Failure(message: "the API answered outside its contract:\n" + result.output) }
     }
 }

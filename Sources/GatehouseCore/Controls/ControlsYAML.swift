@@ -94,16 +94,13 @@ extension YAMLReader {
         for route in routes where GatewayRoute(rawValue: route) == nil {
             errors.append(.init(key: "\(path).routes", problem: "\"\(route)\" is not a gateway route (\(GatewayRoute.allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
-        var thresholds: [Double] = budget ? [0.5, 0.8, 1.0] : []
+        var thresholds: [Double] = budget ? SoftThresholds.standard : []
         if let list = m["soft_thresholds"].flatMap({ sequence($0, at: "\(path).soft_thresholds") }) {
-            thresholds = list.compactMap { v in
-                let d = (v as? Double) ?? (v as? Int).map(Double.init)
-                // 80 and 0.8 both mean 80%.
-                guard let d, d > 0 else {
-                    errors.append(.init(key: "\(path).soft_thresholds", problem: "must be numbers such as 0.5 or 80"))
-                    return nil
-                }
-                return d > 1.0 ? d / 100 : d
+            let numbers = list.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+            if numbers.count == list.count, let fractions = SoftThresholds.fractions(numbers) {
+                thresholds = fractions
+            } else {
+                errors.append(.init(key: "\(path).soft_thresholds", problem: "must be \(SoftThresholds.rule)"))
             }
         }
         let value = string(m["value"], at: "\(path).value")

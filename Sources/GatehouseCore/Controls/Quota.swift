@@ -165,6 +165,25 @@ public struct QuotaRule: Sendable, Equatable, Hashable {
     public var isBudget: Bool { unit == .cost }
 }
 
+/// A budget's soft thresholds, read the same way from `gatehouse.yaml` and the admin API.
+public enum SoftThresholds {
+    /// Warn at half, at 80% and at the limit unless told otherwise.
+    public static let standard: [Double] = [0.5, 0.8, 1.0]
+    public static let maxCount = 10
+    public static let rule = "a list of at most 10 fractions (0.8) or percents (80), each above 0 and at most 1000%"
+
+    /// The fractions `values` mean (80 and 0.8 both mean 80%); nil when any is not a threshold.
+    public static func fractions(_ values: [Double]) -> [Double]? {
+        guard values.count <= maxCount else { return nil }
+        let fractions = values.compactMap { value -> Double? in
+            guard value.isFinite, value > 0 else { return nil }
+            let fraction = value > 1 ? value / 100 : value
+            return fraction <= 10 ? fraction : nil
+        }
+        return fractions.count == values.count ? fractions : nil
+    }
+}
+
 /// A budget crossing a soft threshold (or its hard limit) in one window.
 public struct BudgetEvent: Sendable, Equatable, Codable {
     public var counter: String

@@ -39,27 +39,10 @@ public struct AdminRoutes: Sendable {
         api.admin.get("/api/v1/budgets") { request, context in await self.guarded(request, context) { _, _ in try await self.budgetReport() } }
     }
 
-    struct Failure: Error {
-        var status: HTTPResponse.Status
-        var message: String
-        static func bad(_ m: String) -> Failure { Failure(status: .badRequest, message: m) }
-        static func notFound(_ m: String) -> Failure { Failure(status: .notFound, message: m) }
-    }
-
+    /// Admin answers go through the one error mapping every API route uses.
     private func guarded(_ request: Request, _ context: GatehouseRequestContext,
                          _ body: (Request, GatehouseRequestContext) async throws -> Response) async -> Response {
-        do {
-            return try await body(request, context)
-        } catch let f as Failure {
-            return GatewayError(status: f.status, message: f.message, type: f.status == .notFound ? "not_found_error" : "invalid_request_error")
-                .response(dialect: .openAI)
-        } catch let error as GatewayError {
-            // A query parameter out of range (`limit`), named as the read APIs name it.
-            return error.response(dialect: .openAI)
-        } catch {
-            context.logger.error("admin request failed", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
-            return GatewayError.internalError("the store could not complete the change; nothing was applied").response(dialect: .openAI)
-        }
+        await APIAnswer.run { try await body(request, context) }
     }
 
     /// The request body's bytes (empty when there is none), within the admin limit.
@@ -79,7 +62,7 @@ public struct AdminRoutes: Sendable {
 
     private func keyChanges(_ request: Request) async throws -> KeyChanges {
         let data = try await requestBody(request)
-        do { return try KeyRequest.changes(from: data) } catch { throw Failure.bad(error.message) }
+        do { return try KeyRequest.changes(from: data) } catch { throw GatewayError.invalidRequest(error.message) }
     }
 
     func createKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
@@ -88,7 +71,7 @@ public struct AdminRoutes: Sendable {
         let now = TimeExpressions.nowMicros()
         var key = VirtualKey(id: KeyMint.newID(), hash: KeyMint.hash(secret), prefix: KeyMint.displayPrefix(secret),
                              createdAtMicros: now, updatedAtMicros: now)
-        do { try KeyRequest.apply(changes, to: &key) } catch { throw Failure.bad(error.message) }
+        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
         try await store.insertKey(key)
         try await audit(context, request, action: "key.create", target: key.id, details: KeyRequest.view(key))
         try await controls.state.refresh()
@@ -102,21 +85,21 @@ public struct AdminRoutes: Sendable {
     }
 
     func showKey(_ id: String) async throws -> Response {
-        guard let key = try await store.key(id: id) else { throw Failure.notFound("no key with id \(id)") }
+        guard let key = try await store.key(id: id) else { throw GatewayError.notFound("no key with id \(id)") }
         return JSONResponse.make(KeyRequest.view(key))
     }
 
     private func existing(_ context: GatehouseRequestContext) async throws -> VirtualKey {
         let id = context.parameters.get("id") ?? ""
-        guard let key = try await store.key(id: id) else { throw Failure.notFound("no key with id \(id)") }
+        guard let key = try await store.key(id: id) else { throw GatewayError.notFound("no key with id \(id)") }
         return key
     }
 
     func updateKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         var key = try await existing(context)
-        guard key.revokedAtMicros == nil else { throw Failure.bad("the key \(key.id) is revoked; create a new one") }
+        guard key.revokedAtMicros == nil else { throw GatewayError.invalidRequest("the key \(key.id) is revoked; create a new one") }
         let changes = try await keyChanges(request)
-        do { try KeyRequest.apply(changes, to: &key) } catch { throw Failure.bad(error.message) }
+        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
         key.updatedAtMicros = TimeExpressions.nowMicros()
         try await store.updateKey(key)
         try await audit(context, request, action: "key.update", target: key.id, details: KeyChangesDetails(changes: changes))
@@ -140,7 +123,7 @@ public struct AdminRoutes: Sendable {
     /// working at once.
     func rotateKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         var key = try await existing(context)
-        guard key.revokedAtMicros == nil else { throw Failure.bad("the key \(key.id) is revoked; create a new one") }
+        guard key.revokedAtMicros == nil else { throw GatewayError.invalidRequest("the key \(key.id) is revoked; create a new one") }
         let secret = KeyMint.newSecret()
         key.hash = KeyMint.hash(secret)
         key.prefix = KeyMint.displayPrefix(secret)
@@ -167,7 +150,7 @@ public struct AdminRoutes: Sendable {
         let change = try Self.switchChange(from: try await requestBody(request))
         let (kind, value) = try switchTarget(kindText: change.kind, value: change.value)
         let reason = change.reason.map { String($0.prefix(500)) }
-        if let retryAfter = change.retryAfter, !(1...86_400).contains(retryAfter) { throw Failure.bad("`retry_after` must be 1 to 86400 seconds") }
+        if let retryAfter = change.retryAfter, !(1...86_400).contains(retryAfter) { throw GatewayError.invalidRequest("`retry_after` must be 1 to 86400 seconds") }
         let s = KillSwitch(kind: kind, value: value, reason: reason, retryAfterSeconds: change.retryAfter, createdAtMicros: TimeExpressions.nowMicros())
         try await store.setSwitch(s)
         try await audit(context, request, action: "switch.set", target: "\(kind.rawValue):\(value)", details: Self.switchView(s))
@@ -182,9 +165,9 @@ public struct AdminRoutes: Sendable {
             return try APIJSON.decode(SwitchChange.self, from: data)
         } catch let error as DecodingError {
             switch JSONBody.path(of: error).first?.stringValue {
-            case "kind": throw Failure.bad("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-            case "retry_after": throw Failure.bad("`retry_after` must be 1 to 86400 seconds")
-            default: throw Failure.bad(JSONBody.message(for: error))
+            case "kind": throw GatewayError.invalidRequest("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            case "retry_after": throw GatewayError.invalidRequest("`retry_after` must be 1 to 86400 seconds")
+            default: throw GatewayError.invalidRequest(JSONBody.message(for: error))
             }
         }
     }
@@ -192,7 +175,7 @@ public struct AdminRoutes: Sendable {
     func removeSwitch(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
         let (kind, value) = try switchTarget(kindText: params.get("kind"), value: params.get("value"))
-        guard try await store.removeSwitch(kind: kind, value: value) else { throw Failure.notFound("no \(kind.rawValue) switch for \"\(value)\"") }
+        guard try await store.removeSwitch(kind: kind, value: value) else { throw GatewayError.notFound("no \(kind.rawValue) switch for \"\(value)\"") }
         try await audit(context, request, action: "switch.remove", target: "\(kind.rawValue):\(value)", details: JSONValue.object([:]))
         try await controls.state.refresh()
         return JSONResponse.make(SwitchRemoval(removed: SwitchTarget(kind: kind.rawValue, value: value)))
@@ -200,13 +183,13 @@ public struct AdminRoutes: Sendable {
 
     private func switchTarget(kindText: String?, value: String?) throws -> (KillSwitch.Kind, String) {
         guard let kindText, let kind = KillSwitch.Kind(rawValue: kindText) else {
-            throw Failure.bad("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw GatewayError.invalidRequest("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if kind == .maintenance { return (kind, "") }
-        guard let value, !value.isEmpty, value.count <= 600 else { throw Failure.bad("`value` is required for a \(kind.rawValue) switch") }
+        guard let value, !value.isEmpty, value.count <= 600 else { throw GatewayError.invalidRequest("`value` is required for a \(kind.rawValue) switch") }
         if kind == .property {
             let parts = value.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { throw Failure.bad("a property switch's `value` is name=value, e.g. customer=acme") }
+            guard parts.count == 2 else { throw GatewayError.invalidRequest("a property switch's `value` is name=value, e.g. customer=acme") }
             return (kind, parts[0].lowercased() + "=" + parts[1])
         }
         return (kind, value)

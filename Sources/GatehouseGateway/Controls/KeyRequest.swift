@@ -123,11 +123,10 @@ struct KeyRequest {
         guard let period = QuotaPeriod(text: b.period ?? "month"), period != .second, period != .minute else {
             throw Invalid(message: "`budget.period` must be hour, day, week, month or total")
         }
-        var thresholds = [0.5, 0.8, 1.0]
+        var thresholds = SoftThresholds.standard
         if let list = b.softThresholds {
-            guard list.count <= 10 else { throw Invalid(message: "`budget.soft_thresholds` must be a list of numbers") }
-            thresholds = list.map { $0 > 1 ? $0 / 100 : $0 }
-            guard thresholds.allSatisfy({ $0 > 0 && $0 <= 10 }) else { throw Invalid(message: "`budget.soft_thresholds` must be fractions (0.8) or percents (80)") }
+            guard let fractions = SoftThresholds.fractions(list) else { throw Invalid(message: "`budget.soft_thresholds` must be \(SoftThresholds.rule)") }
+            thresholds = fractions
         }
         return KeyBudget(limit: amount, period: period, softThresholds: thresholds)
     }

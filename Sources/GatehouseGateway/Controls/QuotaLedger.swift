@@ -130,7 +130,13 @@ public final class QuotaLedger: Sendable {
                 let left = max(0, e.limit.subtractingSaturated(e.knownGranted))
                 let leaseSize = max(1, min(Int64(saturating: (Double(e.limit) * leaseFraction).rounded(.down)), left / 4))
                 let (windowStart, want) = (e.windowStart, max(need, leaseSize))
-                let claim = Task { try await self.claim(counter: counter, rule: rule, windowStart: windowStart, want: want, need: need) }
+                // Every call waiting on this counter shares the claim, so it runs (and logs) under
+                // no one request's correlation id.
+                let claim = Task {
+                    try await CorrelationID.$current.withValue(nil) {
+                        try await self.claim(counter: counter, rule: rule, windowStart: windowStart, want: want, need: need)
+                    }
+                }
                 e.pendingClaim = claim
                 return .wait(claim, windowStart: e.windowStart, windowEnd: e.windowEnd)
             }

@@ -16,7 +16,7 @@ struct RetryPolicy: Sendable {
     /// `retryAfterSeconds` comes from the provider (any number, infinity included): it is limited
     /// to `maximumRetryAfterSeconds`, and every conversion saturates, so no header can trap.
     func delayMilliseconds(retry: Int, retryAfterSeconds: Double?, random: Double = Double.random(in: 0...1)) -> Int {
-        let ceiling = min(Double(settings.maxBackoffMilliseconds), Double(settings.initialBackoffMilliseconds) * pow(2, Double(max(0, retry.subtractingSaturated(1)))))
+        let ceiling = Backoff.ceilingMilliseconds(initial: settings.initialBackoffMilliseconds, maximum: settings.maxBackoffMilliseconds, retry: retry)
         let jittered = max(0, Int(saturating: ceiling * random.clamped01))
         guard let retryAfterSeconds, !retryAfterSeconds.isNaN else { return jittered }
         return max(jittered, Int(saturating: min(max(0, retryAfterSeconds), Self.maximumRetryAfterSeconds) * 1000))
