@@ -68,4 +68,7 @@ export GATEHOUSE_BIN="$repo/.build/debug/gatehouse"
 log "building"
 swift build --build-tests
 log "testing"
-swift test --skip-build "$@"
+# Every end-to-end test starts servers, mock providers and SDK clients; on a 2-core machine
+# running all of them at once starves each past its own deadlines. A few at a time is faster
+# overall and leaves each test the CPU its timeouts assume.
+swift test --skip-build --experimental-maximum-parallelization-width "${GATEHOUSE_TEST_PARALLELISM:-4}" "$@"

@@ -98,11 +98,11 @@ final class DeadlineRace<T: Sendable>: Sendable {
                 // so one long sleep per store call would hold memory for the whole timeout.
                 do { try await Task.sleep(for: min(left, abandonIf == nil ? .seconds(1) : .milliseconds(250))) } catch { return }
                 if let abandonIf, let error = abandonIf() {
-                    if finish(.failure(error)) { onTimeout() }
+                    finish(.failure(error), beforeResuming: onTimeout)
                     return
                 }
             }
-            if finish(.failure(timeoutError())) { onTimeout() }
+            finish(.failure(timeoutError()), beforeResuming: onTimeout)
         }
         let replaced = state.withLock { s -> Task<Void, Never>? in
             if s.finished { return timer }
@@ -112,9 +112,11 @@ final class DeadlineRace<T: Sendable>: Sendable {
         replaced?.cancel()
     }
 
-    /// Ends the race with `result` unless it has ended; true when this call ended it.
+    /// Ends the race with `result` unless it has ended; true when this call ended it. When it
+    /// did, `beforeResuming` runs before the caller resumes, so a caller that sees the time-out
+    /// also sees what the time-out did (the connection closed).
     @discardableResult
-    fileprivate func finish(_ result: Result<T, any Error>) -> Bool {
+    fileprivate func finish(_ result: Result<T, any Error>, beforeResuming: (@Sendable () -> Void)? = nil) -> Bool {
         let ended = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?)? in
             guard !s.finished else { return nil }
             s.finished = true
@@ -127,6 +129,7 @@ final class DeadlineRace<T: Sendable>: Sendable {
         let (continuation, work, timer) = ended
         timer?.cancel()
         work?.cancel()
+        beforeResuming?()
         continuation?.resume(with: result)
         return true
     }

@@ -29,7 +29,7 @@ struct MemoryEndToEndTests {
             }
         }
         // Warm-up: connection pools, the store's page caches and the allocator's arenas settle.
-        try await burst(2000)
+        try await burst(4000)
         let before = try Self.residentKiB(pid)
         try await burst(4000)
         let after = try Self.residentKiB(pid)

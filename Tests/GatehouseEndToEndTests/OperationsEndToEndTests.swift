@@ -165,28 +165,7 @@ import Testing
     func usageAndRequestRecordsAnswerAsDocumented(backend: Backend) async throws {
         let mock = try await MockUpstream.start()
         let database = try backend.databaseURL()
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            providers:
-              - name: bad
-                kind: openai
-                base_url: \(mock.baseURL)/v1
-                api_key: sk-provider-bad-0001
-                headers:
-                  x-mock-status: "503"
-              - name: up
-                kind: openai
-                base_url: \(mock.baseURL)/v1
-                api_key: sk-provider-up-0002
-            aliases:
-              - alias: smart
-                targets:
-                  - model: bad/gpt-4o-mini
-                    priority: 0
-                  - model: up/gpt-4o-mini
-                    priority: 1
-            retries:
-              max_attempts: 2
-              initial_backoff_ms: 10
+        let gatehouse = try await GatehouseProcess.start(yaml: mock.fallbackConfiguration(healthyName: "up", maxAttempts: 2) + """
             recorder:
               flush_interval_ms: 20
             """, databaseURL: database)

@@ -7,28 +7,7 @@ import Testing
 /// driven by a mock upstream that fails, rate-limits and recovers.
 @Suite(.serialized) struct ResilienceEndToEndTests {
     func config(_ mock: MockUpstream, extra: String, breakerThreshold: Int = 5) -> String {
-        """
-        providers:
-          - name: bad
-            kind: openai
-            base_url: \(mock.baseURL)/v1
-            api_key: sk-provider-bad-0001
-            headers:
-              x-mock-status: "503"
-          - name: good
-            kind: openai
-            base_url: \(mock.baseURL)/v1
-            api_key: sk-provider-good-0002
-        aliases:
-          - alias: smart
-            targets:
-              - model: bad/gpt-4o-mini
-                priority: 0
-              - model: good/gpt-4o-mini
-                priority: 1
-        retries:
-          max_attempts: 3
-          initial_backoff_ms: 10
+        mock.fallbackConfiguration(healthyName: "good", maxAttempts: 3) + """
         circuit_breaker:
           failure_threshold: \(breakerThreshold)
           open_seconds: 2

@@ -165,6 +165,35 @@ public final class MockUpstream: Sendable {
         self.port = port
     }
 
+    /// Configuration for an alias `smart` over two deployments of this mock: `bad` (always
+    /// answers 503) first, then `healthyName`; calls retried `maxAttempts` times, 10 ms apart.
+    public func fallbackConfiguration(healthyName: String, maxAttempts: Int) -> String {
+        """
+        providers:
+          - name: bad
+            kind: openai
+            base_url: \(baseURL)/v1
+            api_key: sk-provider-bad-0001
+            headers:
+              x-mock-status: "503"
+          - name: \(healthyName)
+            kind: openai
+            base_url: \(baseURL)/v1
+            api_key: sk-provider-\(healthyName)-0002
+        aliases:
+          - alias: smart
+            targets:
+              - model: bad/gpt-4o-mini
+                priority: 0
+              - model: \(healthyName)/gpt-4o-mini
+                priority: 1
+        retries:
+          max_attempts: \(maxAttempts)
+          initial_backoff_ms: 10
+
+        """
+    }
+
     /// Every request the mock received, as it recorded them.
     public func requests() async throws -> [[String: Any]] {
         let (status, body) = try await HTTP.get(baseURL + "/__mock/requests")
