@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -119,9 +120,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "GatehouseConsole",
+            dependencies: [
+                "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseGateway", "GatehouseTelemetry", "GatehouseAlerts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // Compiled in through ConsoleBundle.swift (scripts/generate-console-bundle.sh).
+            exclude: ["Templates", "Assets"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseStorage", "GatehouseGateway", "GatehouseTelemetry", "GatehouseAlerts",
+                "GatehouseConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,6 +172,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
+        .testTarget(name: "GatehouseConsoleTests", dependencies: ["GatehouseCore", "GatehouseConsole"], swiftSettings: strict),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore", "GatehouseAPI"], swiftSettings: strict),
         .testTarget(name: "GatehouseStorageTests", dependencies: ["GatehouseCore", "GatehouseStorage", "GatehouseTestSupport"], swiftSettings: strict),
         .testTarget(name: "GatehouseAlertsTests", dependencies: ["GatehouseCore", "GatehouseAPI", "GatehouseAlerts", "GatehouseTestSupport",

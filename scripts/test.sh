@@ -18,6 +18,10 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The build links zlib and the brotli decoder (request bodies); both ship on these machines.
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 [ -f /usr/include/brotli/decode.h ] || need+=(libbrotli-dev)
+# The console's browser tests drive Debian's Chromium through Playwright (its own browser
+# download is not reachable here); DejaVu gives the screenshots a readable font.
+command -v chromium >/dev/null || need+=(chromium)
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -65,6 +69,7 @@ export GATEHOUSE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pgport/postgr
 export GATEHOUSE_TEST_PYTHON="$venv/bin/python"
 export GATEHOUSE_TEST_PROMTOOL="$(command -v promtool)"
 export GATEHOUSE_BIN="$repo/.build/debug/gatehouse"
+export GATEHOUSE_TEST_CHROMIUM="$(command -v chromium)"
 log "building"
 swift build --build-tests
 log "testing"

@@ -94,14 +94,18 @@ public struct SwitchRemoval: Codable, Sendable, Equatable {
 public struct AuditRecord: Codable, Sendable, Equatable {
     public var id: Int64
     public var timestamp: String
-    /// `admin-token:<fingerprint>@<client address>`.
+    /// `admin-token:<fingerprint>@<client address>` for the admin API, `console:<email>` for a
+    /// console account, `console:admin-token` for the console signed in with the admin token.
     public var actor: String
-    /// `key.create`, `key.update`, `key.revoke`, `key.rotate`, `switch.set` or `switch.remove`.
+    /// Any text: known values are `key.create`, `key.update`, `key.revoke`, `key.rotate`,
+    /// `switch.set`, `switch.remove`, `account.create`, `account.delete`, `issue.status`,
+    /// `silence.create` and `silence.expire`; new kinds of change add more.
     public var action: String
-    /// The key id, or `kind:value` of a switch.
+    /// The key id, `kind:value` of a switch, or the account's, issue's or silence's id.
     public var target: String
     /// What changed, never a secret: the key (`key.create`), `{"changes": …}` (`key.update`),
-    /// `{"prefix": …}` (`key.rotate`), the switch (`switch.set`), `{}` otherwise.
+    /// `{"prefix": …}` (`key.rotate`), the switch (`switch.set`), the account's email and role
+    /// (`account.*`), `{"from", "status"}` (`issue.status`), the silence (`silence.create`), `{}` otherwise.
     public var details: JSONValue
 
     public init(id: Int64, timestamp: String, actor: String, action: String, target: String, details: JSONValue) {

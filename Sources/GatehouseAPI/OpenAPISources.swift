@@ -2,6 +2,139 @@
 extension OpenAPIDocument {
     /// Each source file, by name, verbatim.
     public static let sources: [(name: String, yaml: String)] = [
+        ("accounts.yaml", #"""
+# Console accounts (admin API): the people who sign in to the web console.
+# Routes: Sources/GatehouseConsole/AccountRoutes.swift. Types: Sources/GatehouseAPI/Accounts.swift.
+paths:
+  /api/v1/users:
+    get:
+      operationId: listAccounts
+      summary: List the console's accounts.
+      tags: [accounts]
+      security: [{ adminToken: [] }]
+      responses:
+        '200':
+          description: Every account, by email. Never a password or its hash.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/AccountList' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '403': { $ref: '#/components/responses/Forbidden' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+    post:
+      operationId: createAccount
+      summary: Create a console account; a generated password is in the answer and is never shown again.
+      description: |
+        The email is lower-cased and must be unique. Without `password` Gatehouse generates one
+        (20 letters and digits) and answers it once, with a `note`; either way only its scrypt hash
+        is stored. A field the API does not know is refused by name. Written to the audit log as
+        `account.create` (with the email and role, never the password).
+      tags: [accounts]
+      security: [{ adminToken: [] }]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: '#/components/schemas/NewAccount' }
+      responses:
+        '201':
+          description: The new account, with `password` and `note` when the password was generated.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/CreatedAccount' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '403': { $ref: '#/components/responses/Forbidden' }
+        '409':
+          description: An account with that email exists (`code` is `email_taken`); nothing was changed.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/Error' }
+        '413': { $ref: '#/components/responses/TooLarge' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+  /api/v1/users/{id}:
+    parameters:
+      - name: id
+        in: path
+        required: true
+        description: The account's id, `usr_…`.
+        schema: { type: string }
+    delete:
+      operationId: deleteAccount
+      summary: Delete a console account; its sessions end at once.
+      description: Written to the audit log as `account.delete` with the account's email and role.
+      tags: [accounts]
+      security: [{ adminToken: [] }]
+      responses:
+        '200':
+          description: The account as it was.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/AccountDeletion' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '403': { $ref: '#/components/responses/Forbidden' }
+        '404': { $ref: '#/components/responses/NotFound' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+components:
+  schemas:
+    AccountView:
+      type: object
+      description: A console account; never its password or the password's hash.
+      additionalProperties: false
+      required: [id, email, role, disabled, created_at]
+      properties:
+        id: { type: string, description: '`usr_…`' }
+        email: { type: string, description: Lower-cased; the name shown in the audit log as `console:<email>`. }
+        role:
+          type: string
+          enum: [admin, viewer]
+          description: '`admin` sees and changes everything; `viewer` sees everything and changes nothing.'
+        disabled: { type: boolean, description: A disabled account cannot sign in. }
+        created_at: { $ref: '#/components/schemas/Timestamp' }
+    AccountList:
+      type: object
+      additionalProperties: false
+      required: [data]
+      properties:
+        data:
+          type: array
+          items: { $ref: '#/components/schemas/AccountView' }
+    NewAccount:
+      type: object
+      description: A new account. Any other field is refused (400, naming it).
+      additionalProperties: false
+      required: [email, role]
+      properties:
+        email: { type: string, maxLength: 254, description: An email address; stored lower-cased. }
+        role: { type: string, enum: [admin, viewer] }
+        password:
+          type: string
+          minLength: 12
+          description: At least 12 characters and at most 1024 bytes. Left out, Gatehouse generates one.
+    CreatedAccount:
+      type: object
+      description: The new account's fields, plus the generated password (and a note) when none was given.
+      additionalProperties: false
+      required: [id, email, role, disabled, created_at]
+      properties:
+        id: { type: string }
+        email: { type: string }
+        role: { type: string, enum: [admin, viewer] }
+        disabled: { type: boolean }
+        created_at: { $ref: '#/components/schemas/Timestamp' }
+        password:
+          type: string
+          description: The generated password, shown this once. Absent when the request gave one.
+        note:
+          type: string
+          description: A reminder to store the password; only with a generated one.
+    AccountDeletion:
+      type: object
+      additionalProperties: false
+      required: [deleted]
+      properties:
+        deleted: { $ref: '#/components/schemas/AccountView' }
+"""#),
         ("alerts.yaml", #"""
 # Alert rules, their alerts and history, notification deliveries and silences
 # (Sources/GatehouseAlerts/AlertRoutes.swift; types in Sources/GatehouseAPI/Alerts.swift).
@@ -448,9 +581,21 @@ paths:
           in: query
           description: Only entries with a smaller id; pass the previous page's `next_before`.
           schema: { type: integer }
+        - name: actor
+          in: query
+          description: Only entries whose actor contains this text (letters in any case), e.g. `console:` or an email.
+          schema: { type: string, maxLength: 200 }
+        - name: action
+          in: query
+          description: Only entries whose action starts with this text (letters in any case), e.g. `key.` for every key change.
+          schema: { type: string, maxLength: 200 }
+        - name: target
+          in: query
+          description: Only entries whose target contains this text (letters in any case), e.g. a key's id.
+          schema: { type: string, maxLength: 200 }
       responses:
         '200':
-          description: One page of entries.
+          description: One page of entries (of the matching ones when filtered).
           content:
             application/json:
               schema: { $ref: '#/components/schemas/AuditPage' }
@@ -543,19 +688,30 @@ components:
         timestamp: { $ref: '#/components/schemas/Timestamp' }
         actor:
           type: string
-          description: '`admin-token:<fingerprint of the token>@<client address>`.'
+          description: |
+            Who made the change: `admin-token:<fingerprint of the token>@<client address>` for the
+            admin API, `console:<email>` for a console account, `console:admin-token` for someone
+            signed in to the console with the admin token.
         action:
           type: string
-          enum: [key.create, key.update, key.revoke, key.rotate, switch.set, switch.remove]
+          description: |
+            What was done. Known values: `key.create`, `key.update`, `key.revoke`, `key.rotate`,
+            `switch.set`, `switch.remove`, `account.create`, `account.delete`, `issue.status`,
+            `silence.create`, `silence.expire`. New kinds of change add values; read an unknown one
+            as text.
         target:
           type: string
-          description: The key's id, or `kind:value` of the switch.
+          description: |
+            What was changed: the key's id, `kind:value` of the switch, the account's id, the
+            issue's id or the silence's id.
         details:
           type: object
           description: |
-            What changed, never a secret: the key as shown (`key.create`), `{"changes": <the
-            request body as read>}` (`key.update`), `{"prefix": …}` (`key.rotate`), the switch
-            (`switch.set`), `{}` otherwise.
+            What changed, never a secret: the key as shown (`key.create`), `{"changes": …}` (`key.update`:
+            the request body as read, or from the console only the fields that changed), `{"prefix": …}`
+            (`key.rotate`), the switch (`switch.set`), `{"email", "role"}` (`account.*`, with
+            `password_generated` on `account.create`), `{"from", "status"}` (`issue.status`), the silence (`silence.create`),
+            `{}` otherwise.
     AuditPage:
       type: object
       additionalProperties: false
@@ -1129,6 +1285,8 @@ tags:
     description: Virtual keys (admin)
   - name: controls
     description: Kill switches, budgets and the audit log (admin)
+  - name: accounts
+    description: Console accounts (admin)
   - name: usage
     description: AI calls, their tokens and cost
   - name: logs

@@ -23,7 +23,7 @@ public struct ActiveAlert: Sendable, Equatable {
 /// Evaluates rules and moves each alert through pending → firing → resolved. It keeps the state
 /// in memory (the history goes to the store) and hands changes to the dispatcher.
 public actor AlertEvaluator {
-    let rules: [AlertRule]
+    public let rules: [AlertRule]
     let reader: any SignalSource
     private var alerts: [String: ActiveAlert] = [:]
     /// Rules whose last evaluation failed, with the error (shown by `/api/v1/alerts/rules`).

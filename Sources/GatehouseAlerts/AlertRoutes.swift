@@ -66,28 +66,39 @@ public struct AlertRoutes: Sendable {
     /// `{"matchers": ["alertname=HighErrorRate", "severity!=low"], "ends_at": "…" | "duration": "2h", "comment": "…", "created_by": "…"}`.
     func addSilence(_ request: Request) async throws -> Response {
         let input = try Self.silenceRequest(try await JSONBody.collect(request, limit: Self.silenceBodyLimit))
-        let texts = input.matchers ?? []
-        let matchers = texts.compactMap(Silence.Matcher.init)
-        guard !texts.isEmpty, matchers.count == texts.count, matchers.count <= 20 else { throw Self.badMatchers }
         let now = TimeExpressions.nowMicros()
-        let starts = try input.startsAt.map { try APIParameters.instant($0, name: "starts_at") } ?? now
-        var ends: Int64
-        if let text = input.endsAt {
-            ends = try APIParameters.instant(text, name: "ends_at")
-        } else if let text = input.duration, let d = TimeExpressions.durationMicros(text) {
-            ends = starts.addingSaturated(d)
-        } else {
-            throw GatewayError.invalidRequest("give `ends_at` (RFC 3339) or `duration` (such as 2h)", param: "ends_at")
-        }
-        guard ends > starts, ends > now else { throw GatewayError.invalidRequest("the silence must end in the future, after it starts", param: "ends_at") }
-        guard ends.subtractingSaturated(starts) <= 366 * 86_400_000_000 else { throw GatewayError.invalidRequest("a silence may last at most a year", param: "ends_at") }
-        let silence = Silence(id: UUID().uuidString.lowercased(), matchers: matchers, startsAtMicros: starts, endsAtMicros: ends,
-                              createdBy: String((input.createdBy ?? "api").prefix(200)), comment: String((input.comment ?? "").prefix(1000)))
+        let silence = try Self.silence(input, nowMicros: now)
         try await store.addSilence(silence)
         return JSONResponse.make(SilenceView(silence, now: now), status: .created)
     }
 
-    static let badMatchers = GatewayError.invalidRequest("`matchers` must be 1 to 20 of label=value or label!=value", param: "matchers")
+    /// The silence a request asks for, or a 400 naming the first thing wrong: its matchers, then
+    /// its times.
+    static func silence(_ input: SilenceRequest, nowMicros now: Int64) throws(GatewayError) -> Silence {
+        let matchers: [Silence.Matcher]
+        do { matchers = try SilenceLimits.matchers(input.matchers ?? []) } catch { throw refusal(error) }
+        let starts = try input.startsAt.map { text throws(GatewayError) in try APIParameters.instant(text, name: "starts_at") } ?? now
+        let end: SilenceLimits.End = try input.endsAt.map { text throws(GatewayError) in .at(try APIParameters.instant(text, name: "ends_at")) }
+            ?? .after(input.duration)
+        do {
+            return try SilenceLimits.silence(matchers: matchers, startsAtMicros: starts, end: end, comment: input.comment,
+                                             createdBy: input.createdBy ?? "api", nowMicros: now)
+        } catch {
+            throw refusal(error)
+        }
+    }
+
+    /// The API's words for each limit a silence breaks.
+    static func refusal(_ problem: SilenceLimits.Problem) -> GatewayError {
+        switch problem {
+        case .matchers: badMatchers
+        case .noEnd: .invalidRequest("give `ends_at` (RFC 3339) or `duration` (such as 2h)", param: "ends_at")
+        case .endsTooSoon: .invalidRequest("the silence must end in the future, after it starts", param: "ends_at")
+        case .tooLong: .invalidRequest("a silence may last at most a year", param: "ends_at")
+        }
+    }
+
+    static let badMatchers = GatewayError.invalidRequest("`matchers` must be 1 to \(SilenceLimits.maxMatchers) of label=value or label!=value", param: "matchers")
 
     /// The body of `POST /api/v1/silences`, or a 400 that says what is wrong with it: not a JSON
     /// object, or which field has the wrong type.
@@ -107,6 +118,58 @@ public struct AlertRoutes: Sendable {
     func expire(_ id: String) async throws -> Response {
         guard try await store.expireSilence(id: id, atMicros: TimeExpressions.nowMicros()) else { throw GatewayError.notFound("no silence with id \(id)") }
         return JSONResponse.make(SilenceExpiry(id: id))
+    }
+}
+
+/// What a new silence must be, whether it comes from `POST /api/v1/silences` or the console's
+/// form: one set of limits, which each caller words its own way.
+public enum SilenceLimits {
+    public static let maxMatchers = 20
+    /// 366 days: a year, leap or not.
+    public static let maxLengthMicros: Int64 = 366 * 86_400_000_000
+    /// Longer comments and creators are cut, not refused: they are notes, not the silence.
+    public static let maxCommentCharacters = 1000
+    public static let maxCreatedByCharacters = 200
+
+    public enum End: Sendable, Equatable {
+        case at(Int64)
+        /// A duration such as `2h` after the start; nil when none was given.
+        case after(String?)
+    }
+
+    public enum Problem: Error, Equatable {
+        /// None, more than `maxMatchers`, or one that is not `label=value` or `label!=value`.
+        case matchers
+        /// No end, or a duration that is not one.
+        case noEnd
+        /// It ends before it starts, or has ended already.
+        case endsTooSoon
+        /// It lasts longer than `maxLengthMicros`.
+        case tooLong
+    }
+
+    /// Every matcher parsed, or `.matchers`.
+    public static func matchers(_ texts: [String]) throws(Problem) -> [Silence.Matcher] {
+        let matchers = texts.compactMap(Silence.Matcher.init)
+        guard !texts.isEmpty, matchers.count == texts.count, matchers.count <= maxMatchers else { throw .matchers }
+        return matchers
+    }
+
+    /// A new silence with a fresh id, or the first limit it breaks.
+    public static func silence(matchers: [Silence.Matcher], startsAtMicros starts: Int64, end: End, comment: String?, createdBy: String,
+                               nowMicros now: Int64) throws(Problem) -> Silence {
+        guard !matchers.isEmpty, matchers.count <= maxMatchers else { throw .matchers }
+        let ends: Int64
+        switch end {
+        case .at(let micros): ends = micros
+        case .after(let text):
+            guard let text, let length = TimeExpressions.durationMicros(text) else { throw .noEnd }
+            ends = starts.addingSaturated(length)
+        }
+        guard ends > starts, ends > now else { throw .endsTooSoon }
+        guard ends.subtractingSaturated(starts) <= maxLengthMicros else { throw .tooLong }
+        return Silence(id: UUID().uuidString.lowercased(), matchers: matchers, startsAtMicros: starts, endsAtMicros: ends,
+                       createdBy: String(createdBy.prefix(maxCreatedByCharacters)), comment: String((comment ?? "").prefix(maxCommentCharacters)))
     }
 }
 
@@ -175,7 +238,7 @@ extension AlertDelivery {
 }
 
 extension SilenceView {
-    init(_ s: Silence, now: Int64) {
+    public init(_ s: Silence, now: Int64) {
         self.init(id: s.id, matchers: s.matchers.map(\.description), startsAt: TimeExpressions.format(micros: s.startsAtMicros),
                   endsAt: TimeExpressions.format(micros: s.endsAtMicros), createdBy: s.createdBy, comment: s.comment,
                   state: s.isActive(at: now) ? .active : (now < s.startsAtMicros ? .pending : .expired))

@@ -22,7 +22,7 @@ public enum NotificationPayloads {
             blocks.append(["type": "section", "text": ["type": "mrkdwn", "text": String(text.prefix(2900))]])
         }
         if n.alerts.count > 20 { blocks.append(["type": "context", "elements": [["type": "mrkdwn", "text": "…and \(n.alerts.count - 20) more"]]]) }
-        var links = "<\(n.externalURL)/api/v1/alerts|Open in Gatehouse>"
+        var links = "<\(consoleURL(n.externalURL, rule: firing.first?.rule ?? n.alerts.first?.rule))|Open in Gatehouse>"
         if let runbook = n.alerts.compactMap({ $0.annotations["runbook_url"] }).first { links += " · <\(runbook)|Runbook>" }
         blocks.append(["type": "context", "elements": [["type": "mrkdwn", "text": links]]])
         return ["text": title + " — " + n.alerts.map { "\($0.rule): \($0.summary)" }.joined(separator: "; "), "blocks": blocks]
@@ -38,11 +38,12 @@ public enum NotificationPayloads {
         }
         let firing = n.alerts.filter { $0.state == .firing }
         let worst = firing.map(\.severity).max() ?? .medium
+        let console = consoleURL(n.externalURL, rule: firing.first?.rule)
         let summary = firing.map { "\($0.rule): \($0.summary)" }.joined(separator: "; ")
         var details: [String: Any] = ["firing": firing.count, "expression": firing.first?.expression ?? ""]
         for alert in firing.prefix(20) { details[alert.rule + (alert.labels.count > 2 ? " " + alert.fingerprint : "")] = alert.summary }
         return [
-            "routing_key": routingKey, "event_action": "trigger", "dedup_key": dedup, "client": "Gatehouse", "client_url": n.externalURL + "/api/v1/alerts",
+            "routing_key": routingKey, "event_action": "trigger", "dedup_key": dedup, "client": "Gatehouse", "client_url": console,
             "payload": [
                 "summary": String(("[\(worst.rawValue.uppercased())] " + summary).prefix(1024)), "source": "gatehouse",
                 "severity": pagerDutySeverity(worst), "timestamp": TimeExpressions.format(micros: n.nowMicros),
@@ -50,9 +51,21 @@ public enum NotificationPayloads {
                 "group": n.groupLabels["alertname"] ?? "", "class": firing.first?.expression.split(separator: " ").first.map(String.init) ?? "",
                 "custom_details": details,
             ] as [String: Any],
-            "links": [["href": n.externalURL + "/api/v1/alerts", "text": "Gatehouse alerts"]],
+            "links": [["href": console, "text": "Gatehouse alerts"]],
         ]
     }
+
+    /// The console's alerts page, at the rule's row (each row's `id` is its rule's name); the
+    /// page itself when there is no rule.
+    public static func consoleURL(_ externalURL: String, rule: String?) -> String {
+        let page = externalURL + "/alerts"
+        guard let rule, !rule.isEmpty else { return page }
+        // Only unreserved ASCII stays as it is: `|` and `>` would end a Slack link, and a
+        // browser decodes the rest before it looks for the row.
+        return page + "#" + (rule.addingPercentEncoding(withAllowedCharacters: fragmentSafe) ?? "")
+    }
+
+    private static let fragmentSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     /// critical → critical, high → error, medium → warning, low → info.
     public static func pagerDutySeverity(_ s: AlertSeverity) -> String {
@@ -88,7 +101,7 @@ public enum NotificationPayloads {
                     "status": a.state == .firing ? "firing" : "resolved", "labels": a.labels, "annotations": annotations,
                     "startsAt": TimeExpressions.format(micros: a.firedAtMicros ?? a.activeSinceMicros),
                     "endsAt": a.resolvedAtMicros.map { TimeExpressions.format(micros: $0) } ?? "0001-01-01T00:00:00Z",
-                    "generatorURL": n.externalURL + "/api/v1/alerts/rules", "fingerprint": a.fingerprint,
+                    "generatorURL": consoleURL(n.externalURL, rule: a.rule), "fingerprint": a.fingerprint,
                 ]
             },
         ]

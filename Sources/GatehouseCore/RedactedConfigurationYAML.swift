@@ -111,11 +111,11 @@ extension GatehouseConfig {
             ("default_receiver", alerts.defaultReceiver.map(Y.text) ?? Y.null),
             ("probes", list(alerts.probes.map { p in
                 flow([("name", Y.text(p.name)), ("url", Y.text(Redactor.redactURL(p.url))), ("interval_seconds", Y.number(p.intervalSeconds)),
-                      ("retries", Y.number(p.retries))])
+                      ("retries", Y.number(p.retries)), ("public", Y.bool(p.isPublic))])
             })),
             ("heartbeats", list(alerts.heartbeats.map { h in
                 flow([("name", Y.text(h.name)), ("interval_seconds", Y.number(h.intervalSeconds)), ("grace_seconds", Y.number(h.graceSeconds)),
-                      ("token", optionalSecret(h.token))])
+                      ("token", optionalSecret(h.token)), ("public", Y.bool(h.isPublic))])
             })),
         ])))
         root.append(("admin_token", optionalSecret(controls.adminToken)))

@@ -58,7 +58,28 @@ public enum Redactor {
             if array.count == 2, let name = array[0] as? String, isSecretKey(name) { return [name, mask] }
             return array.map { redactJSON($0, depth: depth + 1) }
         }
+        // Values under innocent names hold secrets too: a frame's `client = "https://key@host/42"`.
+        if let text = value as? String { return scrubText(maskURLCredentials(text)) }
         return value
+    }
+
+    /// Every `scheme://user[:password]@host` inside `text` with its user part masked
+    /// (`scheme://[REDACTED]@host`): database URLs, Sentry DSNs, basic-auth links.
+    public static func maskURLCredentials(_ text: String) -> String {
+        guard text.contains("://"), text.contains("@") else { return text }
+        var result = ""
+        var rest = text[...]
+        while let scheme = rest.range(of: "://") {
+            result += rest[..<scheme.upperBound]
+            rest = rest[scheme.upperBound...]
+            // The authority ends at the first /, ?, # or whitespace; an @ before that ends user info.
+            let authorityEnd = rest.firstIndex { "/?#".contains($0) || $0.isWhitespace } ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"), at > rest.startIndex {
+                result += mask
+                rest = rest[at...]
+            }
+        }
+        return result + rest
     }
 
     /// A URL with its password and secret query values (`isSecretQueryName`) replaced.

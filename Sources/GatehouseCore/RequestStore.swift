@@ -171,29 +171,66 @@ public struct UsageReport: Sendable, Equatable {
     }
 }
 
+/// The order of a request list: one column, either way. Ties fall back to time, then id, in the
+/// same direction, so every row has one place and keyset paging neither skips nor repeats.
+public struct RequestSort: Sendable, Equatable {
+    public enum Field: String, Sendable, CaseIterable {
+        case time, cost, latency
+        /// Input plus output tokens.
+        case tokens
+    }
+
+    public var field: Field
+    public var descending: Bool
+
+    public init(_ field: Field, descending: Bool = true) {
+        self.field = field
+        self.descending = descending
+    }
+
+    /// The default order: newest first.
+    public static let newestFirst = RequestSort(.time)
+
+    /// `cost` (ascending) or `-cost` (descending), for URLs.
+    public init?(_ text: String) {
+        let descending = text.hasPrefix("-")
+        guard let field = Field(rawValue: descending ? String(text.dropFirst()) : text) else { return nil }
+        self.init(field, descending: descending)
+    }
+
+    public var name: String { (descending ? "-" : "") + field.rawValue }
+}
+
 public struct RequestListQuery: Sendable, Equatable {
     public var filter: RequestFilter
     public var fromMicros: Int64?
     public var toMicros: Int64?
     public var limit: Int
-    /// Opaque cursor from the previous page's `nextCursor`.
+    /// Opaque cursor from a page of the same sort: its `nextCursor` or `previousCursor`.
     public var cursor: String?
-    public init(filter: RequestFilter = RequestFilter(), fromMicros: Int64? = nil, toMicros: Int64? = nil, limit: Int = 50, cursor: String? = nil) {
+    public var sort: RequestSort
+    public init(filter: RequestFilter = RequestFilter(), fromMicros: Int64? = nil, toMicros: Int64? = nil, limit: Int = 50, cursor: String? = nil,
+                sort: RequestSort = .newestFirst) {
         self.filter = filter
         self.fromMicros = fromMicros
         self.toMicros = toMicros
         self.limit = limit
         self.cursor = cursor
+        self.sort = sort
     }
 }
 
 public struct RequestPage: Sendable, Equatable {
-    /// Newest first.
+    /// In the query's sort order (newest first by default).
     public var records: [RequestRecord]
+    /// The page after this one; nil on the last page.
     public var nextCursor: String?
-    public init(records: [RequestRecord], nextCursor: String?) {
+    /// The page before this one; nil on the first page.
+    public var previousCursor: String?
+    public init(records: [RequestRecord], nextCursor: String?, previousCursor: String? = nil) {
         self.records = records
         self.nextCursor = nextCursor
+        self.previousCursor = previousCursor
     }
 }
 

@@ -95,7 +95,8 @@ public struct UsageRoutes: Sendable {
         return 86_400_000_000
     }
 
-    static func filter(_ params: FormParameters) throws -> RequestFilter {
+    /// The request filter of the API's and the console's request lists (one reading of the parameters).
+    public static func filter(_ params: FormParameters) throws -> RequestFilter {
         var filter = RequestFilter()
         filter.model = params.get("model")
         filter.provider = params.get("provider")
@@ -137,7 +138,7 @@ public struct UsageRoutes: Sendable {
             latencyMs: stats.latency.map { UsageLatencyView(p50: ms($0.p50), p95: ms($0.p95), p99: ms($0.p99)) })
     }
 
-    static func view(_ r: RequestRecord) -> RequestRecordView {
+    public static func view(_ r: RequestRecord) -> RequestRecordView {
         RequestRecordView(
             id: r.id, timestamp: TimeExpressions.format(micros: r.timestampMicros), route: r.route.rawValue,
             provider: r.provider, requestedModel: r.requestedModel, model: r.model, status: r.status, stream: r.stream,

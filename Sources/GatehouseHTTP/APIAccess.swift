@@ -16,6 +16,9 @@ public enum APIAccess: String, Sendable, CaseIterable {
     case team
     /// Keys, kill switches, audit and budgets: need the admin token; off when none is set.
     case admin
+    /// The console's HTML pages and forms: they sign people in themselves (sessions, CSRF), so
+    /// the token check does not run; not part of the JSON API's contract.
+    case console
 }
 
 /// One registered route and the access it was given.
@@ -33,6 +36,7 @@ public final class APIRouter {
     public let open: AccessGroup
     public let team: AccessGroup
     public let admin: AccessGroup
+    public let console: AccessGroup
     let registry: Registry
 
     public init(router: Router<GatehouseRequestContext>, adminToken: String?) {
@@ -43,6 +47,7 @@ public final class APIRouter {
                            registry: registry)
         admin = AccessGroup(access: .admin, group: router.group().add(middleware: AdminTokenMiddleware(token: adminToken, access: .admin)),
                             registry: registry)
+        console = AccessGroup(access: .console, group: router.group(), registry: registry)
     }
 
     /// Every route registered through this router, in order.

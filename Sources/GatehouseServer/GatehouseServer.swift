@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import GatehouseAlerts
+import GatehouseAPI
+import GatehouseConsole
 import GatehouseCore
 import GatehouseGateway
 import GatehouseHTTP
@@ -74,7 +76,8 @@ public struct GatehouseServer: Sendable {
             logger.notice("telemetry ingest is open: no projects are configured, so logs and Sentry events are accepted without a key (configure telemetry.projects to require one)")
         }
         ingest.addRoutes(to: api)
-        TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention).addRoutes(to: api)
+        let telemetryRoutes = TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention)
+        telemetryRoutes.addRoutes(to: api)
         AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: api)
         UsageRoutes(store: opened.store).addRoutes(to: api)
 
@@ -87,6 +90,13 @@ public struct GatehouseServer: Sendable {
         AlertRoutes(settings: config.alerts, service: alerting, store: opened.alerts).addRoutes(to: api)
         ProbeRoutes(settings: config.alerts, store: opened.alerts, probes: probes).addRoutes(to: api)
         APIDocsRoutes().addRoutes(to: api)
+        try Console(ConsoleDependencies(
+            requests: opened.store, telemetry: telemetry, logRoutes: telemetryRoutes, alertStore: opened.alerts, alerting: alerting, probes: probes, controls: opened.controls,
+            gate: controls, configuredBudgets: config.controls.budgets, accounts: opened.accounts,
+            adminToken: config.controls.adminToken,
+            about: .init(version: GatehouseVersion.current, storeKind: opened.kind, retention: config.telemetry.retention,
+                         redactedConfiguration: config.redactedYAML(), publicProbes: config.alerts.publicMonitorNames)
+        )).addRoutes(to: api)
         OpsRoutes(store: opened.store, storeKind: opened.kind, health: gateway.health, providers: config.providers,
                   breakers: gateway.breakers, metricsToken: config.metrics.requireToken ? config.controls.adminToken : nil).addRoutes(to: api)
 

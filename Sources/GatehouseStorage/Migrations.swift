@@ -111,7 +111,46 @@ enum Migrations {
             version: 5, name: "requests: usage_estimated",
             sqlite: ["ALTER TABLE requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0"],
             postgres: ["ALTER TABLE requests ADD COLUMN usage_estimated SMALLINT NOT NULL DEFAULT 0"]),
+        Migration(
+            version: 6, name: "console: accounts and sessions",
+            sqlite: consoleTables(bigint: "INTEGER"),
+            postgres: consoleTables(bigint: "BIGINT")),
+        Migration(
+            // Probe results are kept 31 days; the hourly prune deletes by age alone, which
+            // (probe, ts) cannot serve, so without this it reads the whole table each time.
+            version: 7, name: "probe results: an index by time for pruning",
+            sqlite: ["CREATE INDEX probe_results_ts ON probe_results (ts)"],
+            postgres: ["CREATE INDEX probe_results_ts ON probe_results (ts)"]),
     ]
+
+    /// Console accounts and their sessions (a session row holds only its token's SHA-256).
+    static func consoleTables(bigint: String) -> [String] {
+        [
+            """
+            CREATE TABLE console_accounts (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_at \(bigint) NOT NULL,
+                disabled SMALLINT NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE console_sessions (
+                token_hash TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                account_name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                created_at \(bigint) NOT NULL,
+                last_seen \(bigint) NOT NULL,
+                expires_at \(bigint) NOT NULL
+            )
+            """,
+            "CREATE INDEX console_sessions_account ON console_sessions (account_id)",
+        ]
+    }
 
     static func alertTables(bigint: String, serial: String) -> [String] {
         [

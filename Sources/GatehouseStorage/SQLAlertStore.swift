@@ -108,6 +108,57 @@ public final class SQLAlertStore: AlertStore {
         }
     }
 
+    /// `probe IN (…)` over bound names, and the span [from, to).
+    private func probeSpan(_ probes: [String], _ fromMicros: Int64, _ toMicros: Int64, _ b: inout SQLBuilder) -> String {
+        "probe IN (\(probes.map { b.bind(.text($0)) }.joined(separator: ", "))) AND ts >= \(b.bind(.int(fromMicros))) AND ts < \(b.bind(.int(toMicros)))"
+    }
+
+    public func probeUptime(probes: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64?) async throws -> [ProbeUptime] {
+        guard !probes.isEmpty else { return [] }
+        var b = SQLBuilder(dialect: dialect)
+        let bucket = bucketMicros.map { "(ts / \(b.bind(.int($0)))) * \(b.bind(.int($0)))" } ?? "NULL"
+        let span = probeSpan(probes, fromMicros, toMicros, &b)
+        let sql = """
+            SELECT probe, \(bucket) AS bucket, COUNT(*) AS checks, \(dialect.sumInt("up")) AS up_checks,
+                   AVG(CAST(latency_us AS DOUBLE PRECISION)) AS latency
+            FROM probe_results WHERE \(span) GROUP BY probe, bucket ORDER BY probe, bucket
+            """
+        return try await driver.query(sql, b.binds).map { row in
+            ProbeUptime(probe: row["probe"].text ?? "", bucketStartMicros: bucketMicros == nil ? nil : row["bucket"].int, checks: row["checks"].int ?? 0,
+                        upChecks: row["up_checks"].int ?? 0, averageLatencyMicros: row["latency"].double ?? 0)
+        }
+    }
+
+    public func probeIncidents(probes: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [ProbeIncident] {
+        guard !probes.isEmpty else { return [] }
+        var b = SQLBuilder(dialect: dialect)
+        let span = probeSpan(probes, fromMicros, toMicros, &b)
+        // Runs of equal `up` (a new run where `up` changes), each failing run with the start of
+        // the run after it: the check that passed again.
+        let sql = """
+            WITH marked AS (
+                SELECT id, probe, ts, up, CASE WHEN up = LAG(up) OVER (PARTITION BY probe ORDER BY ts, id) THEN 0 ELSE 1 END AS starts_run
+                FROM probe_results WHERE \(span)
+            ), numbered AS (
+                SELECT id, probe, ts, up, starts_run,
+                       SUM(starts_run) OVER (PARTITION BY probe ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS run
+                FROM marked
+            ), runs AS (
+                SELECT probe, run, MIN(up) AS up, MIN(ts) AS started, MIN(CASE WHEN starts_run = 1 THEN id END) AS first_id, COUNT(*) AS checks
+                FROM numbered GROUP BY probe, run
+            ), spans AS (
+                SELECT probe, up, started, first_id, checks, LEAD(started) OVER (PARTITION BY probe ORDER BY run) AS ended FROM runs
+            )
+            SELECT spans.probe, started, ended, checks, probe_results.error AS first_error
+            FROM spans JOIN probe_results ON probe_results.id = spans.first_id
+            WHERE spans.up = 0 ORDER BY started DESC, spans.probe LIMIT \(b.bind(.int(Int64(limit))))
+            """
+        return try await driver.query(sql, b.binds).map { row in
+            ProbeIncident(probe: row["probe"].text ?? "", startedMicros: row["started"].int ?? 0, endedMicros: row["ended"].int,
+                          failedChecks: row["checks"].int ?? 0, firstError: row["first_error"].text)
+        }
+    }
+
     public func recordHeartbeat(name: String, atMicros: Int64) async throws {
         var b = SQLBuilder(dialect: dialect)
         let n = b.bind(.text(name)), t = b.bind(.int(atMicros))

@@ -104,15 +104,24 @@ public final class SQLControlStore: ControlStore {
                                    [.int(entry.timestampMicros), .text(entry.actor), .text(entry.action), .text(entry.target), .text(entry.details)])
     }
 
-    public func audit(limit: Int, before: Int64?) async throws -> [AuditEntry] {
-        var sql = "SELECT id, ts, actor, action, target, details FROM audit_log"
+    public func audit(limit: Int, before: Int64?, matching filter: AuditFilter) async throws -> [AuditEntry] {
+        var conditions: [String] = []
         var binds: [SQLValue] = []
-        if let before {
-            sql += " WHERE id < \(p(1))"
-            binds.append(.int(before))
+        func bind(_ value: SQLValue) -> String {
+            binds.append(value)
+            return p(binds.count)
         }
-        sql += " ORDER BY id DESC LIMIT \(p(binds.count + 1))"
-        binds.append(.int(Int64(limit)))
+        if let before { conditions.append("id < \(bind(.int(before)))") }
+        // LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        let patterns = [("actor", "%" + QueryCompiler.escapeLike(filter.actor.lowercased()) + "%", filter.actor),
+                        ("action", QueryCompiler.escapeLike(filter.action.lowercased()) + "%", filter.action),
+                        ("target", "%" + QueryCompiler.escapeLike(filter.target.lowercased()) + "%", filter.target)]
+        for (column, pattern, text) in patterns where !text.isEmpty {
+            conditions.append("LOWER(\(column)) LIKE \(bind(.text(pattern))) ESCAPE '\\'")
+        }
+        var sql = "SELECT id, ts, actor, action, target, details FROM audit_log"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY id DESC LIMIT \(bind(.int(Int64(limit))))"
         return try await driver.query(sql, binds).map { row in
             AuditEntry(id: row["id"].int ?? 0, timestampMicros: row["ts"].int ?? 0, actor: row["actor"].text ?? "",
                        action: row["action"].text ?? "", target: row["target"].text ?? "", details: row["details"].text ?? "{}")
@@ -168,7 +177,7 @@ public final class SQLControlStore: ControlStore {
     }
 
     public func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount] {
-        let escaped = counterPrefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        let escaped = QueryCompiler.escapeLike(counterPrefix)
         return try await driver.query("""
             SELECT counter, window_start, granted, used, limit_value FROM quota_counters
             WHERE counter LIKE \(p(1)) ESCAPE '\\' AND window_start >= \(p(2)) ORDER BY counter, window_start

@@ -95,21 +95,33 @@ public final class SQLRequestStore: RequestStore {
         var conditions = try filterConditions(query.filter, &builder)
         if let from = query.fromMicros { conditions.append("ts >= \(builder.bind(.int(from)))") }
         if let to = query.toMicros { conditions.append("ts < \(builder.bind(.int(to)))") }
-        if let cursor = query.cursor {
-            guard let (ts, id) = PageCursor.decode(cursor) else { throw StoreError.invalidCursor }
-            let t1 = builder.bind(.int(ts)), t2 = builder.bind(.int(ts)), i = builder.bind(.text(id))
-            conditions.append("(ts < \(t1) OR (ts = \(t2) AND id < \(i)))")
+        let sort = query.sort
+        let position = try query.cursor.map { try RequestCursor.decode($0, sort: sort) }
+        // Paging back reads the rows before the cursor in reverse order, then turns them round.
+        let backward = position?.backward ?? false
+        let keyColumns = RequestCursor.keyColumns(sort.field)
+        if let position {
+            let placeholders = position.key.map { builder.bind($0) }
+            let after = sort.descending != backward ? "<" : ">"
+            // The bound on the first column alone is implied, but lets the planner use an index on it.
+            conditions.append("\(keyColumns[0]) \(after)= \(builder.bind(position.key[0]))")
+            conditions.append("(\(keyColumns.joined(separator: ", "))) \(after) (\(placeholders.joined(separator: ", ")))")
         }
+        let direction = sort.descending != backward ? "DESC" : "ASC"
+        let order = keyColumns.map { "\($0) \(direction)" }.joined(separator: ", ")
         let limit = max(1, min(query.limit, 1000))
-        let sql = "SELECT \(selectColumns) FROM requests\(whereClause(conditions)) ORDER BY ts DESC, id DESC LIMIT \(builder.bind(.int(Int64(limit + 1))))"
+        let sql = "SELECT \(selectColumns) FROM requests\(whereClause(conditions)) ORDER BY \(order) LIMIT \(builder.bind(.int(Int64(limit + 1))))"
         let rows = try await driver.query(sql, builder.binds)
         var records = try rows.map(Self.decode)
-        var next: String?
-        if records.count > limit {
-            records.removeLast()
-            if let last = records.last { next = PageCursor.encode(ts: last.timestampMicros, id: last.id) }
-        }
-        return RequestPage(records: records, nextCursor: next)
+        let more = records.count > limit
+        if more { records.removeLast() }
+        if backward { records.reverse() }
+        let first = records.first.map { RequestCursor.encode($0, sort: sort, backward: true) }
+        let last = records.last.map { RequestCursor.encode($0, sort: sort, backward: false) }
+        // Forward: more rows mean a next page; a cursor means rows before. Backward: the reverse.
+        return backward
+            ? RequestPage(records: records, nextCursor: last, previousCursor: more ? first : nil)
+            : RequestPage(records: records, nextCursor: more ? last : nil, previousCursor: position == nil ? nil : first)
     }
 
     // MARK: - Usage
@@ -282,3 +294,64 @@ public final class SQLRequestStore: RequestStore {
     }
 }
 
+/// A keyset cursor over a sorted request list: which way it pages and the sort key of the row it
+/// starts from (the sort column's value, the time and the id). The default order's forward
+/// cursors keep the `PageCursor` form, so cursors the API handed out before sorting still work.
+enum RequestCursor {
+    struct Position {
+        var backward: Bool
+        var key: [SQLValue]
+    }
+
+    /// The columns a sort orders by, the sort column first; time and id break ties.
+    static func keyColumns(_ field: RequestSort.Field) -> [String] {
+        switch field {
+        case .time: ["ts", "id"]
+        case .cost: ["cost_micros", "ts", "id"]
+        case .latency: ["latency_us", "ts", "id"]
+        case .tokens: ["(input_tokens + output_tokens)", "ts", "id"]
+        }
+    }
+
+    static func value(_ record: RequestRecord, _ field: RequestSort.Field) -> Int64 {
+        switch field {
+        case .time: record.timestampMicros
+        case .cost: record.cost.value
+        case .latency: record.latencyMicros
+        case .tokens: Int64(record.usage.inputTokens) + Int64(record.usage.outputTokens)
+        }
+    }
+
+    static func encode(_ record: RequestRecord, sort: RequestSort, backward: Bool) -> String {
+        if sort == .newestFirst && !backward { return PageCursor.encode(ts: record.timestampMicros, id: record.id) }
+        let payload = [prefix, sort.name, backward ? "back" : "next", String(value(record, sort.field)), String(record.timestampMicros), record.id]
+        return base64URL(Data(payload.joined(separator: "|").utf8))
+    }
+
+    /// The position `cursor` names; a cursor of another sort (or none of ours) is invalid.
+    static func decode(_ cursor: String, sort: RequestSort) throws -> Position {
+        guard cursor.count <= 512 else { throw StoreError.invalidCursor }
+        if let text = fromBase64URL(cursor), text.hasPrefix(prefix + "|") {
+            let parts = text.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 6, parts[1] == sort.name, ["back", "next"].contains(parts[2]),
+                  let value = Int64(parts[3]), let ts = Int64(parts[4]), !parts[5].isEmpty else { throw StoreError.invalidCursor }
+            let key: [SQLValue] = sort.field == .time ? [.int(ts), .text(parts[5])] : [.int(value), .int(ts), .text(parts[5])]
+            return Position(backward: parts[2] == "back", key: key)
+        }
+        guard sort == .newestFirst, let (ts, id) = PageCursor.decode(cursor) else { throw StoreError.invalidCursor }
+        return Position(backward: false, key: [.int(ts), .text(id)])
+    }
+
+    private static let prefix = "rc1"
+
+    private static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func fromBase64URL(_ text: String) -> String? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -211,6 +211,82 @@ public final class SQLTelemetryStore: TelemetryStore {
         return try await driver.query(sql, b.binds).map(Self.decodeEvent)
     }
 
+    public func issueEventCounts(issueIDs: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64) async throws -> [IssueEventBucket] {
+        guard !issueIDs.isEmpty, bucketMicros > 0 else { return [] }
+        var b = SQLBuilder(dialect: dialect)
+        let width = b.bind(.int(bucketMicros))
+        let ids = Set(issueIDs).sorted().map { b.bind(.text($0)) }.joined(separator: ", ")
+        let sql = """
+            SELECT issue_id, (ts / \(width)) * \(width) AS bucket, COUNT(*) AS n FROM error_events
+            WHERE issue_id IN (\(ids)) AND ts >= \(b.bind(.int(fromMicros))) AND ts < \(b.bind(.int(toMicros)))
+            GROUP BY 1, 2
+            """
+        return try await driver.query(sql, b.binds).map { row in
+            IssueEventBucket(issueID: row["issue_id"].text ?? "", startMicros: row["bucket"].int ?? 0, count: row["n"].int ?? 0)
+        }
+    }
+
+    public func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue] {
+        var b = SQLBuilder(dialect: dialect)
+        let issue = b.bind(.text(issueID))
+        // Sentry SDKs send tags as an object; old ones as a list of [key, value] pairs.
+        let documentTags = dialect.name == "postgres" ? """
+            SELECT t.key AS tag_key, t.value AS tag_value FROM docs,
+                jsonb_each_text(CASE WHEN jsonb_typeof(docs.tags) = 'object' THEN docs.tags ELSE '{}'::jsonb END) t
+            UNION ALL
+            SELECT p ->> 0, p ->> 1 FROM docs, jsonb_array_elements(CASE WHEN jsonb_typeof(docs.tags) = 'array' THEN docs.tags ELSE '[]'::jsonb END) p
+            """ : """
+            SELECT CASE WHEN docs.kind = 'array' THEN json_extract(t.value, '$[0]') ELSE t.key END AS tag_key,
+                   CASE WHEN docs.kind = 'array' THEN json_extract(t.value, '$[1]') ELSE t.value END AS tag_value
+            FROM docs, json_each(docs.document, '$.tags') t
+            """
+        let docs = dialect.name == "postgres"
+            ? "SELECT document::jsonb -> 'tags' AS tags FROM error_events WHERE issue_id = \(issue)"
+            : "SELECT document, json_type(document, '$.tags') AS kind FROM error_events WHERE issue_id = \(issue)"
+        let sql = """
+            WITH docs AS (\(docs)),
+            tagged AS (
+                \(documentTags)
+                UNION ALL SELECT 'environment', environment FROM error_events WHERE issue_id = \(issue)
+                UNION ALL SELECT 'release', release FROM error_events WHERE issue_id = \(issue)
+            ),
+            counted AS (
+                SELECT tag_key, tag_value, COUNT(*) AS n FROM tagged WHERE tag_key IS NOT NULL AND tag_value IS NOT NULL GROUP BY tag_key, tag_value
+            ),
+            ranked AS (
+                SELECT tag_key, tag_value, n, CAST(SUM(n) OVER (PARTITION BY tag_key) AS BIGINT) AS total,
+                       ROW_NUMBER() OVER (PARTITION BY tag_key ORDER BY n DESC, tag_value) AS position
+                FROM counted
+            )
+            SELECT tag_key, tag_value, n, total FROM ranked WHERE position <= \(b.bind(.int(Int64(max(1, valuesPerKey)))))
+            ORDER BY tag_key, position LIMIT 1000
+            """
+        return try await driver.query(sql, b.binds).map { row in
+            IssueTagValue(key: row["tag_key"].text ?? "", value: row["tag_value"].text ?? "", count: row["n"].int ?? 0, keyTotal: row["total"].int ?? 0)
+        }
+    }
+
+    public func issueEvent(issueID: String, eventID: String?) async throws -> IssueEventPosition? {
+        var b = SQLBuilder(dialect: dialect)
+        var conditions = ["issue_id = \(b.bind(.text(issueID)))"]
+        if let eventID { conditions.append("event_id = \(b.bind(.text(eventID)))") }
+        let sql = "SELECT \(Self.eventColumns.joined(separator: ", ")) FROM error_events\(Self.whereClause(conditions)) ORDER BY ts DESC, event_id DESC LIMIT 1"
+        guard let event = try await driver.query(sql, b.binds).first.map(Self.decodeEvent) else { return nil }
+        // Events are ordered by time, then id (several can share a microsecond).
+        var n = SQLBuilder(dialect: dialect)
+        let issue = n.bind(.text(issueID)), ts = n.bind(.int(event.timestampMicros)), id = n.bind(.text(event.eventID))
+        let neighbours = """
+            SELECT 'newer' AS side, event_id FROM (SELECT event_id FROM error_events WHERE issue_id = \(issue)
+                AND (ts > \(ts) OR (ts = \(ts) AND event_id > \(id))) ORDER BY ts, event_id LIMIT 1) newer
+            UNION ALL
+            SELECT 'older' AS side, event_id FROM (SELECT event_id FROM error_events WHERE issue_id = \(issue)
+                AND (ts < \(ts) OR (ts = \(ts) AND event_id < \(id))) ORDER BY ts DESC, event_id DESC LIMIT 1) older
+            """
+        let rows = try await driver.query(neighbours, n.binds)
+        func neighbour(_ side: String) -> String? { rows.first { $0["side"].text == side }?["event_id"].text }
+        return IssueEventPosition(event: event, newerEventID: neighbour("newer"), olderEventID: neighbour("older"))
+    }
+
     static func decodeIssue(_ row: SQLRow) throws -> ErrorIssue {
         guard let id = row["id"].text else { throw StoreError.corrupt("issue row without id") }
         let severity = Int(row["severity"].int ?? 5)

@@ -9,6 +9,7 @@ public struct OpenedStore: Sendable {
     public var controls: SQLControlStore
     public var telemetry: SQLTelemetryStore
     public var alerts: SQLAlertStore
+    public var accounts: SQLAccountStore
     /// Services to run in the ServiceGroup (the PostgreSQL pool), started before anything else.
     public var services: [any Service]
     /// Closes connections; call after every user of the store has stopped.
@@ -29,12 +30,12 @@ public enum StoreFactory {
         case .sqlite(let path):
             let driver = try await SQLiteDriver.open(path: path, logger: logger)
             return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), telemetry: SQLTelemetryStore(driver: driver), alerts: SQLAlertStore(driver: driver),
-                               services: [], close: { try await driver.close() }, kind: "sqlite")
+                               accounts: SQLAccountStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
         case .postgres(let text):
             let client = PostgresClient(configuration: try PostgresDriver.configuration(fromURL: text), backgroundLogger: logger)
             let driver = PostgresDriver(client: client, logger: logger)
             return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), telemetry: SQLTelemetryStore(driver: driver), alerts: SQLAlertStore(driver: driver),
-                               services: [PostgresService(client: client, driver: driver, logger: logger)],
+                               accounts: SQLAccountStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
                                close: {}, kind: "postgres")
         }
     }

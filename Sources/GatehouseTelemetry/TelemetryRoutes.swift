@@ -50,7 +50,8 @@ public struct TelemetryRoutes: Sendable {
 
     /// Server-sent events: `event: log` with one line as JSON, for every new line that matches
     /// `q`, from the moment of connecting (or the last `seq` the client saw, `Last-Event-ID`).
-    func tail(_ request: Request, connection: any Channel) async throws -> Response {
+    /// Public for the console's live tail, which streams the same events to a signed-in browser.
+    public func tail(_ request: Request, connection: any Channel) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
         let filter = try APIParameters.filter(params.get("q"))
         // Compile once up front, so a query naming a bad field fails with 400, not mid-stream.
@@ -138,8 +139,13 @@ public struct TelemetryRoutes: Sendable {
         return try await issue(id)
     }
 
-    /// Every log line, error event and AI call that carries one correlation id, oldest first.
     func correlation(_ id: String) async throws -> Response {
+        JSONResponse.make(try await correlationTimeline(id))
+    }
+
+    /// Every log line, error event and AI call that carries one correlation id, oldest first.
+    /// Public for the console's correlation page, which shows the same timeline.
+    public func correlationTimeline(_ id: String) async throws -> CorrelationTimeline {
         guard !id.isEmpty, id.count <= 256 else { throw GatewayError.invalidRequest("the correlation id must be 1 to 256 characters") }
         let limit = 1000
         async let logs = store.logs(correlationID: id, limit: limit)
@@ -150,7 +156,7 @@ public struct TelemetryRoutes: Sendable {
         for event in try await errors { timeline.append((event.timestampMicros, .error(ErrorEventView(event, withDocument: false)))) }
         for call in try await calls.records { timeline.append((call.timestampMicros, .aiRequest(CorrelatedAIRequest(call)))) }
         timeline.sort { $0.0 < $1.0 }
-        return JSONResponse.make(CorrelationTimeline(correlationID: id, timeline: timeline.map(\.1)))
+        return CorrelationTimeline(correlationID: id, timeline: timeline.map(\.1))
     }
 
     func storage() async throws -> Response {
@@ -209,7 +215,8 @@ extension IssueTriageStatus {
 }
 
 extension LogLine {
-    init(_ l: LogRecord) {
+    /// Public for the console, which shows lines as the API does.
+    public init(_ l: LogRecord) {
         self.init(seq: l.sequence, timestamp: TimeExpressions.format(micros: l.timestampMicros), level: TelemetryLevel(l.level), message: l.message,
                   project: l.project, service: l.service, environment: l.environment, correlationID: l.correlationID, function: l.function,
                   durationMilliseconds: l.durationMicros.map { Double($0) / 1000 }, slow: l.slow, attributes: JSONValue.object(text: l.attributesJSON))

@@ -177,6 +177,105 @@ func rule(_ name: String = "HighErrorRate", expr: String = "error_rate over 5m >
         #expect(blocks.contains { (($0["text"] as? [String: Any])?["text"] as? String)?.contains("*Query:* `errors over 5m > 0`") == true })
         #expect(try JSONSerialization.data(withJSONObject: slack).count > 0)
     }
+
+    static func notification(_ alerts: [ActiveAlert], status: String = "firing") -> AlertNotification {
+        AlertNotification(receiver: AlertReceiver(name: "hook", kind: .webhook(url: "http://x", headers: [:])), groupKey: "hook:{}", groupLabels: [:],
+                          status: status, alerts: alerts, externalURL: "https://gatehouse.example.com", nowMicros: t0)
+    }
+
+    /// A name with characters that would break a Slack link (`|`, `>`), a URL (`#`, `%`, space) or ASCII.
+    static let awkwardRule = "Errors | >5% #1 é"
+    static let awkwardFragment = "Errors%20%7C%20%3E5%25%20%231%20%C3%A9"
+
+    /// "Open in Gatehouse" opens the console's alerts page at the first firing rule's row.
+    @Test func slackLinksToTheRuleInTheConsole() throws {
+        func link(_ n: AlertNotification) throws -> String {
+            let blocks = try #require(NotificationPayloads.slack(n)["blocks"] as? [[String: Any]])
+            let elements = try #require(blocks.last?["elements"] as? [[String: Any]])
+            return try #require(elements.first?["text"] as? String)
+        }
+        let firing = Self.notification([Self.alert("Quiet", state: .resolved), Self.alert(Self.awkwardRule)])
+        #expect(try link(firing) == "<https://gatehouse.example.com/alerts#\(Self.awkwardFragment)|Open in Gatehouse>")
+        let resolved = Self.notification([Self.alert("Quiet", state: .resolved)], status: "resolved")
+        #expect(try link(resolved) == "<https://gatehouse.example.com/alerts#Quiet|Open in Gatehouse>", "resolved: its first rule")
+    }
+
+    /// PagerDuty's `client_url` and first link both open the first firing rule's row.
+    @Test func pagerDutyLinksToTheFirstFiringRule() throws {
+        let n = Self.notification([Self.alert("Quiet", state: .resolved), Self.alert(Self.awkwardRule, severity: .critical), Self.alert("Later")])
+        let event = NotificationPayloads.pagerDuty(n, routingKey: "R")
+        let expected = "https://gatehouse.example.com/alerts#" + Self.awkwardFragment
+        #expect(event["client_url"] as? String == expected)
+        let links = try #require(event["links"] as? [[String: Any]])
+        #expect(links.first?["href"] as? String == expected && links.first?["text"] as? String == "Gatehouse alerts")
+    }
+
+    /// Each alert of an Alertmanager-style webhook links to its own rule's row.
+    @Test func webhookAlertsLinkToTheirRules() throws {
+        let n = Self.notification([Self.alert("HighErrorRate"), Self.alert(Self.awkwardRule, state: .resolved)])
+        let alerts = try #require(NotificationPayloads.webhook(n)["alerts"] as? [[String: Any]])
+        #expect(alerts.compactMap { $0["generatorURL"] as? String } == ["https://gatehouse.example.com/alerts#HighErrorRate",
+                                                                         "https://gatehouse.example.com/alerts#" + Self.awkwardFragment])
+        #expect(NotificationPayloads.webhook(n)["externalURL"] as? String == "https://gatehouse.example.com")
+        #expect(NotificationPayloads.consoleURL("https://g.example", rule: nil) == "https://g.example/alerts")
+        #expect(NotificationPayloads.consoleURL("https://g.example", rule: "") == "https://g.example/alerts")
+    }
+}
+
+/// The one set of limits for a new silence, and the API's words for each.
+@Suite struct SilenceLimitsTests {
+    static let hour: Int64 = 3600 * second
+
+    func problem(_ matchers: [String] = ["a=b"], starts: Int64 = t0, end: SilenceLimits.End) -> SilenceLimits.Problem? {
+        do {
+            _ = try SilenceLimits.silence(matchers: try SilenceLimits.matchers(matchers), startsAtMicros: starts, end: end, comment: nil, createdBy: "t",
+                                          nowMicros: t0)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func eachLimitIsItsOwnProblem() throws {
+        #expect(problem([], end: .after("1h")) == .matchers)
+        #expect(problem(["a=b", "no spaces allowed here=1"], end: .after("1h")) == .matchers)
+        #expect(problem((0..<SilenceLimits.maxMatchers).map { "l\($0)=v" }, end: .after("1h")) == nil)
+        #expect(problem((0...SilenceLimits.maxMatchers).map { "l\($0)=v" }, end: .after("1h")) == .matchers)
+        #expect(problem(end: .after(nil)) == .noEnd && problem(end: .after("soon")) == .noEnd)
+        #expect(problem(end: .after("0s")) == .endsTooSoon && problem(end: .at(t0)) == .endsTooSoon)
+        #expect(problem(starts: t0 + 2 * Self.hour, end: .at(t0 + Self.hour)) == .endsTooSoon, "ends before it starts")
+        #expect(problem(starts: t0 - 2 * Self.hour, end: .after("1h")) == .endsTooSoon, "ended already")
+        #expect(problem(end: .after("366d")) == nil && problem(end: .after("367d")) == .tooLong)
+        #expect(problem(end: .at(.max)) == .tooLong, "no overflow at the end of time")
+
+        let long = String(repeating: "x", count: 5000)
+        let silence = try SilenceLimits.silence(matchers: [try #require(Silence.Matcher("alertname=A"))], startsAtMicros: t0, end: .after("2h"),
+                                                comment: long, createdBy: long, nowMicros: t0)
+        #expect(silence.comment.count == SilenceLimits.maxCommentCharacters && silence.createdBy.count == SilenceLimits.maxCreatedByCharacters)
+        #expect(silence.endsAtMicros == t0 + 2 * Self.hour && silence.startsAtMicros == t0 && silence.id.count == 36)
+    }
+
+    /// The API checks matchers before times and keeps its messages and parameters.
+    @Test func theAPIWordsEachProblem() throws {
+        func refusal(_ request: SilenceRequest) -> String {
+            do {
+                _ = try AlertRoutes.silence(request, nowMicros: t0)
+                return "accepted"
+            } catch {
+                return "\(error.param ?? "-"): \(error.message)"
+            }
+        }
+        let matchers = "matchers: `matchers` must be 1 to 20 of label=value or label!=value"
+        #expect(refusal(SilenceRequest(matchers: nil, duration: "1h")) == matchers)
+        #expect(refusal(SilenceRequest(matchers: ["bad matcher"], startsAt: "someday", duration: "1h")) == matchers, "matchers first")
+        #expect(refusal(SilenceRequest(matchers: ["a=b"], startsAt: "someday", duration: "1h")).hasPrefix("starts_at: `starts_at` must be RFC 3339"))
+        #expect(refusal(SilenceRequest(matchers: ["a=b"], endsAt: "later")).hasPrefix("ends_at: `ends_at` must be RFC 3339"))
+        #expect(refusal(SilenceRequest(matchers: ["a=b"], duration: "soon")) == "ends_at: give `ends_at` (RFC 3339) or `duration` (such as 2h)")
+        #expect(refusal(SilenceRequest(matchers: ["a=b"], endsAt: "2020-01-01T00:00:00Z")) == "ends_at: the silence must end in the future, after it starts")
+        #expect(refusal(SilenceRequest(matchers: ["a=b"], duration: "400d")) == "ends_at: a silence may last at most a year")
+        let made = try AlertRoutes.silence(SilenceRequest(matchers: ["a=b", "c!=d"], duration: "30m"), nowMicros: t0)
+        #expect(made.matchers.map(\.description) == ["a=b", "c!=d"] && made.createdBy == "api" && made.comment == "" && made.endsAtMicros == t0 + 1800 * second)
+    }
 }
 
 /// What a function with a typed error gives for `input`, the error with its own type.

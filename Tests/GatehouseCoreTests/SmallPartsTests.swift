@@ -16,6 +16,19 @@ import Testing
 }
 
 @Suite struct CorrelationAndRedactionTests {
+    /// A Sentry SDK sends its frames' local variables; a `dsn` variable held the ingest key in
+    /// its URL's user part, and the event page showed it. Credentials in URLs inside any string
+    /// value are masked, as are provider keys in free text.
+    @Test func credentialsInsideStringValuesAreMasked() {
+        let event: [String: Any] = ["frames": [["vars": ["client": "http://ingest-key-web-0123456789@127.0.0.1:8080/42",
+                                                         "db": "postgres://app:hunter2-secret@db.internal:5432/app",
+                                                         "note": "called with sk-proj-abcdefghijklmnop", "plain": "https://example.com/a@b"]]]]
+        let text = String(describing: Redactor.redactJSON(event))
+        #expect(!text.contains("ingest-key-web-0123456789") && !text.contains("hunter2-secret") && !text.contains("sk-proj-abcdefghijklmnop"), "\(text)")
+        #expect(text.contains("127.0.0.1:8080/42") && text.contains("db.internal:5432") && text.contains("https://example.com/a@b"),
+                "what is not a credential stays readable: \(text)")
+    }
+
     @Test func requestIDWinsThenTraceparentThenGenerated() {
         #expect(CorrelationID.resolve(requestID: "abc-123", traceparent: nil) == "abc-123")
         let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

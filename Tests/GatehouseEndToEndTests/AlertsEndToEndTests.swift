@@ -100,10 +100,13 @@ func postErrors(_ gatehouse: GatehouseProcess, _ n: Int) async throws {
         let trigger = try #require(pd.first)
         #expect(trigger["event_action"] as? String == "trigger" && trigger["routing_key"] as? String == "R0UTING-KEY-0123456789")
         #expect((trigger["payload"] as? [String: Any])?["severity"] as? String == "critical")
+        #expect(trigger["client_url"] as? String == "https://gatehouse.example.com/alerts#ErrorBurst", "PagerDuty links to the rule's row in the console")
+        #expect((trigger["links"] as? [[String: Any]])?.first?["href"] as? String == "https://gatehouse.example.com/alerts#ErrorBurst")
         #expect(Set(pd.compactMap { $0["dedup_key"] as? String }).count == 1, "one dedup key for trigger, repeats and resolve")
         let slack = try await receiver.received("/slack").compactMap { $0["body"] as? [String: Any] }
         let text = slack.compactMap { ($0["blocks"] as? [[String: Any]])?.description }.joined()
-        #expect(text.contains("count(level:error service:api) over 4s > 2") && text.contains("https://gatehouse.example.com/api/v1/alerts"))
+        #expect(text.contains("count(level:error service:api) over 4s > 2") && text.contains("<https://gatehouse.example.com/alerts#ErrorBurst|Open in Gatehouse>"),
+                "Slack links to the rule's row in the console: \(text)")
         #expect((slack.last?["text"] as? String)?.contains("RESOLVED") == true)
         #expect(try await receiver.received("/hook").isEmpty, "routes decide who hears what")
         try await Poll.until("the resolution is recorded as delivered") {
@@ -175,7 +178,9 @@ func postErrors(_ gatehouse: GatehouseProcess, _ n: Int) async throws {
         #expect(hooks.compactMap { ($0["answered"] as? NSNumber)?.intValue }.prefix(3) == [500, 500, 200])
         let payload = try #require(hooks.last?["body"] as? [String: Any])
         #expect(payload["version"] as? String == "4" && payload["status"] as? String == "firing" && payload["receiver"] as? String == "hook")
-        #expect((payload["alerts"] as? [[String: Any]])?.first?["labels"] as? [String: String] == ["alertname": "AnyAICall", "severity": "low", "channel": "hook"])
+        let alert = try #require((payload["alerts"] as? [[String: Any]])?.first)
+        #expect(alert["labels"] as? [String: String] == ["alertname": "AnyAICall", "severity": "low", "channel": "hook"])
+        #expect(alert["generatorURL"] as? String == "https://gatehouse.example.com/alerts#AnyAICall", "the alert links to its rule's row in the console")
         #expect((hooks.last?["headers"] as? [String: String])?["x-token"] == "hook-secret")
         let deliveries = try await api.get("/api/v1/alerts/deliveries", as: AlertDeliveriesAnswer.self).data.filter { $0.receiver == "hook" }
         let outcomes = deliveries.map(\.outcome)
@@ -427,6 +432,24 @@ func postErrors(_ gatehouse: GatehouseProcess, _ n: Int) async throws {
         #expect(refused.status == 2)
         #expect(refused.output.contains("alerts.rules[0].expr: unknown signal `eror_rate`") && refused.output.contains("alerts.rules[0].severity"))
         #expect(refused.output.contains("alerts.rules[1].expr: errors is compared with a number"))
+    }
+
+    /// check-config says which probes and heartbeats the public `/status` page shows.
+    @Test func checkConfigPrintsWhatIsPublic() async throws {
+        let file = try TestEnvironment.temporaryDirectory().appendingPathComponent("public.yaml")
+        try """
+            alerts:
+              probes:
+                - {name: app, url: "https://app.example.com/health", public: true}
+                - {name: internal-db, url: "https://db.example.com/health"}
+              heartbeats:
+                - {name: nightly, interval_seconds: 86400, token: beat-secret-0123456789, public: true}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let ok = try await ProcessRunner.runAsync(TestEnvironment.gatehouseBinary, ["check-config", "--config", file.path])
+        #expect(ok.status == 0, "\(ok.output)")
+        func line(_ name: String) -> String { ok.output.split(separator: "\n").first { $0.contains("name: \"\(name)\"") }.map(String.init) ?? "" }
+        #expect(line("app").contains("public: true") && line("internal-db").contains("public: false"), "\(ok.output)")
+        #expect(line("nightly").contains("public: true") && !ok.output.contains("beat-secret-0123456789"), "\(ok.output)")
     }
 }
 

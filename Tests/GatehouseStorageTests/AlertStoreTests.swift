@@ -54,4 +54,59 @@ import Testing
             #expect(try await store.acquireLease(name: "alerts", holder: "two", nowMicros: base + 30, durationMicros: 10), "an expired lease is taken over")
         }
     }
+
+    /// Uptime per span and per bucket, and incidents (runs of failed checks), counted in the
+    /// database; the same answers as counting the stored results one by one.
+    @Test(arguments: Backend.allCases)
+    func probeUptimeAndIncidentsAreAggregatedInTheStore(_ backend: Backend) async throws {
+        try await StoreFactory.withOpenedStore(databaseURL: try backend.databaseURL(), logger: Logger(label: "test")) { opened in
+            let store = opened.alerts
+            let minute: Int64 = 60_000_000
+            func check(_ probe: String, _ at: Int64, up: Bool, latency: Int64, error: String? = nil) -> ProbeResult {
+                ProbeResult(probe: probe, timestampMicros: base + at * minute, up: up, status: up ? 200 : nil, latencyMicros: latency, error: error)
+            }
+            // Stored out of order: runs follow time, not insertion.
+            try await store.recordProbeResults([
+                check("app", 5, up: false, latency: 900, error: "status 503"),
+                check("app", 0, up: true, latency: 100),
+                check("app", 2, up: false, latency: 700, error: "no answer within 5000 ms"),
+                check("app", 1, up: false, latency: 500, error: "connection refused"),
+                check("app", 3, up: true, latency: 300),
+                check("app", 4, up: true, latency: 200),
+                check("api", 0, up: true, latency: 40),
+                check("api", 1, up: true, latency: 60),
+                check("other", 1, up: false, latency: 1, error: "not asked for"),
+            ])
+            let span = (from: base, to: base + 10 * minute)
+            let whole = try await store.probeUptime(probes: ["app", "api"], fromMicros: span.from, toMicros: span.to, bucketMicros: nil)
+            #expect(whole == [
+                ProbeUptime(probe: "api", bucketStartMicros: nil, checks: 2, upChecks: 2, averageLatencyMicros: 50),
+                ProbeUptime(probe: "app", bucketStartMicros: nil, checks: 6, upChecks: 3, averageLatencyMicros: 450),
+            ])
+            #expect(whole[1].fraction == 0.5)
+            let buckets = try await store.probeUptime(probes: ["app"], fromMicros: span.from, toMicros: span.to, bucketMicros: 2 * minute)
+            #expect(buckets.map(\.bucketStartMicros) == [base, base + 2 * minute, base + 4 * minute])
+            #expect(buckets.map(\.checks) == [2, 2, 2] && buckets.map(\.upChecks) == [1, 1, 1] && buckets.map(\.averageLatencyMicros) == [300, 500, 550])
+            let late = try await store.probeUptime(probes: ["app"], fromMicros: base + 3 * minute, toMicros: base + 5 * minute, bucketMicros: nil)
+            #expect(late.map(\.checks) == [2], "[from, to): the check at `to` is left out")
+            #expect(try await store.probeUptime(probes: [], fromMicros: span.from, toMicros: span.to, bucketMicros: nil).isEmpty)
+            #expect(try await store.probeUptime(probes: ["app"], fromMicros: base + 20 * minute, toMicros: base + 30 * minute, bucketMicros: nil).isEmpty)
+
+            let incidents = try await store.probeIncidents(probes: ["app", "api"], fromMicros: span.from, toMicros: span.to, limit: 10)
+            #expect(incidents == [
+                ProbeIncident(probe: "app", startedMicros: base + 5 * minute, endedMicros: nil, failedChecks: 1, firstError: "status 503"),
+                ProbeIncident(probe: "app", startedMicros: base + minute, endedMicros: base + 3 * minute, failedChecks: 2, firstError: "connection refused"),
+            ])
+            #expect(try await store.probeIncidents(probes: ["app"], fromMicros: span.from, toMicros: span.to, limit: 1).map(\.startedMicros) == [base + 5 * minute])
+            let fromInside = try await store.probeIncidents(probes: ["app"], fromMicros: base + 2 * minute, toMicros: base + 5 * minute, limit: 10)
+            #expect(fromInside == [ProbeIncident(probe: "app", startedMicros: base + 2 * minute, endedMicros: base + 3 * minute, failedChecks: 1,
+                                                 firstError: "no answer within 5000 ms")], "a run cut by the span starts where the span does")
+            #expect(try await store.probeIncidents(probes: ["api"], fromMicros: span.from, toMicros: span.to, limit: 10).isEmpty)
+
+            // The store's counts are those of the results it gives back.
+            let stored = try await store.probeResults(probe: "app", fromMicros: span.from, limit: 100)
+            #expect(ProbeUptime.summarize(stored, bucketMicros: 2 * minute) == buckets)
+            #expect(ProbeIncident.runs(stored) == incidents)
+        }
+    }
 }

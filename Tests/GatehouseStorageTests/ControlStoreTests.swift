@@ -96,6 +96,45 @@ func withControls(_ backend: Backend, _ body: @Sendable (SQLControlStore, SQLReq
         }
     }
 
+    /// The audit filters run in the database: actor and target contain, action starts with,
+    /// letters in any case, LIKE's wildcards and its escape character taken literally, paging by
+    /// id within the matches.
+    @Test(arguments: Backend.allCases)
+    func auditFiltersMatchInTheStore(_ backend: Backend) async throws {
+        try await withControls(backend) { store, _ in
+            let entries: [(String, String, String)] = [
+                ("admin-token:abc@127.0.0.1", "key.create", "key_1"), ("console:Ada@Example.com", "key.update", "key_1"),
+                ("console:ada@example.com", "switch.set", "model:gpt_4o"), ("console:admin-token", "account.create", "usr_9"),
+                ("console:bob@example.com", "key.revoke", "key_100%"), ("admin-token:abc@127.0.0.1", "keyx.other", "a\\b"),
+            ]
+            for (i, (actor, action, target)) in entries.enumerated() {
+                try await store.appendAudit(AuditEntry(timestampMicros: base + Int64(i), actor: actor, action: action, target: target, details: "{}"))
+            }
+            func targets(_ filter: AuditFilter, limit: Int = 100, before: Int64? = nil) async throws -> [String] {
+                try await store.audit(limit: limit, before: before, matching: filter).map(\.target)
+            }
+            #expect(try await targets(.none) == ["a\\b", "key_100%", "usr_9", "model:gpt_4o", "key_1", "key_1"])
+            #expect(try await targets(AuditFilter(actor: "ADA@example")) == ["model:gpt_4o", "key_1"], "contains, in any case")
+            #expect(try await targets(AuditFilter(actor: "console:")) == ["key_100%", "usr_9", "model:gpt_4o", "key_1"])
+            #expect(try await targets(AuditFilter(action: "key.")) == ["key_100%", "key_1", "key_1"], "a prefix: keyx.other is not key.")
+            #expect(try await targets(AuditFilter(action: "Key.Update")) == ["key_1"])
+            #expect(try await targets(AuditFilter(action: "update")).isEmpty, "the action matches from its start")
+            #expect(try await targets(AuditFilter(target: "_1")) == ["key_100%", "key_1", "key_1"], "`_` is not a wildcard")
+            #expect(try await targets(AuditFilter(target: "0%")) == ["key_100%"], "`%` is not a wildcard")
+            #expect(try await targets(AuditFilter(target: "t_4")) == ["model:gpt_4o"])
+            #expect(try await targets(AuditFilter(target: "a\\b")) == ["a\\b"], "the escape character itself is literal")
+            #expect(try await targets(AuditFilter(target: "%")) == ["key_100%"])
+            #expect(try await targets(AuditFilter(actor: "admin-token", action: "key.", target: "key_1")) == ["key_1"], "every part must match")
+
+            // Paging within the matches: `before` is the last id of the previous page.
+            let first = try await store.audit(limit: 2, before: nil, matching: AuditFilter(action: "key"))
+            #expect(first.map(\.action) == ["keyx.other", "key.revoke"])
+            let second = try await store.audit(limit: 2, before: first.last?.id, matching: AuditFilter(action: "key"))
+            #expect(second.map(\.action) == ["key.update", "key.create"])
+            #expect(try await store.audit(limit: 2, before: second.last?.id, matching: AuditFilter(action: "key")).isEmpty)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func attemptsAndCacheHitsAreStoredWithTheRecord(_ backend: Backend) async throws {
         try await withControls(backend) { _, requests in

@@ -123,6 +123,50 @@ func makeRecord(_ n: Int, at ts: Int64, model: String = "gpt-4o-mini", provider:
     }
 
     @Test(arguments: Backend.allCases)
+    func everySortPagesForwardAndBackWithoutSkippingOrRepeating(backend: Backend) async throws {
+        try await withStore(backend) { store in
+            // Few distinct values, so most rows tie on the sort column and on time: the tie-breaks decide.
+            let records = (0..<43).map { n in
+                makeRecord(n, at: base + Int64(n % 7), latency: Int64(1000 * (n % 4)), input: 10 * (n % 3), output: n % 5, cost: Int64(n % 6))
+            }
+            try await store.insert(records.shuffled())
+            let inRange = records.filter { $0.timestampMicros < base + 6 }
+            for field in RequestSort.Field.allCases {
+                for descending in [true, false] {
+                    let sort = RequestSort(field, descending: descending)
+                    func key(_ r: RequestRecord) -> (Int64, Int64, String) { (RequestCursor.value(r, field), r.timestampMicros, r.id) }
+                    let expected = inRange.sorted { descending ? key($0) > key($1) : key($0) < key($1) }.map(\.id)
+                    var pages: [[String]] = []
+                    var page = try await store.requests(RequestListQuery(toMicros: base + 6, limit: 8, sort: sort))
+                    #expect(page.previousCursor == nil, "\(sort.name): the first page has nothing before it")
+                    pages.append(page.records.map(\.id))
+                    while let next = page.nextCursor {
+                        page = try await store.requests(RequestListQuery(toMicros: base + 6, limit: 8, cursor: next, sort: sort))
+                        pages.append(page.records.map(\.id))
+                    }
+                    #expect(pages.flatMap { $0 } == expected, "\(sort.name) forward")
+                    // From the last page back to the first, each page exactly as it was going forward.
+                    var back: [[String]] = [page.records.map(\.id)]
+                    while let previous = page.previousCursor {
+                        page = try await store.requests(RequestListQuery(toMicros: base + 6, limit: 8, cursor: previous, sort: sort))
+                        back.insert(page.records.map(\.id), at: 0)
+                    }
+                    #expect(back == pages, "\(sort.name) backward")
+                    #expect(page.nextCursor != nil, "\(sort.name): a page reached going back leads forward again")
+                }
+            }
+            let costPage = try await store.requests(RequestListQuery(limit: 5, sort: RequestSort(.cost)))
+            let costCursor = try #require(costPage.nextCursor)
+            await #expect(throws: StoreError.invalidCursor, "a cursor belongs to its sort") {
+                try await store.requests(RequestListQuery(cursor: costCursor, sort: RequestSort(.latency)))
+            }
+            await #expect(throws: StoreError.invalidCursor) { try await store.requests(RequestListQuery(cursor: costCursor)) }
+            #expect(RequestSort("-cost") == RequestSort(.cost) && RequestSort("tokens") == RequestSort(.tokens, descending: false))
+            #expect(RequestSort("-name") == nil && RequestSort.newestFirst.name == "-time")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func migrationsAreIdempotentAndSafeToRunConcurrently(backend: Backend) async throws {
         let url = try backend.databaseURL()
         // Two processes starting together on one database: both migrate, one schema results.

@@ -124,6 +124,52 @@ func makeEvent(_ id: String, issue: String, at ts: Int64, user: String? = nil, c
         }
     }
 
+    /// What the console's issue pages read: events per bucket for a page of issues in one query,
+    /// each tag's most common values, and an event's neighbours, the same on both stores.
+    @Test(arguments: Backend.allCases)
+    func issueSparklinesTagsAndEventNeighbours(_ backend: Backend) async throws {
+        try await withTelemetryStore(backend) { store, _ in
+            func event(_ id: String, issue: String, at ts: Int64, tags: String) -> ErrorEvent {
+                var event = makeEvent(id, issue: issue, at: ts, release: "1.0")
+                event.documentJSON = #"{"event_id":"\#(id)","tags":\#(tags)}"#
+                return event
+            }
+            try await store.insertErrorEvents([
+                event("a1", issue: "A", at: base + 1, tags: #"{"browser":"firefox","customer":"acme"}"#),
+                event("a2", issue: "A", at: base + 2, tags: #"{"browser":"firefox"}"#),
+                event("a3", issue: "A", at: base + hour + 5, tags: #"[["browser","chrome"],["customer","globex"]]"#),
+                event("a4", issue: "A", at: base + hour + 5, tags: #"{"browser":"safari","bad":null}"#),
+                event("b1", issue: "B", at: base + 3, tags: #""not tags""#),
+                event("c1", issue: "C", at: base + 3 * hour, tags: "{}"),
+            ])
+
+            let counts = try await store.issueEventCounts(issueIDs: ["A", "B", "C", "none"], fromMicros: base, toMicros: base + 2 * hour, bucketMicros: hour)
+            #expect(counts.sorted { ($0.issueID, $0.startMicros) < ($1.issueID, $1.startMicros) } == [
+                IssueEventBucket(issueID: "A", startMicros: base, count: 2), IssueEventBucket(issueID: "A", startMicros: base + hour, count: 2),
+                IssueEventBucket(issueID: "B", startMicros: base, count: 1),
+            ], "C's event is outside the range")
+            #expect(try await store.issueEventCounts(issueIDs: [], fromMicros: base, toMicros: base + hour, bucketMicros: hour).isEmpty)
+
+            // Ties go to the smaller value; null values and tags that are no object or pair list count nowhere.
+            #expect(try await store.issueTagValues(issueID: "A", valuesPerKey: 2) == [
+                IssueTagValue(key: "browser", value: "firefox", count: 2, keyTotal: 4), IssueTagValue(key: "browser", value: "chrome", count: 1, keyTotal: 4),
+                IssueTagValue(key: "customer", value: "acme", count: 1, keyTotal: 2), IssueTagValue(key: "customer", value: "globex", count: 1, keyTotal: 2),
+                IssueTagValue(key: "environment", value: "prod", count: 4, keyTotal: 4), IssueTagValue(key: "release", value: "1.0", count: 4, keyTotal: 4),
+            ])
+            #expect(try await store.issueTagValues(issueID: "B", valuesPerKey: 5).map(\.key) == ["environment", "release"])
+
+            // Newest first: a4 and a3 share a microsecond, so the id orders them.
+            func position(_ id: String?) async throws -> [String?]? {
+                try await store.issueEvent(issueID: "A", eventID: id).map { [$0.newerEventID, $0.event.eventID, $0.olderEventID] }
+            }
+            #expect(try await position(nil) == [nil, "a4", "a3"], "no id: the latest event")
+            #expect(try await position("a3") == ["a4", "a3", "a2"])
+            #expect(try await position("a1") == ["a2", "a1", nil])
+            #expect(try await position("b1") == nil, "another issue's event")
+            #expect(try await store.issueEvent(issueID: "none", eventID: nil) == nil)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func retentionPrunesByAgeAndRows(_ backend: Backend) async throws {
         try await withTelemetryStore(backend) { store, requests in

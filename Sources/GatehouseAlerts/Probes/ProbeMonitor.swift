@@ -22,6 +22,10 @@ public actor ProbeMonitor: Service {
         public var consecutiveFailures = 0
     }
 
+    /// How long each check is kept: the uptime pages' longest figure is 30 days, and a day
+    /// more keeps that figure whole between the hourly prunes.
+    public static let resultRetentionMicros: Int64 = 31 * 86_400_000_000
+
     let probes: [ProbeConfig]
     let heartbeats: [HeartbeatConfig]
     let store: any AlertStore
@@ -56,9 +60,8 @@ public actor ProbeMonitor: Service {
                     }
                 }
                 group.addTask {
-                    // Keep a day of results a probe: enough for the 24 h uptime figure.
                     while !Task.isCancelled {
-                        try? await self.store.pruneProbeResults(beforeMicros: TimeExpressions.nowMicros() - 7 * 86_400_000_000)
+                        try? await self.store.pruneProbeResults(beforeMicros: TimeExpressions.nowMicros() - Self.resultRetentionMicros)
                         do { try await Task.sleep(for: .seconds(3600)) } catch { break }
                     }
                 }

@@ -23,6 +23,11 @@ public struct AlertSettings: Sendable, Equatable {
     public var probes: [ProbeConfig] = []
     public var heartbeats: [HeartbeatConfig] = []
     public init() {}
+
+    /// The probes and heartbeats marked `public: true`: the only ones `/status` shows.
+    public var publicMonitorNames: Set<String> {
+        Set(probes.filter(\.isPublic).map(\.name) + heartbeats.filter(\.isPublic).map(\.name))
+    }
 }
 
 public struct AlertReceiver: Sendable, Equatable {
@@ -85,6 +90,8 @@ public struct ProbeConfig: Sendable, Equatable {
     public var retries = 1
     /// A response slower than this fails too (0: only the timeout).
     public var maxResponseMilliseconds = 0
+    /// Shown on the public status page (`/status`): name, up/down, uptime and incidents only.
+    public var isPublic = false
 
     public init(name: String, url: String) {
         self.name = name
@@ -99,10 +106,13 @@ public struct HeartbeatConfig: Sendable, Equatable {
     public var graceSeconds: Int
     /// Required as `?token=` or a bearer token on the ping, so only the job can call in.
     public var token: String?
-    public init(name: String, intervalSeconds: Int, graceSeconds: Int = 60, token: String? = nil) {
+    /// Shown on the public status page (`/status`): name and up/down only.
+    public var isPublic: Bool
+    public init(name: String, intervalSeconds: Int, graceSeconds: Int = 60, token: String? = nil, isPublic: Bool = false) {
         self.name = name
         self.intervalSeconds = intervalSeconds
         self.graceSeconds = graceSeconds
         self.token = token
+        self.isPublic = isPublic
     }
 }

@@ -151,4 +151,108 @@ public protocol AlertStore: Sendable {
     /// evaluates rules and sends notifications, so instances sharing PostgreSQL notify once.
     func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool
     func pruneProbeResults(beforeMicros: Int64) async throws
+    /// Each of `probes`' checks in [from, to), whole or per `bucketMicros` (buckets start at its
+    /// multiples), counted in the store: uptime and the response-time series.
+    func probeUptime(probes: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64?) async throws -> [ProbeUptime]
+    /// Runs of failed checks of `probes` among the checks in [from, to), newest first, found in the store.
+    func probeIncidents(probes: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [ProbeIncident]
+}
+
+/// A probe's checks over a span, or over one bucket of it: how many, how many passed, how fast.
+public struct ProbeUptime: Sendable, Equatable {
+    public var probe: String
+    /// The bucket's start (a multiple of the bucket width) for figures per bucket; nil for the whole span.
+    public var bucketStartMicros: Int64?
+    public var checks: Int64
+    public var upChecks: Int64
+    public var averageLatencyMicros: Double
+
+    public init(probe: String, bucketStartMicros: Int64?, checks: Int64, upChecks: Int64, averageLatencyMicros: Double) {
+        self.probe = probe
+        self.bucketStartMicros = bucketStartMicros
+        self.checks = checks
+        self.upChecks = upChecks
+        self.averageLatencyMicros = averageLatencyMicros
+    }
+
+    /// Passed checks / checks; nil without checks (unknown is not 0% or 100%).
+    public var fraction: Double? { checks > 0 ? Double(upChecks) / Double(checks) : nil }
+
+    /// The figures of `results` (one probe's), whole or per bucket: what the stores compute in SQL.
+    public static func summarize(_ results: [ProbeResult], bucketMicros: Int64?) -> [ProbeUptime] {
+        var byKey: [String: [Int64?: (checks: Int64, up: Int64, latency: Int64)]] = [:]
+        for r in results {
+            let bucket = bucketMicros.map { r.timestampMicros / $0 * $0 }
+            var figures = byKey[r.probe, default: [:]][bucket] ?? (0, 0, 0)
+            figures.checks += 1
+            figures.up += r.up ? 1 : 0
+            figures.latency += r.latencyMicros
+            byKey[r.probe, default: [:]][bucket] = figures
+        }
+        return byKey.flatMap { probe, buckets in
+            buckets.map { ProbeUptime(probe: probe, bucketStartMicros: $0.key, checks: $0.value.checks, upChecks: $0.value.up,
+                                      averageLatencyMicros: Double($0.value.latency) / Double($0.value.checks)) }
+        }.sorted { ($0.probe, $0.bucketStartMicros ?? 0) < ($1.probe, $1.bucketStartMicros ?? 0) }
+    }
+}
+
+/// A run of failed checks of one probe: from its first failed check to the next check that
+/// passed (nil while it has not).
+public struct ProbeIncident: Sendable, Equatable {
+    public var probe: String
+    public var startedMicros: Int64
+    public var endedMicros: Int64?
+    public var failedChecks: Int64
+    /// Why the run's first check failed.
+    public var firstError: String?
+
+    public init(probe: String, startedMicros: Int64, endedMicros: Int64?, failedChecks: Int64, firstError: String?) {
+        self.probe = probe
+        self.startedMicros = startedMicros
+        self.endedMicros = endedMicros
+        self.failedChecks = failedChecks
+        self.firstError = firstError
+    }
+
+    /// The runs of failed checks in `results` (one probe's, any order), newest first: what the
+    /// stores compute in SQL.
+    public static func runs(_ results: [ProbeResult]) -> [ProbeIncident] {
+        var incidents: [ProbeIncident] = []
+        var open: ProbeIncident?
+        for r in results.sorted(by: { $0.timestampMicros < $1.timestampMicros }) {
+            if r.up {
+                if var run = open {
+                    run.endedMicros = r.timestampMicros
+                    incidents.append(run)
+                    open = nil
+                }
+            } else if open == nil {
+                open = ProbeIncident(probe: r.probe, startedMicros: r.timestampMicros, endedMicros: nil, failedChecks: 1, firstError: r.error)
+            } else {
+                open?.failedChecks += 1
+            }
+        }
+        if let open { incidents.append(open) }
+        return incidents.reversed()
+    }
+}
+
+extension AlertStore {
+    /// For a store without its own aggregation: from `probeResults`, which suits only a few results.
+    public func probeUptime(probes: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64?) async throws -> [ProbeUptime] {
+        var figures: [ProbeUptime] = []
+        for probe in probes { figures += ProbeUptime.summarize(try await results(probe, fromMicros, toMicros), bucketMicros: bucketMicros) }
+        return figures
+    }
+
+    /// For a store without its own aggregation: from `probeResults`, which suits only a few results.
+    public func probeIncidents(probes: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [ProbeIncident] {
+        var incidents: [ProbeIncident] = []
+        for probe in probes { incidents += ProbeIncident.runs(try await results(probe, fromMicros, toMicros)) }
+        return Array(incidents.sorted { $0.startedMicros > $1.startedMicros }.prefix(limit))
+    }
+
+    private func results(_ probe: String, _ fromMicros: Int64, _ toMicros: Int64) async throws -> [ProbeResult] {
+        try await probeResults(probe: probe, fromMicros: fromMicros, limit: .max).filter { $0.timestampMicros < toMicros }
+    }
 }

@@ -52,7 +52,7 @@ extension YAMLReader {
             a.heartbeats = list.enumerated().compactMap { i, item in
                 let at = "alerts.heartbeats[\(i)]"
                 guard let m = mapping(item, at: at) else { return nil }
-                check(m, at: at, allowed: ["name", "interval_seconds", "grace_seconds", "token"])
+                check(m, at: at, allowed: ["name", "interval_seconds", "grace_seconds", "token", "public"])
                 let name = string(m["name"], at: "\(at).name", required: true)
                 let interval = int(m["interval_seconds"], at: "\(at).interval_seconds")
                 if m["interval_seconds"] == nil || m["interval_seconds"] is NSNull {
@@ -60,8 +60,9 @@ extension YAMLReader {
                 }
                 let grace = int(m["grace_seconds"], at: "\(at).grace_seconds") ?? 60
                 let token = string(m["token"], at: "\(at).token")
+                let isPublic = bool(m["public"], at: "\(at).public") ?? false
                 guard let name, let interval else { return nil }
-                return HeartbeatConfig(name: name, intervalSeconds: interval, graceSeconds: grace, token: token)
+                return HeartbeatConfig(name: name, intervalSeconds: interval, graceSeconds: grace, token: token, isPublic: isPublic)
             }
         }
         let monitored = Set(a.probes.map(\.name) + a.heartbeats.map(\.name))
@@ -144,7 +145,7 @@ extension YAMLReader {
     mutating func probe(_ item: Any, at: String) -> ProbeConfig? {
         guard let m = mapping(item, at: at) else { return nil }
         check(m, at: at, allowed: ["name", "url", "method", "headers", "body", "interval_seconds", "timeout_ms", "expected_status",
-                                   "expected_body", "expected_json", "retries", "max_response_ms"])
+                                   "expected_body", "expected_json", "retries", "max_response_ms", "public"])
         // Every field is read before giving up, so one pass reports every mistake of the probe.
         let name = string(m["name"], at: "\(at).name", required: true)
         let url = string(m["url"], at: "\(at).url", required: true)
@@ -169,6 +170,7 @@ extension YAMLReader {
         }
         if let v = int(m["retries"], at: "\(at).retries") { p.retries = v }
         if let v = int(m["max_response_ms"], at: "\(at).max_response_ms") { p.maxResponseMilliseconds = v }
+        if let v = bool(m["public"], at: "\(at).public") { p.isPublic = v }
         guard name != nil, url != nil else { return nil }
         return p
     }

@@ -31,7 +31,8 @@ public struct KillSwitch: Sendable, Equatable, Codable, Hashable {
 public struct AuditEntry: Sendable, Equatable, Codable {
     public var id: Int64
     public var timestampMicros: Int64
-    /// Who: `admin-token:<fingerprint>` and the client address.
+    /// Who: `admin-token:<fingerprint>@<client address>` for the admin API, `console:<email>` (or
+    /// `console:admin-token`) for the console.
     public var actor: String
     public var action: String
     public var target: String
@@ -85,11 +86,38 @@ public protocol SwitchStore: Sendable {
     func switchesVersion() async throws -> String
 }
 
+/// Which audit entries to read. Empty parts match everything; letters match in any case
+/// (ASCII letters on SQLite), and `%`, `_` and `\` are matched literally.
+public struct AuditFilter: Sendable, Equatable {
+    /// Part of the actor, e.g. `console:` or an email.
+    public var actor: String
+    /// The start of the action, e.g. `key.` for every key change.
+    public var action: String
+    /// Part of the target, e.g. a key's id.
+    public var target: String
+
+    public init(actor: String = "", action: String = "", target: String = "") {
+        self.actor = actor
+        self.action = action
+        self.target = target
+    }
+
+    public static let none = AuditFilter()
+    public var isEmpty: Bool { self == .none }
+}
+
 /// Every administrative change, kept forever.
 public protocol AuditLog: Sendable {
     func appendAudit(_ entry: AuditEntry) async throws
-    /// Newest first; `before` is an entry id for paging.
-    func audit(limit: Int, before: Int64?) async throws -> [AuditEntry]
+    /// The entries `filter` matches, newest first; `before` is an entry id for paging.
+    func audit(limit: Int, before: Int64?, matching filter: AuditFilter) async throws -> [AuditEntry]
+}
+
+extension AuditLog {
+    /// Every entry, newest first.
+    public func audit(limit: Int, before: Int64?) async throws -> [AuditEntry] {
+        try await audit(limit: limit, before: before, matching: .none)
+    }
 }
 
 /// The shared counters behind rate limits and budgets (see docs/controls/multi-instance.md).

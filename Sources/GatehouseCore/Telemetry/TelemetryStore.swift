@@ -1,3 +1,5 @@
+import Foundation
+
 /// A page of log lines, newest first, and where the next page starts.
 public struct LogPage: Sendable {
     public var lines: [LogRecord]
@@ -74,10 +76,97 @@ public protocol TelemetryStore: Sendable {
     func countErrorEvents(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64
     /// Returns false when there is no such issue.
     func setIssueStatus(id: String, status: IssueStatus) async throws -> Bool
+    /// Events of each of `issueIDs` with `from ≤ ts < to`, counted per `bucketMicros` (buckets
+    /// start at its multiples): an issue list's sparklines in one query.
+    func issueEventCounts(issueIDs: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64) async throws -> [IssueEventBucket]
+    /// Each tag's most common values (at most `valuesPerKey`) over the issue's stored events, with
+    /// the events that carry the tag at all; `environment` and `release` count as tags, as in Sentry.
+    func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue]
+    /// One event of an issue (its latest when `eventID` is nil) and its neighbours in time; nil
+    /// when the issue has no such event.
+    func issueEvent(issueID: String, eventID: String?) async throws -> IssueEventPosition?
 
     func storageUse() async throws -> [StorageUse]
     /// Deletes up to `batch` rows of `kind` older than `beforeMicros`; returns how many went.
     func prune(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int
     /// Deletes up to `batch` of the oldest rows of `kind` beyond the newest `keep`.
     func trim(_ kind: TelemetryKind, keep: Int64, batch: Int) async throws -> Int
+}
+
+/// How many events one issue had in one time bucket.
+public struct IssueEventBucket: Sendable, Equatable {
+    public var issueID: String
+    public var startMicros: Int64
+    public var count: Int64
+    public init(issueID: String, startMicros: Int64, count: Int64) {
+        self.issueID = issueID
+        self.startMicros = startMicros
+        self.count = count
+    }
+}
+
+/// How many of an issue's stored events carry one tag value, and how many carry the tag.
+public struct IssueTagValue: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public var count: Int64
+    public var keyTotal: Int64
+    public init(key: String, value: String, count: Int64, keyTotal: Int64) {
+        self.key = key
+        self.value = value
+        self.count = count
+        self.keyTotal = keyTotal
+    }
+}
+
+/// An issue's event and the ids of the events just newer and just older (by time, then id).
+public struct IssueEventPosition: Sendable, Equatable {
+    public var event: ErrorEvent
+    public var newerEventID: String?
+    public var olderEventID: String?
+    public init(event: ErrorEvent, newerEventID: String?, olderEventID: String?) {
+        self.event = event
+        self.newerEventID = newerEventID
+        self.olderEventID = olderEventID
+    }
+}
+
+/// The issue aggregates computed from `events(issueID:limit:)`, for stores without a database of
+/// their own (test doubles); `SQLTelemetryStore` answers each in one query instead.
+extension TelemetryStore {
+    public func issueEventCounts(issueIDs: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64) async throws -> [IssueEventBucket] {
+        var buckets: [IssueEventBucket] = []
+        for id in issueIDs {
+            let starts = try await events(issueID: id, limit: .max).map(\.timestampMicros).filter { $0 >= fromMicros && $0 < toMicros }
+            buckets += Dictionary(grouping: starts) { $0 / bucketMicros * bucketMicros }
+                .map { IssueEventBucket(issueID: id, startMicros: $0.key, count: Int64($0.value.count)) }
+        }
+        return buckets
+    }
+
+    public func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue] {
+        var counts: [String: [String: Int64]] = [:]
+        for event in try await events(issueID: issueID, limit: .max) {
+            let document = (try? JSONSerialization.jsonObject(with: Data(event.documentJSON.utf8))) as? [String: Any]
+            var tags: [(String, String)] = []
+            if let object = document?["tags"] as? [String: Any] { tags = object.filter { !($0.value is NSNull) }.map { ($0.key, "\($0.value)") } }
+            if let pairs = document?["tags"] as? [[Any]] { tags = pairs.filter { $0.count == 2 }.map { ("\($0[0])", "\($0[1])") } }
+            tags += [("environment", event.environment), ("release", event.release)].compactMap { key, value in value.map { (key, $0) } }
+            for (key, value) in tags { counts[key, default: [:]][value, default: 0] += 1 }
+        }
+        return counts.sorted { $0.key < $1.key }.flatMap { key, values in
+            let total = values.values.reduce(0, +)
+            return values.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(valuesPerKey)
+                .map { IssueTagValue(key: key, value: $0.key, count: $0.value, keyTotal: total) }
+        }
+    }
+
+    public func issueEvent(issueID: String, eventID: String?) async throws -> IssueEventPosition? {
+        let newestFirst = try await events(issueID: issueID, limit: .max)
+            .sorted { ($0.timestampMicros, $0.eventID) > ($1.timestampMicros, $1.eventID) }
+        let found = if let eventID { newestFirst.firstIndex { $0.eventID == eventID } } else { newestFirst.indices.first }
+        guard let index = found else { return nil }
+        return IssueEventPosition(event: newestFirst[index], newerEventID: index > 0 ? newestFirst[index - 1].eventID : nil,
+                                  olderEventID: index + 1 < newestFirst.count ? newestFirst[index + 1].eventID : nil)
+    }
 }

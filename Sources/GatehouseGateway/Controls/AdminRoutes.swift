@@ -5,17 +5,28 @@ import GatehouseCore
 import GatehouseHTTP
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The admin API: virtual keys, kill switches, budgets and the audit log. Every change is
 /// applied to the shared store, picked up by every instance, and written to the audit log.
+/// The changes themselves are the operations below (`createKey`, `setSwitch`, …), which the
+/// console's pages call too, so both make a change the same way and audit it the same way.
 public struct AdminRoutes: Sendable {
     let store: any KeyStore & SwitchStore & AuditLog & BudgetEventStore & QuotaStore
     let controls: Controls
     let budgets: [QuotaRule]
+    static let logger = Logger(label: "gatehouse.admin")
 
     /// Largest admin request body.
     static let maxBodyBytes = 64 * 1024
+    /// The `Retry-After` seconds a maintenance switch may send.
+    static let retryAfterRange = 1...86_400
+    public static let retryAfterMessage = "`retry_after` must be 1 to 86400 seconds"
+    /// A switch's reason is cut to this length: it is sent to every refused caller.
+    static let maxReasonCharacters = 500
+    /// Key ids are short; a longer one cannot exist, so it is not looked up.
+    static let maxKeyIDBytes = 128
 
     public init(store: any KeyStore & SwitchStore & AuditLog & BudgetEventStore & QuotaStore, controls: Controls, budgets: [QuotaRule]) {
         self.store = store
@@ -50,12 +61,117 @@ public struct AdminRoutes: Sendable {
         try await JSONBody.collect(request, limit: Self.maxBodyBytes)
     }
 
-    private func audit(_ context: GatehouseRequestContext, _ request: Request, action: String, target: String, details: some Encodable) async throws {
+    /// Who changes something through the admin API: the token's fingerprint (never the token)
+    /// and the client's address.
+    public static func actor(_ request: Request, _ context: GatehouseRequestContext) -> String {
         let token = request.headers[.authorization].flatMap(BearerToken.token) ?? ""
-        let actor = "admin-token:" + String(Redactor.fingerprint(ofSecret: token).suffix(12)) + "@" + (context.clientIP ?? "unknown")
+        return "admin-token:" + String(Redactor.fingerprint(ofSecret: token).suffix(12)) + "@" + (context.clientIP ?? "unknown")
+    }
+
+    /// Writes one change to the audit log; `details` are stored as JSON and never hold a secret.
+    public func audit(actor: String, action: String, target: String, details: some Encodable) async throws {
         let data = (try? APIJSON.encode(details)) ?? Data("{}".utf8)
         try await store.appendAudit(AuditEntry(timestampMicros: TimeExpressions.nowMicros(), actor: actor, action: action, target: target,
                                                details: String(decoding: data, as: UTF8.self)))
+    }
+
+    // MARK: Changes: store, audit, then apply on this instance at once
+
+    /// A new key with `changes` applied. Its secret is returned here only: the store keeps its hash.
+    public func createKey(_ changes: KeyChanges, actor: String) async throws -> (key: VirtualKey, secret: String) {
+        let secret = KeyMint.newSecret()
+        let now = TimeExpressions.nowMicros()
+        var key = VirtualKey(id: KeyMint.newID(), hash: KeyMint.hash(secret), prefix: KeyMint.displayPrefix(secret),
+                             createdAtMicros: now, updatedAtMicros: now)
+        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
+        try await store.insertKey(key)
+        try await audit(actor: actor, action: "key.create", target: key.id, details: KeyRequest.view(key))
+        await reload()
+        return (key, secret)
+    }
+
+    /// Applies the changes `decide` reads for the key as stored (it runs once the key is known to
+    /// exist and not be revoked). When `decide` returns nil nothing is written or audited.
+    public func updateKey(id: String, actor: String,
+                          _ decide: (VirtualKey) async throws -> KeyChanges?) async throws -> (key: VirtualKey, changes: KeyChanges?) {
+        var key = try await existingKey(id)
+        try Self.refuseRevoked(key)
+        guard let changes = try await decide(key) else { return (key, nil) }
+        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
+        key.updatedAtMicros = TimeExpressions.nowMicros()
+        try await store.updateKey(key)
+        try await audit(actor: actor, action: "key.update", target: key.id, details: KeyChangesDetails(changes: changes))
+        await reload()
+        return (key, changes)
+    }
+
+    /// Revokes the key; revoking a revoked key changes nothing (`revokedNow` is false).
+    public func revokeKey(id: String, actor: String) async throws -> (key: VirtualKey, revokedNow: Bool) {
+        var key = try await existingKey(id)
+        guard key.revokedAtMicros == nil else { return (key, false) }
+        let now = TimeExpressions.nowMicros()
+        key.revokedAtMicros = now
+        key.updatedAtMicros = now
+        try await store.updateKey(key)
+        try await audit(actor: actor, action: "key.revoke", target: key.id, details: JSONValue.object([:]))
+        await reload()
+        return (key, true)
+    }
+
+    /// A new secret for the same key (same id, limits, budget and history); the old secret stops
+    /// working at once. The new secret is returned here only.
+    public func rotateKey(id: String, actor: String) async throws -> (key: VirtualKey, secret: String) {
+        var key = try await existingKey(id)
+        try Self.refuseRevoked(key)
+        let secret = KeyMint.newSecret()
+        key.hash = KeyMint.hash(secret)
+        key.prefix = KeyMint.displayPrefix(secret)
+        key.updatedAtMicros = TimeExpressions.nowMicros()
+        try await store.updateKey(key)
+        try await audit(actor: actor, action: "key.rotate", target: key.id, details: KeyRotationDetails(prefix: key.prefix + "…"))
+        await reload()
+        return (key, secret)
+    }
+
+    /// Turns a switch on (or replaces it), checking the kind, the value, `retryAfter` and the
+    /// reason's length as the API states them.
+    public func setSwitch(kind kindText: String?, value: String?, reason: String?, retryAfter: Int?, actor: String) async throws -> KillSwitch {
+        let (kind, value) = try switchTarget(kindText: kindText, value: value)
+        if let retryAfter, !Self.retryAfterRange.contains(retryAfter) { throw GatewayError.invalidRequest(Self.retryAfterMessage) }
+        let s = KillSwitch(kind: kind, value: value, reason: reason.map { String($0.prefix(Self.maxReasonCharacters)) }, retryAfterSeconds: retryAfter,
+                           createdAtMicros: TimeExpressions.nowMicros())
+        try await store.setSwitch(s)
+        try await audit(actor: actor, action: "switch.set", target: "\(kind.rawValue):\(value)", details: Self.switchView(s))
+        await reload()
+        return s
+    }
+
+    /// Turns a switch off; a switch that is not on is a 404.
+    public func removeSwitch(kind kindText: String?, value: String?, actor: String) async throws -> (kind: KillSwitch.Kind, value: String) {
+        let (kind, value) = try switchTarget(kindText: kindText, value: value)
+        guard try await store.removeSwitch(kind: kind, value: value) else { throw GatewayError.notFound("no \(kind.rawValue) switch for \"\(value)\"") }
+        try await audit(actor: actor, action: "switch.remove", target: "\(kind.rawValue):\(value)", details: JSONValue.object([:]))
+        await reload()
+        return (kind, value)
+    }
+
+    private func existingKey(_ id: String) async throws -> VirtualKey {
+        guard id.utf8.count <= Self.maxKeyIDBytes, let key = try await store.key(id: id) else { throw GatewayError.notFound("no key with id \(id)") }
+        return key
+    }
+
+    private static func refuseRevoked(_ key: VirtualKey) throws {
+        guard key.revokedAtMicros == nil else { throw GatewayError.invalidRequest("the key \(key.id) is revoked; create a new one") }
+    }
+
+    /// Applies a stored change on this instance at once. The change is already stored and
+    /// audited, so a failed reload is not the change failing: the control sync retries it within
+    /// a second, and the answer (with a new key's secret) must still reach the caller.
+    private func reload() async {
+        do { try await controls.state.refresh() } catch {
+            Self.logger.warning("could not reload keys and switches after a change; the control sync retries",
+                                metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
+        }
     }
 
     // MARK: Keys
@@ -66,15 +182,7 @@ public struct AdminRoutes: Sendable {
     }
 
     func createKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
-        let changes = try await keyChanges(request)
-        let secret = KeyMint.newSecret()
-        let now = TimeExpressions.nowMicros()
-        var key = VirtualKey(id: KeyMint.newID(), hash: KeyMint.hash(secret), prefix: KeyMint.displayPrefix(secret),
-                             createdAtMicros: now, updatedAtMicros: now)
-        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
-        try await store.insertKey(key)
-        try await audit(context, request, action: "key.create", target: key.id, details: KeyRequest.view(key))
-        try await controls.state.refresh()
+        let (key, secret) = try await createKey(try await keyChanges(request), actor: Self.actor(request, context))
         return JSONResponse.make(IssuedKey(view: KeyRequest.view(key), key: secret,
                                            note: "Store this key now: Gatehouse keeps only its hash and cannot show it again."),
                                  status: .created)
@@ -89,54 +197,25 @@ public struct AdminRoutes: Sendable {
         return JSONResponse.make(KeyRequest.view(key))
     }
 
-    private func existing(_ context: GatehouseRequestContext) async throws -> VirtualKey {
-        let id = context.parameters.get("id") ?? ""
-        guard let key = try await store.key(id: id) else { throw GatewayError.notFound("no key with id \(id)") }
-        return key
-    }
-
     func updateKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
-        var key = try await existing(context)
-        guard key.revokedAtMicros == nil else { throw GatewayError.invalidRequest("the key \(key.id) is revoked; create a new one") }
-        let changes = try await keyChanges(request)
-        do { try KeyRequest.apply(changes, to: &key) } catch { throw GatewayError.invalidRequest(error.message) }
-        key.updatedAtMicros = TimeExpressions.nowMicros()
-        try await store.updateKey(key)
-        try await audit(context, request, action: "key.update", target: key.id, details: KeyChangesDetails(changes: changes))
-        try await controls.state.refresh()
-        return JSONResponse.make(KeyRequest.view(key))
-    }
-
-    func revokeKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
-        var key = try await existing(context)
-        if key.revokedAtMicros == nil {
-            key.revokedAtMicros = TimeExpressions.nowMicros()
-            key.updatedAtMicros = key.revokedAtMicros!
-            try await store.updateKey(key)
-            try await audit(context, request, action: "key.revoke", target: key.id, details: JSONValue.object([:]))
-            try await controls.state.refresh()
+        let (key, _) = try await updateKey(id: context.parameters.get("id") ?? "", actor: Self.actor(request, context)) { _ in
+            try await keyChanges(request)
         }
         return JSONResponse.make(KeyRequest.view(key))
     }
 
-    /// A new secret for the same key (same id, limits, budget and history); the old secret stops
-    /// working at once.
+    func revokeKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
+        JSONResponse.make(KeyRequest.view(try await revokeKey(id: context.parameters.get("id") ?? "", actor: Self.actor(request, context)).key))
+    }
+
     func rotateKey(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
-        var key = try await existing(context)
-        guard key.revokedAtMicros == nil else { throw GatewayError.invalidRequest("the key \(key.id) is revoked; create a new one") }
-        let secret = KeyMint.newSecret()
-        key.hash = KeyMint.hash(secret)
-        key.prefix = KeyMint.displayPrefix(secret)
-        key.updatedAtMicros = TimeExpressions.nowMicros()
-        try await store.updateKey(key)
-        try await audit(context, request, action: "key.rotate", target: key.id, details: KeyRotationDetails(prefix: key.prefix + "…"))
-        try await controls.state.refresh()
+        let (key, secret) = try await rotateKey(id: context.parameters.get("id") ?? "", actor: Self.actor(request, context))
         return JSONResponse.make(IssuedKey(view: KeyRequest.view(key), key: secret))
     }
 
     // MARK: Switches
 
-    static func switchView(_ s: KillSwitch) -> SwitchView {
+    public static func switchView(_ s: KillSwitch) -> SwitchView {
         SwitchView(kind: s.kind.rawValue, value: s.value, reason: s.reason, retryAfter: s.retryAfterSeconds,
                    createdAt: TimeExpressions.format(micros: s.createdAtMicros))
     }
@@ -148,13 +227,8 @@ public struct AdminRoutes: Sendable {
     /// `{"kind": "maintenance|provider|model|key|property", "value": …, "reason": …, "retry_after": 120}`.
     func setSwitch(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         let change = try Self.switchChange(from: try await requestBody(request))
-        let (kind, value) = try switchTarget(kindText: change.kind, value: change.value)
-        let reason = change.reason.map { String($0.prefix(500)) }
-        if let retryAfter = change.retryAfter, !(1...86_400).contains(retryAfter) { throw GatewayError.invalidRequest("`retry_after` must be 1 to 86400 seconds") }
-        let s = KillSwitch(kind: kind, value: value, reason: reason, retryAfterSeconds: change.retryAfter, createdAtMicros: TimeExpressions.nowMicros())
-        try await store.setSwitch(s)
-        try await audit(context, request, action: "switch.set", target: "\(kind.rawValue):\(value)", details: Self.switchView(s))
-        try await controls.state.refresh()
+        let s = try await setSwitch(kind: change.kind, value: change.value, reason: change.reason, retryAfter: change.retryAfter,
+                                    actor: Self.actor(request, context))
         return JSONResponse.make(Self.switchView(s), status: .created)
     }
 
@@ -166,7 +240,7 @@ public struct AdminRoutes: Sendable {
         } catch let error as DecodingError {
             switch JSONBody.path(of: error).first?.stringValue {
             case "kind": throw GatewayError.invalidRequest("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-            case "retry_after": throw GatewayError.invalidRequest("`retry_after` must be 1 to 86400 seconds")
+            case "retry_after": throw GatewayError.invalidRequest(retryAfterMessage)
             default: throw GatewayError.invalidRequest(JSONBody.message(for: error))
             }
         }
@@ -174,14 +248,11 @@ public struct AdminRoutes: Sendable {
 
     func removeSwitch(_ request: Request, _ context: GatehouseRequestContext) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
-        let (kind, value) = try switchTarget(kindText: params.get("kind"), value: params.get("value"))
-        guard try await store.removeSwitch(kind: kind, value: value) else { throw GatewayError.notFound("no \(kind.rawValue) switch for \"\(value)\"") }
-        try await audit(context, request, action: "switch.remove", target: "\(kind.rawValue):\(value)", details: JSONValue.object([:]))
-        try await controls.state.refresh()
+        let (kind, value) = try await removeSwitch(kind: params.get("kind"), value: params.get("value"), actor: Self.actor(request, context))
         return JSONResponse.make(SwitchRemoval(removed: SwitchTarget(kind: kind.rawValue, value: value)))
     }
 
-    private func switchTarget(kindText: String?, value: String?) throws -> (KillSwitch.Kind, String) {
+    public func switchTarget(kindText: String?, value: String?) throws -> (KillSwitch.Kind, String) {
         guard let kindText, let kind = KillSwitch.Kind(rawValue: kindText) else {
             throw GatewayError.invalidRequest("`kind` must be one of \(KillSwitch.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -197,10 +268,21 @@ public struct AdminRoutes: Sendable {
 
     // MARK: Audit and budgets
 
+    /// The longest text an audit filter takes.
+    public static let maxAuditFilterCharacters = 200
+
     func audit(_ request: Request) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
         let limit = try APIParameters.limit(params.get("limit"), fallback: 100, max: 1000)
-        let entries = try await store.audit(limit: limit, before: params.get("before").flatMap(Int64.init))
+        func filterText(_ name: String) throws -> String {
+            let text = params.get(name) ?? ""
+            guard text.count <= Self.maxAuditFilterCharacters else {
+                throw GatewayError.invalidRequest("`\(name)` must be at most \(Self.maxAuditFilterCharacters) characters", param: name)
+            }
+            return text
+        }
+        let filter = AuditFilter(actor: try filterText("actor"), action: try filterText("action"), target: try filterText("target"))
+        let entries = try await store.audit(limit: limit, before: params.get("before").flatMap(Int64.init), matching: filter)
         let records = entries.map { e in
             // Details are written by this file as JSON; an unreadable one (never expected) shows as {}.
             AuditRecord(id: e.id, timestamp: TimeExpressions.format(micros: e.timestampMicros), actor: e.actor, action: e.action, target: e.target,

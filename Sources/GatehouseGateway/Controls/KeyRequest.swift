@@ -5,8 +5,8 @@ import GatehouseHTTP
 
 /// Reads the JSON of `POST /api/v1/keys` and `PATCH /api/v1/keys/{id}` into a key, naming the
 /// field of every mistake.
-struct KeyRequest {
-    struct Invalid: Error { var message: String }
+public struct KeyRequest {
+    public struct Invalid: Error { public var message: String }
 
     static let maxAliasLength = 128
     static let maxMetadataEntries = 64
@@ -33,7 +33,7 @@ struct KeyRequest {
     }
 
     /// Applies the changes to `key`, checking every bound.
-    static func apply(_ changes: KeyChanges, to key: inout VirtualKey) throws(Invalid) {
+    public static func apply(_ changes: KeyChanges, to key: inout VirtualKey) throws(Invalid) {
         switch changes.alias {
         case nil: break
         case .clear: key.alias = nil
@@ -138,7 +138,7 @@ struct KeyRequest {
     }
 
     /// The key as the API shows it: never the secret or its hash.
-    static func view(_ key: VirtualKey) -> KeyView {
+    public static func view(_ key: VirtualKey) -> KeyView {
         let status = key.revokedAtMicros != nil ? "revoked"
             : key.expiresAtMicros.map { $0 <= TimeExpressions.nowMicros() } == true ? "expired"
             : key.blocked ? "blocked" : "active"

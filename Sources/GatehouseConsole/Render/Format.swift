@@ -1,0 +1,78 @@
+import Foundation
+import GatehouseCore
+
+/// How numbers, money, durations and times read on the console's pages.
+enum Format {
+    /// 1234567 → "1.23M", 12345 → "12.3k", 999 → "999".
+    static func count(_ n: Int64) -> String {
+        let v = Double(n)
+        switch abs(v) {
+        case 1_000_000_000...: return trim(v / 1_000_000_000) + "B"
+        case 1_000_000...: return trim(v / 1_000_000) + "M"
+        case 10_000...: return trim(v / 1_000) + "k"
+        default: return n.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))
+        }
+    }
+
+    private static func trim(_ v: Double) -> String {
+        let text = String(format: v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v)
+        guard text.contains(".") else { return text }
+        var t = text
+        while t.hasSuffix("0") { t.removeLast() }
+        if t.hasSuffix(".") { t.removeLast() }
+        return t
+    }
+
+    /// "$12.34", "$0.0042" (small amounts keep their significant digits), "$1.2k".
+    static func dollars(_ amount: MicroDollars) -> String {
+        let v = Double(amount.value) / 1_000_000
+        if v == 0 { return "$0" }
+        if abs(v) >= 10_000 { return "$" + trim(v / 1000) + "k" }
+        if abs(v) >= 1 { return String(format: "$%.2f", v) }
+        if abs(v) >= 0.01 { return String(format: "$%.3f", v) }
+        return String(format: "$%.5f", v)
+    }
+
+    /// Microseconds as "850 ms", "1.24 s", "320 µs".
+    static func latency(micros: Double) -> String {
+        if micros >= 1_000_000 { return String(format: "%.2f s", micros / 1_000_000) }
+        if micros >= 1000 { return String(format: "%.0f ms", micros / 1000) }
+        return String(format: "%.0f µs", micros)
+    }
+
+    /// "12.5%" with one decimal below 10%.
+    static func percent(_ fraction: Double) -> String {
+        let p = fraction * 100
+        return p < 10 && p > 0 ? String(format: "%.1f%%", p) : String(format: "%.0f%%", p)
+    }
+
+    /// "2026-11-30 14:05:09 UTC".
+    static func dateTime(_ micros: Int64) -> String {
+        let text = TimeExpressions.format(micros: micros)
+        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ") + " UTC"
+    }
+
+    /// "5s ago", "3m ago", "2h ago", "4d ago".
+    static func ago(_ micros: Int64, now: Int64 = TimeExpressions.nowMicros()) -> String {
+        let seconds = max(0, (now - micros) / 1_000_000)
+        switch seconds {
+        case ..<60: return "\(seconds)s ago"
+        case ..<3600: return "\(seconds / 60)m ago"
+        case ..<86_400: return "\(seconds / 3600)h ago"
+        default: return "\(seconds / 86_400)d ago"
+        }
+    }
+
+    /// The change from `previous` to `current`, as a trend label and its direction.
+    static func trend(_ current: Double, _ previous: Double) -> Trend {
+        guard previous > 0 else { return Trend(text: current > 0 ? "new in this range" : "no change", direction: "") }
+        let change = (current - previous) / previous
+        if abs(change) < 0.005 { return Trend(text: "≈ previous range", direction: "") }
+        return Trend(text: (change > 0 ? "▲ " : "▼ ") + percent(abs(change)) + " vs previous", direction: change > 0 ? "up" : "down")
+    }
+
+    struct Trend {
+        var text: String
+        var direction: String
+    }
+}
