@@ -91,7 +91,7 @@ enum AccountAdmin {
             throw GatewayError.invalidRequest("`password` must be at least \(PasswordHasher.minPasswordCharacters) characters and at most "
                                               + "\(PasswordHasher.maxPasswordBytes) bytes; leave it out to have one generated", param: "password")
         }
-        let account = Account(id: newID(), email: email, role: role, passwordHash: try PasswordHasher.hash(password),
+        let account = Account(id: newID(), email: email, role: role, passwordHash: try await PasswordHasher.hashOffPool(password),
                               createdAtMicros: TimeExpressions.nowMicros())
         do {
             try await store.insertAccount(account)

@@ -29,7 +29,7 @@ public struct Console: Sendable {
             self.assets.response(context.parameters.get("name") ?? "", ifNoneMatch: request.headers[.ifNoneMatch])
         }
         r.get("/login") { request, _ in await self.loginPage(request) }
-        r.post("/login") { request, _ in await self.login(request) }
+        r.post("/login") { request, context in await self.login(request, context: context) }
         r.post("/logout") { request, _ in await self.logout(request) }
         OverviewPage(console: self).addRoutes(to: r)
         RequestsPage(console: self).addRoutes(to: r)
@@ -78,6 +78,10 @@ public struct Console: Sendable {
     func page(_ request: Request, _ nav: Nav.Item, _ build: (PageInput) async throws -> PageOutput) async -> Response {
         do {
             guard var viewer = try await auth.viewer(request) else { return signInRedirect(request) }
+            if viewer.openMode && [.accounts, .audit, .keys].contains(nav) {
+                return renderer.page("unavailable", ["message": "Keys, accounts and the audit log need an admin token, as the admin API does: start Gatehouse with GATEHOUSE_ADMIN_TOKEN set and sign in."],
+                                     status: .forbidden)
+            }
             var cookies: [String] = []
             if viewer.openMode {
                 let csrf = auth.cookieCSRF(request, secure: ConsoleAuth.isHTTPS(request))
@@ -85,8 +89,11 @@ public struct Console: Sendable {
                 if let set = csrf.setCookie { cookies.append(set) }
             }
             let parameters = Self.parameters(request.uri.query)
+            // `?ok=` / `?error=` come from the console's own redirect after a form, whose page is
+            // the referrer; from any other link they would put a stranger's words in the banner.
+            let ownRedirect = Self.comesFromHere(request)
             let input = PageInput(request: request, viewer: viewer, parameters: parameters, range: TimeRange(parameters: parameters),
-                                  flash: parameters["error"].map { Flash(kind: "error", message: String($0.prefix(300))) }
+                                  flash: !ownRedirect ? nil : parameters["error"].map { Flash(kind: "error", message: String($0.prefix(300))) }
                                       ?? parameters["ok"].map { Flash(kind: "ok", message: String($0.prefix(300))) })
             let output: PageOutput
             do {
@@ -97,6 +104,8 @@ public struct Console: Sendable {
             let chrome = Nav.chrome(title: output.title, active: nav, viewer: viewer, input: input, showsRange: output.showsRange,
                                     firing: await deps.alerting.evaluator.active().filter { $0.state == .firing }.count)
             return renderer.page(output.template, ["chrome": chrome, "body": output.body], status: output.status, setCookie: cookies)
+        } catch is ConsoleAuth.ForeignHost {
+            return renderer.page("unavailable", ["message": ConsoleAuth.ForeignHost.message], status: .forbidden)
         } catch {
             Self.logger.error("console page failed", metadata: ["path": "\(request.uri.path)", "error": "\(Redactor.scrubText(String(describing: error)))"])
             return renderer.page("unavailable", ["message": "The store did not answer. Try again in a moment."], status: .serviceUnavailable)
@@ -133,6 +142,8 @@ public struct Console: Sendable {
             return PageRenderer.redirect(try await act(viewer, form), setCookie: successCookie.map { [$0] } ?? [])
         } catch let error as GatewayError {
             return renderer.page("unavailable", ["message": error.message], status: error.status)
+        } catch is ConsoleAuth.ForeignHost {
+            return renderer.page("unavailable", ["message": ConsoleAuth.ForeignHost.message], status: .forbidden)
         } catch {
             Self.logger.error("console action failed", metadata: ["path": "\(request.uri.path)", "error": "\(Redactor.scrubText(String(describing: error)))"])
             return renderer.page("unavailable", ["message": "The store did not answer; nothing was changed. Try again in a moment."], status: .serviceUnavailable)
@@ -163,7 +174,7 @@ public struct Console: Sendable {
         return renderer.page("login", model, status: status, setCookie: csrf.setCookie.map { [$0] } ?? [])
     }
 
-    func login(_ request: Request) async -> Response {
+    func login(_ request: Request, context: GatehouseRequestContext) async -> Response {
         guard !auth.openMode else { return PageRenderer.redirect("/") }
         let body: Data
         do { body = try await JSONBody.collect(request, limit: Self.maxFormBytes) } catch {
@@ -180,10 +191,13 @@ public struct Console: Sendable {
             return await loginPage(request, error: "Wrong email or password.", email: email, status: .unauthorized)
         }
         do {
-            let cookie = try await auth.signIn(email: email, password: password, secure: ConsoleAuth.isHTTPS(request))
+            let cookie = try await auth.signIn(email: email, password: password, secure: ConsoleAuth.isHTTPS(request), clientIP: context.clientIP,
+                                               previousSession: request.cookies[ConsoleAuth.sessionCookie]?.value)
             return PageRenderer.redirect(Self.safeNext(form["next"]), setCookie: [cookie])
         } catch ConsoleAuth.SignInError.disabled {
             return await loginPage(request, error: "This account is disabled.", email: email, status: .forbidden)
+        } catch ConsoleAuth.SignInError.busy, ConsoleAuth.SignInError.throttled {
+            return await loginPage(request, error: "Too many sign-in attempts. Wait a minute and try again.", email: email, status: .tooManyRequests)
         } catch is ConsoleAuth.SignInError {
             Self.logger.notice("console sign-in refused", metadata: ["email": "\(String(email.prefix(254)))"])
             return await loginPage(request, error: "Wrong email or password.", email: email, status: .unauthorized)
@@ -212,9 +226,19 @@ public struct Console: Sendable {
 
     /// Only a path on this console: never another site (`//evil.example`, `https://…`, `/\evil`).
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"), !next.contains("\r"), !next.contains("\n"),
-              next.utf8.count <= 1000 else { return "/" }
+        // Browsers drop tabs and newlines from URLs and read `\` as `/`, so `/\t/evil.example`
+        // would become `//evil.example`: no control characters, spaces or backslashes at all.
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), next.utf8.count <= 1000,
+              next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != "\\" }) else { return "/" }
         return next
+    }
+
+    /// Whether the browser says the request comes from a page of this console (`Referer`, which
+    /// `Referrer-Policy: same-origin` sends only within the console).
+    static func comesFromHere(_ request: Request) -> Bool {
+        guard let referer = request.headers[.referer], let url = URL(string: referer), let host = url.host,
+              let authority = request.head.authority else { return false }
+        return (url.port.map { "\(host):\($0)" } ?? host) == authority
     }
 
     static func percentEncode(_ text: String) -> String {

@@ -13,6 +13,8 @@ extension GatehouseConfig {
         func optionalSecret(_ value: String?) -> Node { value == nil ? Y.null : mask }
         func flow(_ pairs: [(String, Node)]) -> Node { Y.mapping(pairs, style: .flow) }
         func list(_ items: [Node]) -> Node { Node(items, .implicit, .block) }
+        // A user name without a password is a token too (`https://sk-…@proxy/v1`).
+        func url(_ value: String) -> Node { Y.text(Redactor.maskURLCredentials(Redactor.redactURL(value))) }
 
         var root: [(String, Node)] = [
             ("host", Y.text(host)),
@@ -41,13 +43,13 @@ extension GatehouseConfig {
         ]
         root.append(("providers", list(providers.map { p in
             var fields: [(String, Node)] = [
-                ("name", Y.text(p.name)), ("kind", Y.word(p.kind.rawValue)), ("base_url", Y.text(p.baseURL)),
+                ("name", Y.text(p.name)), ("kind", Y.word(p.kind.rawValue)), ("base_url", url(p.baseURL)),
                 ("api_key", optionalSecret(p.apiKey)),
             ]
             if let v = p.apiVersion { fields.append(("api_version", Y.text(v))) }
             if !p.headers.isEmpty {
                 fields.append(("headers", Node(p.headers.sorted { $0.key < $1.key }.map { key, value in
-                    (Y.text(key), Redactor.isSecretKey(key) ? mask : Y.text(value))
+                    (Y.text(key), Redactor.isHarmlessHeader(key) && !Redactor.isSecretKey(key) ? Y.text(value) : mask)
                 }, .implicit, .block)))
             }
             fields.append(("price_provider", Y.text(p.effectivePriceProvider)))
@@ -110,7 +112,7 @@ extension GatehouseConfig {
             })),
             ("default_receiver", alerts.defaultReceiver.map(Y.text) ?? Y.null),
             ("probes", list(alerts.probes.map { p in
-                flow([("name", Y.text(p.name)), ("url", Y.text(Redactor.redactURL(p.url))), ("interval_seconds", Y.number(p.intervalSeconds)),
+                flow([("name", Y.text(p.name)), ("url", url(p.url)), ("interval_seconds", Y.number(p.intervalSeconds)),
                       ("retries", Y.number(p.retries)), ("public", Y.bool(p.isPublic))])
             })),
             ("heartbeats", list(alerts.heartbeats.map { h in

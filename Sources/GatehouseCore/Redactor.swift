@@ -15,6 +15,16 @@ public enum Redactor {
 
     public static func isSecretHeader(_ name: String) -> Bool { secretHeaderNames.contains(name.lowercased()) }
 
+    /// Header names whose values say who calls and in what format, never who may: the only
+    /// configured headers printed as they are. Any other may be a gateway's key under a name of
+    /// its own (`Ocp-Apim-Subscription-Key`, `X-Signature`), so it prints masked.
+    public static let harmlessHeaderNames: Set<String> = [
+        "accept", "content-type", "user-agent", "http-referer", "referer", "x-title",
+        "anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project",
+    ]
+
+    public static func isHarmlessHeader(_ name: String) -> Bool { harmlessHeaderNames.contains(name.lowercased()) }
+
     /// Parts of key names that mark a credential (`password`, `x_auth_token`, `stripeApiKey`).
     /// With `secretHeaderNames`, the one list of secret names: every name `isSecretKey` accepts
     /// contains one of these or is a header name, so log ingest can scan raw bytes for them
@@ -82,16 +92,34 @@ public enum Redactor {
         return result + rest
     }
 
-    /// A URL with its password and secret query values (`isSecretQueryName`) replaced.
-    public static func redactURL(_ text: String) -> String {
+    /// A URL with its password and secret query values (`isSecretQueryName`, or `isSecretName`
+    /// when given) replaced, also in a `#name=value` fragment (OAuth's implicit flow puts the
+    /// access token there).
+    public static func redactURL(_ text: String, isSecretName: (String) -> Bool = isSecretQueryName) -> String {
         guard var components = URLComponents(string: text) else { return mask }
         if components.password != nil { components.password = "REDACTED" }
         if let items = components.queryItems {
             components.queryItems = items.map { item in
-                isSecretQueryName(item.name) ? URLQueryItem(name: item.name, value: "REDACTED") : item
+                isSecretName(item.name) ? URLQueryItem(name: item.name, value: "REDACTED") : item
             }
         }
+        if let fragment = components.percentEncodedFragment, fragment.contains("=") {
+            // `[REDACTED]`'s brackets are not allowed in a fragment (setting them traps).
+            components.percentEncodedFragment = redactFormEncoded(fragment, isSecretName: isSecretName, replacement: "REDACTED")
+        }
         return components.string ?? mask
+    }
+
+    /// `a=1&password=x` (a query string, a form body) with the values of secret names masked;
+    /// everything else, including its encoding, kept as sent.
+    public static func redactFormEncoded(_ text: String, isSecretName: (String) -> Bool = isSecretQueryName,
+                                         replacement: String = mask) -> String {
+        text.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            let encodedName = pair.prefix { $0 != "=" }
+            let name = encodedName.replacingOccurrences(of: "+", with: " ")
+            guard isSecretName(name.removingPercentEncoding ?? name) else { return String(pair) }
+            return String(encodedName) + "=" + replacement
+        }.joined(separator: "&")
     }
 
     /// A URL reduced to its scheme and host: a webhook's path is its secret.

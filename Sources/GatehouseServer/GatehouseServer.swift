@@ -119,11 +119,12 @@ public struct GatehouseServer: Sendable {
         // Shut down in reverse: the application first (in-flight calls settle), then the control
         // sync's final report, then the recorder's flush, then the pool.
         let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
+        let sessionPruner = ConsoleSessionPruner(accounts: opened.accounts, logger: logger)
         // Alert evaluation stops before deliveries, which stop before the HTTP client closes.
         // Migrations need the PostgreSQL pool running, which starts with the service group; every
         // service that touches the store, and the application, starts only once they are done.
         let gate = MigrationGate()
-        let storeUsers: [any Service] = [recorder, logRecorder, eventRecorder, retention, delivery, probes, alerting, sync]
+        let storeUsers: [any Service] = [recorder, logRecorder, eventRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
         let services: [any Service] = opened.services + [MigrationService(migrate: { try await store.migrate() }, gate: gate),
                                                          HTTPClientService(client: httpClient)]
             + storeUsers.map { AfterMigrations(service: $0, gate: gate) }

@@ -47,7 +47,7 @@ public enum SentryEventReader {
             guard let v = user?[key], !(v is NSNull) else { return nil }
             return "\(v)"
         }.first
-        let document = LogIngest.withoutNUL(Redactor.redactJSON(event))
+        let document = LogIngest.withoutNUL(Redactor.redactJSON(withoutRequestSecrets(event)))
         let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return ErrorEvent(
@@ -60,6 +60,52 @@ public enum SentryEventReader {
             environment: (event["environment"] as? String).map { String($0.prefix(256)).removingNUL },
             correlationID: correlation.map { String($0.prefix(256)).removingNUL }, userKey: userKey.map { String($0.prefix(256)).removingNUL },
             documentJSON: documentJSON)
+    }
+
+    /// The event with the end user's credentials in `request` masked where `redactJSON`, which
+    /// looks only at key names, cannot see them: cookies, an OAuth `code` or token in the URL,
+    /// query or body, fields of a form-encoded or JSON body sent as text.
+    /// https://develop.sentry.dev/sdk/data-model/event-payloads/request/
+    static func withoutRequestSecrets(_ event: [String: Any]) -> [String: Any] {
+        guard var request = event["request"] as? [String: Any] else { return event }
+        // A query holds no counts, so its names are read widely; a body's are not (`max_tokens`).
+        let isSecretQueryName: (String) -> Bool = { Redactor.isSecretQueryName($0) || $0.lowercased() == "code" }
+        let isSecretField: (String) -> Bool = { Redactor.isSecretKey($0) || $0.lowercased() == "code" }
+        if let cookies = request["cookies"], !(cookies is NSNull) { request["cookies"] = Redactor.mask }
+        if let url = request["url"] as? String { request["url"] = Redactor.redactURL(url, isSecretName: isSecretQueryName) }
+        if let query = request["query_string"] {
+            request["query_string"] = maskingFields(query, isSecretName: isSecretQueryName)
+        }
+        if let data = request["data"] { request["data"] = maskingFields(data, isSecretName: isSecretField) }
+        var copy = event
+        copy["request"] = request
+        return copy
+    }
+
+    /// Name/value fields as SDKs send them: `a=1&b=2` text, JSON text, an object or [name, value] pairs.
+    static func maskingFields(_ value: Any, isSecretName: (String) -> Bool) -> Any {
+        if let object = value as? [String: Any] {
+            var copy = object
+            for key in object.keys where isSecretName(key) { copy[key] = Redactor.mask }
+            return copy
+        }
+        if let pairs = value as? [Any] {
+            return pairs.map { pair -> Any in
+                guard let pair = pair as? [Any], pair.count == 2, let name = pair[0] as? String, isSecretName(name) else { return pair }
+                return [name, Redactor.mask]
+            }
+        }
+        guard let text = value as? String else { return value }
+        let trimmed = text.drop { $0.isWhitespace }
+        if trimmed.hasPrefix("{") || trimmed.hasPrefix("["),
+           let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: []),
+           let masked = try? JSONSerialization.data(withJSONObject: Redactor.redactJSON(maskingFields(parsed, isSecretName: isSecretName)),
+                                                     options: [.withoutEscapingSlashes]) {
+            return String(decoding: masked, as: UTF8.self)
+        }
+        // A query string may keep its leading `?`.
+        if text.hasPrefix("?") { return "?" + Redactor.redactFormEncoded(String(text.dropFirst()), isSecretName: isSecretName) }
+        return Redactor.redactFormEncoded(text, isSecretName: isSecretName)
     }
 
     static func exceptionValues(_ event: [String: Any]) -> [[String: Any]] {

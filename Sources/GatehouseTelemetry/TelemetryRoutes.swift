@@ -51,7 +51,10 @@ public struct TelemetryRoutes: Sendable {
     /// Server-sent events: `event: log` with one line as JSON, for every new line that matches
     /// `q`, from the moment of connecting (or the last `seq` the client saw, `Last-Event-ID`).
     /// Public for the console's live tail, which streams the same events to a signed-in browser.
-    public func tail(_ request: Request, connection: any Channel) async throws -> Response {
+    /// `stillAllowed` (the console's session check) is asked before each batch of lines and every
+    /// couple of seconds while quiet; the stream ends once it says no. The API checks its token per
+    /// request and passes none.
+    public func tail(_ request: Request, connection: any Channel, stillAllowed: (@Sendable () async -> Bool)? = nil) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
         let filter = try APIParameters.filter(params.get("q"))
         // Compile once up front, so a query naming a bad field fails with 400, not mid-stream.
@@ -63,7 +66,7 @@ public struct TelemetryRoutes: Sendable {
             // A client that stopped reading holds the write below forever: at shutdown its
             // connection is closed, which fails that write, so the server is not kept waiting.
             try await withGracefulShutdownHandler {
-                try await Self.stream(into: &writer, store: store, filter: filter, start: start, interval: interval)
+                try await Self.stream(into: &writer, store: store, filter: filter, start: start, interval: interval, stillAllowed: stillAllowed)
             } onGracefulShutdown: {
                 connection.close(promise: nil)
             }
@@ -71,21 +74,32 @@ public struct TelemetryRoutes: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
-    /// The tail's loop: new lines as SSE events, keep-alives while quiet, until shutdown.
+    /// How long a quiet tail goes without asking `stillAllowed`.
+    static let permissionCheckInterval = Duration.seconds(2)
+
+    /// The tail's loop: new lines as SSE events, keep-alives while quiet, until shutdown or until
+    /// `stillAllowed` says no.
     private static func stream(into writer: inout any ResponseBodyWriter, store: any TelemetryStore, filter: QueryNode?, start: Int64,
-                               interval: Duration) async throws {
+                               interval: Duration, stillAllowed: (@Sendable () async -> Bool)?) async throws {
         var last = start
         // On PostgreSQL a seq is taken at insert but seen at commit, so two instances' batches
         // can appear out of order: each poll looks back this far and skips what it sent.
         let lookback: Int64 = 5_000  // one recorder batch
         var sent = Set<Int64>()
         var idle = Duration.zero
+        var lastPermissionCheck = ContinuousClock.now
         try await writer.write(ByteBuffer(string: ": tailing from seq \(start)\n\n"))
-        // A tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
+        // Unless `stillAllowed` says no, a tail never ends by itself: graceful shutdown must end it, or the server would wait on it.
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             // The window holds at most `lookback` old rows, so the limit always leaves room for 500 new ones.
             let lines = try await store.logs(after: max(start, last - lookback), filter: filter, limit: Int(lookback) + 500)
                 .filter { !sent.contains($0.sequence ?? 0) }.prefix(500)
+            // Asked before any line goes out, so a revoked session never gets one more; while
+            // quiet, now and then, so its stream does not stay open.
+            if let stillAllowed, !lines.isEmpty || ContinuousClock.now - lastPermissionCheck >= permissionCheckInterval {
+                guard await stillAllowed() else { break }
+                lastPermissionCheck = .now
+            }
             if lines.isEmpty {
                 do { try await Task.sleep(for: interval) } catch { break }  // cancelled: the client left
                 idle += interval

@@ -107,6 +107,35 @@ import Yams
         #expect(printed.contains("db.internal"))
     }
 
+    /// A provider's URL carries credentials in its user info and query, and its headers carry
+    /// gateway keys under names no list can foresee (`Ocp-Apim-Subscription-Key`): only headers
+    /// known to be harmless print their values.
+    @Test func redactedYAMLMasksProviderURLCredentialsAndUnknownHeaders() throws {
+        var config = GatehouseConfig()
+        config.providers = [
+            ProviderConfig(name: "azure", kind: .openAICompatible, baseURL: "https://svc:PASS-in-url@proxy.example/v1?subscription-key=QUERY-SECRET&region=eu",
+                           headers: ["Ocp-Apim-Subscription-Key": "APIM-SECRET", "X-Signature": "SIG-SECRET", "X-Session": "SESSION-SECRET",
+                                     "X-Custom-Thing": "UNKNOWN-HEADER-VALUE", "HTTP-Referer": "https://app.example", "X-Title": "demo app",
+                                     "anthropic-version": "2023-06-01", "User-Agent": "gatehouse-test"]),
+            ProviderConfig(name: "tokenuser", kind: .openAICompatible, baseURL: "https://USER-TOKEN-SECRET@proxy.example/v1"),
+        ]
+        let printed = config.redactedYAML()
+        for secret in ["PASS-in-url", "QUERY-SECRET", "APIM-SECRET", "SIG-SECRET", "SESSION-SECRET", "UNKNOWN-HEADER-VALUE", "USER-TOKEN-SECRET"] {
+            #expect(!printed.contains(secret), "\(secret) leaked into:\n\(printed)")
+        }
+        let tree = try #require(try Yams.load(yaml: printed) as? [String: Any], "\(printed)")
+        let providers = try #require(tree["providers"] as? [[String: Any]])
+        let azure = try #require(providers.first)
+        let baseURL = try #require(azure["base_url"] as? String)
+        #expect(baseURL.contains("proxy.example/v1") && baseURL.contains("region=eu"), "the URL stays recognisable: \(baseURL)")
+        let headers = try #require(azure["headers"] as? [String: String])
+        #expect(headers["HTTP-Referer"] == "https://app.example" && headers["X-Title"] == "demo app"
+                && headers["anthropic-version"] == "2023-06-01" && headers["User-Agent"] == "gatehouse-test")
+        for name in ["Ocp-Apim-Subscription-Key", "X-Signature", "X-Session", "X-Custom-Thing"] {
+            #expect(headers[name] == Redactor.mask, "\(name) printed as \(headers[name] ?? "nothing")")
+        }
+    }
+
     /// Every value reads back as the text it was, however YAML-like it looks; secrets stay masked.
     @Test func redactedYAMLReadsBackEveryHostileValue() throws {
         let hostile = ["a: b", "# not a comment", "*alias", "&anchor", "yes", "no", "null", "~", "1e3", "0x1F", "- item", "[x]", "{y}",

@@ -50,6 +50,12 @@ struct ConsoleAuthTests {
 
         let overview = try await browser.get("/")
         #expect(overview.status == 200 && overview.html.contains("admin-token · admin") && overview.html.contains("Requests"))
+        // A link from elsewhere must not put its words in the console's own banner (phishing).
+        let planted = try await browser.get("/?error=Your%20session%20expired%2C%20sign%20in%20at%20evil.example",
+                                            headers: [("Referer", "https://mail.example/inbox")])
+        #expect(planted.status == 200 && !planted.html.contains("evil.example"), "a flash message from a foreign link")
+        let ownFlash = try await browser.get("/?ok=Key%20created", headers: [("Referer", "http://127.0.0.1:\(gatehouse.port)/keys/new")])
+        #expect(ownFlash.html.contains("Key created"), "the console's own redirect after a form keeps its message")
         Self.expectSecurityHeaders(overview, "overview")
         #expect(!overview.html.contains(Self.token))
 
@@ -85,6 +91,14 @@ struct ConsoleAuthTests {
         let crossSite = try await signedIn.post("/logout", form: [], headers: [("Origin", "https://evil.example")])
         #expect(crossSite.status == 403, "a form posted from another origin")
         #expect(try await signedIn.get("/").status == 200, "refused sign-outs changed nothing")
+        // Guessing is throttled (last: the failures also count against this client's address): after 10 failures for one email the form answers 429 without checking.
+        let guesser = ConsoleClient(port: gatehouse.port)
+        var statuses: [Int] = []
+        for _ in 0..<11 {
+            statuses.append(try await guesser.post("/login", form: [("email", "ada@example.com"), ("password", "guess-guess-guess")], csrfFrom: "/login").status)
+        }
+        #expect(statuses.prefix(10).allSatisfy { $0 == 401 } && statuses.last == 429, "\(statuses)")
+
     }
 
     @Test("without a token the console is open, says so, and serves its assets with ETags")
@@ -97,6 +111,17 @@ struct ConsoleAuthTests {
         Self.expectSecurityHeaders(overview, "open overview")
         #expect(try await browser.get("/login").location == "/")
 
+        // Admin-only records stay behind the token, as the admin API does without one.
+        for path in ["/accounts", "/audit", "/keys"] {
+            let page = try await browser.get(path)
+            #expect(page.status == 403 && page.html.contains("GATEHOUSE_ADMIN_TOKEN"), "\(path) in open mode answered \(page.status)")
+        }
+        // DNS rebinding: a page under another site's name that resolves to 127.0.0.1 reads nothing.
+        let rebound = try await browser.get("/", headers: [("Host", "attacker.example:\(gatehouse.port)")])
+        #expect(rebound.status == 403 && !rebound.html.contains("Requests"), "open console served to Host attacker.example")
+        // A doubled slash must not turn the page's own links into links to another host.
+        let doubled = try await browser.get("//uptime?custom=1")
+        #expect(!doubled.html.contains("href=\"//") && !doubled.html.contains("action=\"//"), "protocol-relative links on //uptime")
         let css = try await browser.get("/assets/console.css")
         #expect(css.status == 200 && css.header("content-type")?.hasPrefix("text/css") == true)
         let etag = try #require(css.header("etag"))

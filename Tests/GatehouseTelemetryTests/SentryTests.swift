@@ -39,6 +39,43 @@ import Testing
         #expect(elsewhere.issueID != e.issueID, "issues belong to a project")
     }
 
+    /// An SDK sends the end user's cookies, OAuth codes and tokens in the URL, query and body;
+    /// none of them may reach the stored document, while the rest of the request stays readable.
+    @Test func requestSecretsAreMaskedAtIngest() throws {
+        let asObjects = #"""
+        {"exception":{"values":[{"type":"E","value":"x"}]},"request":{"method":"POST",
+         "url":"https://app.example.com/callback?access_token=URL-TOKEN-1&code=URL-CODE-2&page=3",
+         "query_string":"access_token=QS-TOKEN-3&code=QS-CODE-4&page=5",
+         "cookies":"sessionid=COOKIE-5; theme=dark",
+         "data":{"password":"DATA-PW-6","code":"DATA-CODE-7","comment":"keep me"},
+         "headers":{"Accept":"text/html"}}}
+        """#
+        let asLists = #"""
+        {"exception":{"values":[{"type":"E","value":"x"}]},"request":{"method":"GET",
+         "url":"https://app.example.com/cb?state=s1&key=URL-KEY-8#access_token=FRAG-TOKEN-16",
+         "query_string":[["access_token","QS-TOKEN-9"],["code","QS-CODE-10"],["page","11"]],
+         "cookies":{"sessionid":"COOKIE-12","csrftoken":"COOKIE-13"},
+         "data":"username=ada&password=FORM-PW-14&code=FORM-CODE-15"}}
+        """#
+        let secrets = ["URL-TOKEN-1", "URL-CODE-2", "QS-TOKEN-3", "QS-CODE-4", "COOKIE-5", "DATA-PW-6", "DATA-CODE-7",
+                       "URL-KEY-8", "QS-TOKEN-9", "QS-CODE-10", "COOKIE-12", "COOKIE-13", "FORM-PW-14", "FORM-CODE-15", "FRAG-TOKEN-16"]
+        var documents: [[String: Any]] = []
+        for text in [asObjects, asLists] {
+            let event = try SentryEventReader.read(Array(text.utf8)[...], project: "web", receivedMicros: 1)
+            for secret in secrets { #expect(!event.documentJSON.contains(secret), "\(secret) kept in \(event.documentJSON)") }
+            documents.append(try #require(try JSONSerialization.jsonObject(with: Data(event.documentJSON.utf8)) as? [String: Any]))
+        }
+        let first = try #require(documents[0]["request"] as? [String: Any])
+        #expect(first["method"] as? String == "POST" && (first["headers"] as? [String: Any])?["Accept"] as? String == "text/html")
+        #expect((first["url"] as? String)?.hasPrefix("https://app.example.com/callback?") == true && (first["url"] as? String)?.contains("page=3") == true)
+        #expect((first["query_string"] as? String)?.contains("page=5") == true)
+        #expect((first["data"] as? [String: Any])?["comment"] as? String == "keep me")
+        let second = try #require(documents[1]["request"] as? [String: Any])
+        #expect((second["url"] as? String)?.contains("state=s1") == true)
+        #expect((second["query_string"] as? [[String]])?.last == ["page", "11"])
+        #expect((second["data"] as? String)?.hasPrefix("username=ada&") == true)
+    }
+
     @Test func fingerprintsParameterizeAndHonourTheEventsOwn() {
         #expect(Fingerprint.parameterize("User 4821 not found at https://x.io/u/4821 (ada@example.com)") == "User <int> not found at <url> (<email>)")
         #expect(Fingerprint.parameterize("id 3f2a9c1e-0b1d-4c55-9e2e-9a0d5c1b2e3f from 10.0.0.12 took 2.5s, hash deadbeef42") ==

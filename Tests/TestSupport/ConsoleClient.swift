@@ -48,8 +48,16 @@ public final class ConsoleClient: @unchecked Sendable {
 
     func send(_ method: String, _ target: String, body: String?, headers: [(String, String)]) async throws -> Page {
         let jar = lock.withLock { cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
-        let answer = try await RawHTTP.send(port: port, method: method, target: target,
-                                            headers: (jar.isEmpty ? [] : [("Cookie", jar)]) + headers, body: body, timeout: .seconds(30))
+        // Built here rather than by RawHTTP.send so a test can send its own Host header.
+        var request = "\(method) \(target) HTTP/1.1\r\n"
+        if !headers.contains(where: { $0.0.lowercased() == "host" }) { request += "Host: 127.0.0.1:\(port)\r\n" }
+        // As a browser moving between the console's own pages (the flash after a form needs it).
+        if !headers.contains(where: { $0.0.lowercased() == "referer" }) { request += "Referer: http://127.0.0.1:\(port)/\r\n" }
+        request += "Connection: close\r\n"
+        for (name, value) in (jar.isEmpty ? [] : [("Cookie", jar)]) + headers { request += "\(name): \(value)\r\n" }
+        if let body { request += "Content-Length: \(body.utf8.count)\r\n" }
+        request += "\r\n" + (body ?? "")
+        let answer = try await RawHTTP.exchange(port: port, bytes: Array(request.utf8), timeout: .seconds(30))
         let text = answer.text
         let head = text.components(separatedBy: "\r\n\r\n").first ?? ""
         var parsed: [(String, String)] = []

@@ -2,6 +2,8 @@ import Crypto
 import CryptoExtras
 import Foundation
 import GatehouseCore
+import NIOPosix
+import Synchronization
 
 /// Console passwords, hashed with scrypt (memory-hard; swift-crypto's CryptoExtras, on
 /// BoringSSL). N = 2^15, r = 8, p = 1: 32 MiB and about a tenth of a second per hash here, so a
@@ -38,6 +40,23 @@ public enum PasswordHasher {
         return ConstantTime.equal(Data(key).base64EncodedString(), expected.base64EncodedString())
     }
 
+    /// Every slot of the limiter is taken: the caller should answer 429 rather than wait.
+    public struct Busy: Error, Equatable {}
+
+    /// `hash(_:)` on NIO's blocking thread pool: scrypt takes a tenth of a second of CPU, and on
+    /// Swift's cooperative pool (one thread per core) it would hold up every other request.
+    public static func hashOffPool(_ password: String) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { try hash(password) }
+    }
+
+    /// `verify(_:against:)` on NIO's blocking thread pool, within `limiter`'s slots; throws
+    /// `Busy` at once when they are all taken, so a flood of sign-ins queues no scrypt work.
+    public static func verifyOffPool(_ password: String, against stored: String, limiter: ScryptLimiter) async throws -> Bool {
+        guard limiter.tryAcquire() else { throw Busy() }
+        defer { limiter.release() }
+        return try await NIOThreadPool.singleton.runIfActive { verify(password, against: stored) }
+    }
+
     /// A hash that matches nothing, checked when the account does not exist, so a sign-in takes
     /// as long for an unknown email as for a wrong password.
     static let decoy: String = (try? hash(UUID().uuidString)) ?? ""
@@ -46,5 +65,27 @@ public enum PasswordHasher {
         let key = try KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: hashBytes, rounds: 1 << logRounds,
                                            blockSize: blockSize, parallelism: parallelism)
         return key.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// How many scrypt runs (32 MiB and a tenth of a second each) may go at once.
+public final class ScryptLimiter: Sendable {
+    let maxConcurrent: Int
+    private let running = Mutex(0)
+
+    public init(maxConcurrent: Int) {
+        self.maxConcurrent = maxConcurrent
+    }
+
+    func tryAcquire() -> Bool {
+        running.withLock { running in
+            guard running < maxConcurrent else { return false }
+            running += 1
+            return true
+        }
+    }
+
+    func release() {
+        running.withLock { $0 -= 1 }
     }
 }

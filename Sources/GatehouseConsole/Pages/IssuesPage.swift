@@ -332,14 +332,20 @@ struct EventView {
                              appFrames: appFrames, otherFrames: otherFrames, hasAppFrames: !appFrames.isEmpty, hasOtherFrames: !otherFrames.isEmpty)
     }
 
+    /// The largest line number believed: the sender chooses it, and the context lines are
+    /// numbered from it, so a number near the end of Int64 would overflow.
+    static let maxLineNumber: Int64 = 1_000_000_000
+
     static func frame(_ frame: JSONValue) -> Frame {
-        let lineNumber = frame["lineno"]?.integer
+        // A number no source file has is left out, as if the SDK had not sent one.
+        let lineNumber = frame["lineno"]?.integer.flatMap { (0...Self.maxLineNumber).contains($0) ? $0 : nil }
         let before = frame["pre_context"]?.items.compactMap(\.text) ?? []
         let after = frame["post_context"]?.items.compactMap(\.text) ?? []
         var context: [ContextLine] = []
         if let current = frame["context_line"]?.text {
             // Numbered from the current line back and forward, when the SDK sent its number.
-            func number(_ offset: Int) -> String { lineNumber.map { String(Int($0) + offset) } ?? "" }
+            // At most 10^9 plus an array index: the sum cannot overflow.
+            func number(_ offset: Int) -> String { lineNumber.map { String($0 + Int64(offset)) } ?? "" }
             context += before.enumerated().map { ContextLine(number: number($0.offset - before.count), text: $0.element, current: false) }
             context.append(ContextLine(number: number(0), text: current, current: true))
             context += after.enumerated().map { ContextLine(number: number($0.offset + 1), text: $0.element, current: false) }
@@ -361,7 +367,8 @@ struct EventView {
         switch value {
         case .string(let text): TimeExpressions.rfc3339Micros(text)
         case .number(let seconds): seconds.isFinite && abs(seconds) < 1e11 ? Int64((seconds * 1_000_000).rounded()) : nil
-        case .integer(let seconds): abs(seconds) < 100_000_000_000 ? seconds * 1_000_000 : nil
+        // A range check, not abs(): abs(Int64.min) traps.
+        case .integer(let seconds): seconds > -100_000_000_000 && seconds < 100_000_000_000 ? seconds * 1_000_000 : nil
         default: nil
         }
     }

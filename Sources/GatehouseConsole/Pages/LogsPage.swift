@@ -56,7 +56,12 @@ struct LogsPage: Sendable {
         } catch {
             return PageRenderer.respond(status: .serviceUnavailable, contentType: "text/plain; charset=utf-8", body: "The store did not answer. Try again in a moment.")
         }
-        return await APIAnswer.run { try await deps.logRoutes.tail(request, connection: context.connection) }
+        // The session is checked again while streaming: signing out, deleting the account or the
+        // session expiring ends the tail. A store that does not answer ends it too; the browser reconnects.
+        let auth = console.auth
+        return await APIAnswer.run {
+            try await deps.logRoutes.tail(request, connection: context.connection) { (try? await auth.viewer(request)) != nil }
+        }
     }
 
     /// One request's story: its log lines, errors and AI calls in time order (as `GET /api/v1/correlation/{id}`).

@@ -74,16 +74,18 @@ enum Nav {
                 return Link(href: href, label: item.label, active: item == active, badge: item == .alerts && firing > 0 ? String(firing) : nil)
             })
         }
+        // `//uptime` routes to /uptime; its links must not become `//uptime…` (another host).
+        let path = "/" + input.request.uri.path.drop { $0 == "/" }
         // A range link keeps the page's other filters and starts paging over.
         let kept = input.parameters.filter { !["range", "from", "to", "cursor", "ok", "error"].contains($0.key) }.sorted { $0.key < $1.key }
         let ranges = TimeRange.presets.map { preset in
-            Link(href: Console.url(input.request.uri.path, kept.map { ($0.key, $0.value) } + [("range", preset.name)]), label: preset.name,
+            Link(href: Console.url(path, kept.map { ($0.key, $0.value) } + [("range", preset.name)]), label: preset.name,
                  active: input.range.preset == preset.name, badge: nil)
-        } + [Link(href: Console.url(input.request.uri.path, kept.map { ($0.key, $0.value) } + [("custom", "1")] + input.range.parameters),
+        } + [Link(href: Console.url(path, kept.map { ($0.key, $0.value) } + [("custom", "1")] + input.range.parameters),
                   label: input.range.preset == nil ? input.range.label : "custom", active: input.range.preset == nil, badge: nil)]
         // `datetime-local` wants `2026-11-30T14:05`, read back as UTC.
         let custom = input.parameters["custom"] == nil ? nil : CustomRange(
-            action: input.request.uri.path, from: String(TimeExpressions.format(micros: input.range.fromMicros).prefix(16)),
+            action: path, from: String(TimeExpressions.format(micros: input.range.fromMicros).prefix(16)),
             to: String(TimeExpressions.format(micros: input.range.toMicros).prefix(16)), kept: kept.map { Hidden(name: $0.key, value: $0.value) })
         return Chrome(title: title, sections: sections, ranges: ranges, showRanges: showsRange, viewer: viewer, flash: input.flash, custom: custom)
     }

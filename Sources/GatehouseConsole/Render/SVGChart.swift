@@ -15,6 +15,9 @@ enum SVGChart {
     /// `integral`: the values are counts, so axis lines fall on whole numbers.
     static func columns(_ points: [Point], range: TimeRange, bucketMicros: Int64, height: Int = 180, cssClass: String = "bar",
                         integral: Bool = false, describe: (Double) -> String) -> String {
+        // At most 500 columns whatever the caller asks: one per bucket of a huge range would be
+        // hundreds of MB of SVG.
+        let bucketMicros = max(bucketMicros, (range.toMicros - range.fromMicros) / 500 + 1)
         let width = 760.0, top = 10.0, bottom = 22.0
         let plotHeight = Double(height) - top - bottom
         let first = floorDiv(range.fromMicros, bucketMicros) * bucketMicros

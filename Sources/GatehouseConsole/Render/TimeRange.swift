@@ -6,6 +6,8 @@ import GatehouseCore
 public struct TimeRange: Sendable, Equatable {
     public static let presets: [(name: String, seconds: Int64)] = [("15m", 900), ("1h", 3600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000)]
     public static let defaultPreset = "24h"
+    /// The longest custom range, as the usage API allows: a longer one ends at `to` and starts 400 days before.
+    public static let maxLengthMicros: Int64 = 400 * 86_400_000_000
 
     /// The preset's name, or nil for a custom range.
     public var preset: String?
@@ -25,7 +27,7 @@ public struct TimeRange: Sendable, Equatable {
     /// Reads the range from query parameters; anything unreadable falls back to the default.
     public init(parameters: [String: String], nowMicros: Int64 = TimeExpressions.nowMicros()) {
         if let from = parameters["from"].flatMap(Self.instant), let to = parameters["to"].flatMap(Self.instant) ?? Optional(nowMicros), from < to {
-            self.init(preset: nil, fromMicros: from, toMicros: to)
+            self.init(preset: nil, fromMicros: max(from, to - Self.maxLengthMicros), toMicros: to)
             return
         }
         let name = parameters["range"].flatMap { r in Self.presets.contains { $0.name == r } ? r : nil } ?? Self.defaultPreset
@@ -41,8 +43,8 @@ public struct TimeRange: Sendable, Equatable {
 
     /// A bucket width that gives about 60 points over the range, on a round step.
     public var bucketMicros: Int64 {
-        let steps: [Int64] = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400].map { $0 * 1_000_000 }
-        return steps.first { lengthMicros / $0 <= 72 } ?? 86_400_000_000
+        let steps: [Int64] = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 2 * 86_400, 7 * 86_400].map { $0 * 1_000_000 }
+        return steps.first { lengthMicros / $0 <= 72 } ?? 7 * 86_400_000_000
     }
 
     public var label: String {
