@@ -134,7 +134,7 @@ public struct Console: Sendable {
                 return renderer.page("unavailable", ["message": "This form expired or did not come from this console (CSRF check). Go back, reload and try again."],
                                      status: .forbidden)
             }
-            guard !needsAdmin || (viewer.canChange && !viewer.openMode) else {
+            guard !needsAdmin || viewer.canChange else {
                 let why = viewer.openMode ? "Changes need an admin token: start Gatehouse with GATEHOUSE_ADMIN_TOKEN set and sign in."
                     : "Your account is a viewer: it can see everything and change nothing."
                 return renderer.page("unavailable", ["message": why], status: .forbidden)

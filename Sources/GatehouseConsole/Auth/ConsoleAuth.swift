@@ -18,7 +18,8 @@ public struct ConsoleViewer: Sendable {
     /// The session's token hash, for sign-out; nil in open mode.
     var sessionHash: String?
 
-    public var canChange: Bool { role == .admin }
+    /// An admin signed in; never in open mode, where changes need the admin token (as the admin API does).
+    public var canChange: Bool { role == .admin && !openMode }
 }
 
 /// Sign-in, sessions and CSRF for the console.

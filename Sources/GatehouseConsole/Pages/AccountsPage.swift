@@ -37,7 +37,7 @@ struct AccountsPage: Sendable {
                 historyHref: Console.url("/audit", [("actor", "console:" + a.email)]))
         }
         return Console.PageOutput(template: "accounts", title: "Accounts", body: [
-            "rows": rows, "hasRows": !rows.isEmpty, "canChange": KeysPage.canChange(input.viewer), "openMode": input.viewer.openMode,
+            "rows": rows, "hasRows": !rows.isEmpty, "canChange": input.viewer.canChange, "openMode": input.viewer.openMode,
             "csrfToken": input.viewer.csrfToken, "minPassword": PasswordHasher.minPasswordCharacters,
             "roles": AccountRole.allCases.map { ["value": $0.rawValue, "selected": $0 == .viewer] },
         ] as [String: Any], showsRange: false)

@@ -188,7 +188,7 @@ struct AlertsPage: Sendable {
         let ruleNames = Set(rules.map(\.name) + (ruleFilter.map { [$0] } ?? []))
         let ruleOptions = [Option(value: "", label: "All rules", selected: ruleFilter == nil)]
             + ruleNames.sorted().map { Option(value: $0, label: $0, selected: $0 == ruleFilter) }
-        let canChange = input.viewer.canChange && !input.viewer.openMode
+        let canChange = input.viewer.canChange
         let current = silenceRows.filter { $0.state != "expired" }, expired = silenceRows.filter { $0.state == "expired" }
         return Console.PageOutput(template: "alerts", title: "Alerts", body: [
             "firing": active.filter { $0.state == .firing }.count, "pending": active.filter { $0.state == .pending }.count,

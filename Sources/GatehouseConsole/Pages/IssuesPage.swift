@@ -156,7 +156,7 @@ struct IssuesPage: Sendable {
             "issue": IssuesRow(issue), "levelTone": Self.tone(issue.level), "statusTone": issue.status == .unresolved ? "bad" : issue.status == .resolved ? "good" : "",
             "firstSeenAt": Format.dateTime(issue.firstSeenMicros), "lastSeenAt": Format.dateTime(issue.lastSeenMicros),
             "lastRelease": issue.lastRelease, "project": issue.project,
-            "canChange": input.viewer.canChange && !input.viewer.openMode, "csrfToken": input.viewer.csrfToken, "buttons": buttons,
+            "canChange": input.viewer.canChange, "csrfToken": input.viewer.csrfToken, "buttons": buttons,
             "event": shown.map { EventView($0, issueID: id) }, "tags": tags, "hasTags": !tags.isEmpty,
             "events": events, "hasEvents": !events.isEmpty, "eventsHref": href,
         ]

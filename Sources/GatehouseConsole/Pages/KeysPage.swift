@@ -72,7 +72,7 @@ struct KeysPage: Sendable {
         }
         return Console.PageOutput(template: "keys", title: "Keys", body: [
             "rows": rows, "hasRows": !rows.isEmpty, "tabs": tabs, "anyKeys": !all.isEmpty, "status": status,
-            "canChange": Self.canChange(input.viewer), "openMode": input.viewer.openMode, "rangeLabel": range.label,
+            "canChange": input.viewer.canChange, "openMode": input.viewer.openMode, "rangeLabel": range.label,
             "spendHref": Console.url("/spend", [("group", "key")] + range.parameters),
         ] as [String: Any])
     }
@@ -110,7 +110,6 @@ struct KeysPage: Sendable {
         return "\(Format.count(n)) \(unit)/\(limit.per)"
     }
 
-    static func canChange(_ viewer: ConsoleViewer) -> Bool { viewer.canChange && !viewer.openMode }
 
     // MARK: One key
 
@@ -130,7 +129,7 @@ struct KeysPage: Sendable {
         let totals = report.totals
         let chart = SVGChart.columns(report.series.map { .init(startMicros: $0.startMicros, value: Double($0.stats.requests)) },
                                      range: range, bucketMicros: range.bucketMicros) { Format.count(Int64($0)) + " calls" }
-        let canChange = Self.canChange(input.viewer) && key.revokedAtMicros == nil
+        let canChange = input.viewer.canChange && key.revokedAtMicros == nil
         var body: [String: Any] = [
             "key": Self.row(key, view, stats: totals, use: use),
             "routes": view.routes.isEmpty ? "any" : view.routes.joined(separator: ", "),
@@ -162,7 +161,7 @@ struct KeysPage: Sendable {
 
     func newKey(_ input: Console.PageInput) -> Console.PageOutput {
         Console.PageOutput(template: "keys-new", title: "New key", body: [
-            "canChange": Self.canChange(input.viewer), "openMode": input.viewer.openMode, "csrfToken": input.viewer.csrfToken,
+            "canChange": input.viewer.canChange, "openMode": input.viewer.openMode, "csrfToken": input.viewer.csrfToken,
             "form": KeyForm.model(action: "/keys", key: nil),
         ] as [String: Any], showsRange: false)
     }

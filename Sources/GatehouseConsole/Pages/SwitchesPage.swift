@@ -56,7 +56,7 @@ struct SwitchesPage: Sendable {
         return Console.PageOutput(template: "switches", title: "Kill switches", body: [
             "rows": rows, "hasRows": !rows.isEmpty, "maintenance": switches.contains { $0.kind == .maintenance },
             "kinds": Self.kinds.map { KindChoice(value: $0.0.rawValue, label: $0.1, hint: $0.2, selected: $0.0 == kind) },
-            "value": input.parameters["value"] ?? "", "canChange": KeysPage.canChange(input.viewer), "openMode": input.viewer.openMode,
+            "value": input.parameters["value"] ?? "", "canChange": input.viewer.canChange, "openMode": input.viewer.openMode,
             "csrfToken": input.viewer.csrfToken,
         ] as [String: Any], showsRange: false)
     }
