@@ -19,6 +19,9 @@ public struct KeyView: Codable, Sendable, Equatable {
     public var metadata: [String: String]
     public var tags: [String]
     public var blocked: Bool
+    /// Keep this key's calls' request and response bodies: true, false, or null to follow
+    /// `gateway.capture_bodies`.
+    @Nullable public var captureBodies: Bool?
     /// `active`, `blocked`, `expired` or `revoked` (the first that applies of revoked, expired, blocked).
     public var status: String
     public var createdAt: String
@@ -27,8 +30,8 @@ public struct KeyView: Codable, Sendable, Equatable {
     @Nullable public var revokedAt: String?
 
     public init(id: String, alias: String?, prefix: String, models: [String], routes: [String], limits: [KeyRateLimit], maxParallel: Int?,
-                budget: KeyBudgetView?, metadata: [String: String], tags: [String], blocked: Bool, status: String, createdAt: String,
-                updatedAt: String, expiresAt: String?, revokedAt: String?) {
+                budget: KeyBudgetView?, metadata: [String: String], tags: [String], blocked: Bool, captureBodies: Bool? = nil, status: String,
+                createdAt: String, updatedAt: String, expiresAt: String?, revokedAt: String?) {
         self.id = id
         self.alias = alias
         self.prefix = prefix
@@ -40,6 +43,7 @@ public struct KeyView: Codable, Sendable, Equatable {
         self.metadata = metadata
         self.tags = tags
         self.blocked = blocked
+        self.captureBodies = captureBodies
         self.status = status
         self.createdAt = createdAt
         self.updatedAt = updatedAt
@@ -50,7 +54,9 @@ public struct KeyView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, alias, prefix, models, routes, limits
         case maxParallel = "max_parallel"
-        case budget, metadata, tags, blocked, status
+        case budget, metadata, tags, blocked
+        case captureBodies = "capture_bodies"
+        case status
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case expiresAt = "expires_at"
@@ -166,11 +172,13 @@ public struct KeyChanges: Codable, Sendable, Equatable {
     public var metadata: [String: String]?
     public var tags: [String]?
     public var blocked: Bool?
+    /// true or false; `null` follows `gateway.capture_bodies` again.
+    public var captureBodies: Patch<Bool>?
 
     public init(alias: Patch<String>? = nil, models: [String]? = nil, routes: [String]? = nil, limits: [KeyRateLimit]? = nil,
                 rpm: Patch<Int64>? = nil, tpm: Patch<Int64>? = nil, rpd: Patch<Int64>? = nil, maxParallel: Patch<Int>? = nil,
                 budget: Patch<KeyBudgetChanges>? = nil, expiresAt: Patch<String>? = nil, metadata: [String: String]? = nil,
-                tags: [String]? = nil, blocked: Bool? = nil) {
+                tags: [String]? = nil, blocked: Bool? = nil, captureBodies: Patch<Bool>? = nil) {
         self.alias = alias
         self.models = models
         self.routes = routes
@@ -184,6 +192,7 @@ public struct KeyChanges: Codable, Sendable, Equatable {
         self.metadata = metadata
         self.tags = tags
         self.blocked = blocked
+        self.captureBodies = captureBodies
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -192,6 +201,7 @@ public struct KeyChanges: Codable, Sendable, Equatable {
         case budget
         case expiresAt = "expires_at"
         case metadata, tags, blocked
+        case captureBodies = "capture_bodies"
     }
 
     /// Every field the body may carry, sorted.
@@ -212,6 +222,7 @@ public struct KeyChanges: Codable, Sendable, Equatable {
         metadata = try container.decodeIfGiven([String: String].self, forKey: .metadata)
         tags = try container.decodeIfGiven([String].self, forKey: .tags)
         blocked = try container.decodeIfGiven(Bool.self, forKey: .blocked)
+        captureBodies = try container.decodePatch(Bool.self, forKey: .captureBodies)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -229,6 +240,7 @@ public struct KeyChanges: Codable, Sendable, Equatable {
         try container.encodeIfPresent(metadata, forKey: .metadata)
         try container.encodeIfPresent(tags, forKey: .tags)
         try container.encodeIfPresent(blocked, forKey: .blocked)
+        try container.encodePatch(captureBodies, forKey: .captureBodies)
     }
 }
 

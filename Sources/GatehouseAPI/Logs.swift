@@ -180,6 +180,8 @@ public struct SentryErrorBody: Codable, Sendable, Equatable {
 /// The kinds of data that have a retention of their own.
 public enum StorageKind: String, Codable, Sendable, Equatable, CaseIterable {
     case requests, logs, errors
+    /// Captured prompt and response bodies (`gateway.capture_bodies`).
+    case bodies
 }
 
 /// What one kind of data takes in the store and how long it is kept.

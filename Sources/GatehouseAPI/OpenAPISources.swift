@@ -1539,7 +1539,7 @@ components:
       type: object
       description: A key as the API shows it; never its secret or hash.
       additionalProperties: false
-      required: [id, alias, prefix, models, routes, limits, max_parallel, budget, metadata, tags, blocked, status,
+      required: [id, alias, prefix, models, routes, limits, max_parallel, budget, metadata, tags, blocked, capture_bodies, status,
                  created_at, updated_at, expires_at, revoked_at]
       properties:
         id: { type: string, description: '`key_…`' }
@@ -1572,6 +1572,9 @@ components:
           type: array
           items: { type: string }
         blocked: { type: boolean }
+        capture_bodies:
+          type: [boolean, "null"]
+          description: Keep this key's calls' request and response bodies (true), never (false), or follow `gateway.capture_bodies` (null).
         status:
           type: string
           enum: [active, blocked, expired, revoked]
@@ -1590,7 +1593,7 @@ components:
       type: object
       description: A key with its secret, shown this once; the same fields as `KeyView` plus `key` (and `note` on creation).
       additionalProperties: false
-      required: [id, alias, prefix, models, routes, limits, max_parallel, budget, metadata, tags, blocked, status,
+      required: [id, alias, prefix, models, routes, limits, max_parallel, budget, metadata, tags, blocked, capture_bodies, status,
                  created_at, updated_at, expires_at, revoked_at, key]
       properties:
         key:
@@ -1617,6 +1620,7 @@ components:
           additionalProperties: { type: string }
         tags: { type: array, items: { type: string } }
         blocked: { type: boolean }
+        capture_bodies: { type: [boolean, "null"] }
         status: { type: string, enum: [active, blocked, expired, revoked] }
         created_at: { $ref: '#/components/schemas/Timestamp' }
         updated_at: { $ref: '#/components/schemas/Timestamp' }
@@ -1725,6 +1729,9 @@ components:
         blocked:
           type: boolean
           description: A blocked key is refused (403) until unblocked.
+        capture_bodies:
+          type: [boolean, "null"]
+          description: Keep this key's calls' bodies (true) or never (false); `null` follows `gateway.capture_bodies`. A call's `Gatehouse-Capture` header overrides it.
     KeyBudgetChanges:
       type: object
       additionalProperties: false
@@ -2087,7 +2094,7 @@ components:
       properties:
         kind:
           type: string
-          enum: [requests, logs, errors]
+          enum: [requests, logs, errors, bodies]
           description: AI calls, log lines or error events.
         rows: { type: integer, minimum: 0 }
         approximate_bytes:

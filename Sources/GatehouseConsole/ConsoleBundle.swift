@@ -484,6 +484,7 @@ enum ConsoleBundle {
       <dt>Routes</dt><dd>{{routes}}</dd>
       <dt>Rate limits</dt><dd>{{key.limits}}</dd>
       <dt>Parallel calls</dt><dd>{{maxParallel}}</dd>
+      <dt>Body capture</dt><dd>{{capture}}</dd>
       <dt>Budget</dt><dd>{{#key.budget}}{{used}} of {{limit}} {{window}} ({{percent}}) <meter min="0" max="1" low="0.5" high="0.8" optimum="0" value="{{fraction}}" title="{{percent}}">{{percent}}</meter><div class="hint">warns at {{thresholds}} %</div>{{/key.budget}}{{^key.budget}}none{{/key.budget}}</dd>
       {{#hasTags}}<dt>Tags</dt><dd>{{tags}}</dd>{{/hasTags}}
       {{#metadata}}<dt class="mono">{{name}}</dt><dd>{{value}}</dd>{{/metadata}}
@@ -560,6 +561,8 @@ enum ConsoleBundle {
   <div><input id="key-expires" type="text" name="expires_at" value="{{expiresAt}}" placeholder="+90d or 2027-01-31T00:00:00Z"><div class="hint">Empty: never.</div></div>
   <label for="key-tags">Tags</label>
   <input id="key-tags" type="text" name="tags" value="{{tags}}" placeholder="team-search, prod">
+  <label for="key-capture">Bodies</label>
+  <div><select id="key-capture" name="capture_bodies">{{#captureChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/captureChoices}}</select><div class="hint">Kept prompts and answers are masked, capped and shown only on a request's page. A call's <code>Gatehouse-Capture</code> header overrides this.</div></div>
   {{#editing}}
   <label for="key-blocked">Blocked</label>
   <div><label class="hint"><input id="key-blocked" type="checkbox" name="blocked"{{#blocked}} checked{{/blocked}}> Refuse calls with this key (403) until unticked</label></div>
@@ -922,6 +925,22 @@ enum ConsoleBundle {
   </div>
   {{/hasAttempts}}
   {{^hasAttempts}}{{^breakerOpen}}<p class="empty">{{oneAttempt}}</p>{{/breakerOpen}}{{/hasAttempts}}
+</div>
+<div class="card section" id="bodies">
+  <h2>Prompt and response</h2>
+  {{#bodies}}
+  <p class="hint">Kept because body capture was on for this call ({{size}}); credential-like fields are masked.{{#reassembled}} The response was streamed; it is shown as the one answer its events add up to.{{/reassembled}}</p>
+  {{#hasConversation}}
+  <ol class="conversation">
+    {{#conversation}}<li><span class="pill {{tone}}">{{role}}</span><div class="message">{{text}}</div></li>{{/conversation}}
+  </ol>
+  {{#moreMessages}}<p class="hint">{{.}}</p>{{/moreMessages}}
+  {{/hasConversation}}
+  <details class="section"><summary>Request body{{#requestTruncated}} <span class="pill warn">cut at the size limit</span>{{/requestTruncated}}</summary><pre class="body">{{request}}</pre></details>
+  {{#hasResponse}}<details class="section"><summary>Response body{{#responseTruncated}} <span class="pill warn">cut at the size limit</span>{{/responseTruncated}}</summary><pre class="body">{{response}}</pre></details>{{/hasResponse}}
+  {{^hasResponse}}<p class="empty">No response body: {{#responseTruncated}}it was larger than Gatehouse reads.{{/responseTruncated}}{{^responseTruncated}}no answer came from upstream.{{/responseTruncated}}</p>{{/hasResponse}}
+  {{/bodies}}
+  {{^bodies}}<p class="empty">Bodies were not kept for this call. Turn on <code>gateway.capture_bodies</code>, a key's body capture, or send <code>Gatehouse-Capture: true</code> with a call; kept bodies expire after <code>telemetry.retention.bodies_days</code>.</p>{{/bodies}}
 </div>
 {{/body}}
 {{/body}}
@@ -1541,6 +1560,12 @@ td details pre { margin-top: 6px; max-width: 640px; }
 .tagbar meter { height: 8px; }
 td details.row > summary { list-style: none; }
 td details.row dl.fields { margin-top: 8px; }
+
+/* A captured call's conversation and bodies (request page). */
+ol.conversation { list-style: none; margin: 0; padding: 0; display: grid; gap: 10px; }
+ol.conversation li { display: grid; grid-template-columns: 90px 1fr; gap: 10px; align-items: start; }
+ol.conversation .message { white-space: pre-wrap; word-break: break-word; max-height: 320px; overflow-y: auto; }
+pre.body { white-space: pre-wrap; word-break: break-all; max-height: 480px; overflow-y: auto; margin-top: 8px; }
 """#),
         ("console.js", #"""
 // Gatehouse console: the few things that need a script. Everything else is plain HTML.

@@ -52,6 +52,11 @@ public struct GatehouseConfig: Sendable, Equatable {
         /// A client connection that sends nothing for this long (between requests, or in the
         /// middle of a request's head or body) is closed.
         public var clientIdleTimeoutSeconds = 60
+        /// Store each call's request and response bodies (masked, capped) for its console page.
+        /// Off by default; a key's `capture_bodies` and a call's `Gatehouse-Capture` header override it.
+        public var captureBodies = false
+        /// The most of each captured body kept, after masking; longer ones are cut and marked.
+        public var captureMaxBytes = 64 * 1024
         public init() {}
     }
 

@@ -165,6 +165,9 @@ public enum ConfigurationLoader {
         if g.clientIdleTimeoutSeconds < 1 || g.clientIdleTimeoutSeconds > 86_400 {
             errors.append(.init(key: "gateway.client_idle_timeout_seconds", problem: "must be between 1 and 86400"))
         }
+        if g.captureMaxBytes < 1024 || g.captureMaxBytes > 16 * 1024 * 1024 {
+            errors.append(.init(key: "gateway.capture_max_bytes", problem: "must be between 1024 and 16777216"))
+        }
         if config.metrics.requireToken && config.controls.adminToken == nil {
             errors.append(.init(key: "metrics.require_token", problem: "is true but no admin token is set (admin_token or GATEHOUSE_ADMIN_TOKEN)"))
         }

@@ -33,6 +33,8 @@ extension GatehouseConfig {
                 ("client_idle_timeout_seconds", Y.number(gateway.clientIdleTimeoutSeconds)),
                 ("connect_timeout_seconds", Y.number(gateway.connectTimeoutSeconds)),
                 ("trust_forwarded_for", Y.bool(gateway.trustForwardedFor)),
+                ("capture_bodies", Y.bool(gateway.captureBodies)),
+                ("capture_max_bytes", Y.number(gateway.captureMaxBytes)),
             ])),
             ("recorder", Y.mapping([
                 ("capacity", Y.number(recorder.capacity)),

@@ -5,7 +5,12 @@ public protocol RequestStore: Sendable {
     func insert(_ records: [RequestRecord]) async throws
     func usage(_ query: UsageQuery) async throws -> UsageReport
     func requests(_ query: RequestListQuery) async throws -> RequestPage
+    /// A record without its bodies; `bodies(requestID:)` reads those.
     func request(id: String) async throws -> RequestRecord?
+    /// The captured bodies of one call; nil when it was not captured or they have expired.
+    func bodies(requestID: String) async throws -> CapturedBodies?
+    /// Writes captured bodies in one transaction (a body already stored for its call is kept).
+    func insertBodies(_ bodies: [CapturedBodies]) async throws
     /// Succeeds when the store answers a trivial query; `/ready` uses it.
     func ping() async throws
 }

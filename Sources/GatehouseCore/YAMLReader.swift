@@ -25,7 +25,9 @@ struct YAMLReader {
 
         if let g = map["gateway"].flatMap({ mapping($0, at: "gateway") }) {
             check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "stream_idle_timeout_seconds", "client_disconnect_grace_seconds", "connect_timeout_seconds", "trust_forwarded_for",
-                                              "client_idle_timeout_seconds"])
+                                              "client_idle_timeout_seconds", "capture_bodies", "capture_max_bytes"])
+            if let v = bool(g["capture_bodies"], at: "gateway.capture_bodies") { config.gateway.captureBodies = v }
+            if let v = int(g["capture_max_bytes"], at: "gateway.capture_max_bytes") { config.gateway.captureMaxBytes = v }
             if let v = int(g["client_idle_timeout_seconds"], at: "gateway.client_idle_timeout_seconds") { config.gateway.clientIdleTimeoutSeconds = v }
             if let v = bool(g["trust_forwarded_for"], at: "gateway.trust_forwarded_for") { config.gateway.trustForwardedFor = v }
             if let v = int(g["max_request_body_bytes"], at: "gateway.max_request_body_bytes") { config.gateway.maxRequestBodyBytes = v }

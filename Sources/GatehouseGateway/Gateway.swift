@@ -22,10 +22,12 @@ public struct Gateway: Sendable {
     let tokenCaps: TokenCaps
     /// Configured provider keys, masked wherever a provider echoes them back (error bodies).
     let providerSecrets: [String]
+    let bodyCapture: BodyCapture
 
     /// `upstream` reaches every provider but the built-in mock (`HTTPUpstream` in production).
     public init(config: GatehouseConfig, prices: PriceTable, upstream: any UpstreamTransport, sink: any RequestRecordSink,
-                controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth()) {
+                controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth(),
+                keepBodies: @escaping @Sendable (CapturedBodies) -> Void = { _ in }) {
         self.config = config
         self.router = ModelRouter(config: config)
         self.prices = prices
@@ -43,6 +45,7 @@ public struct Gateway: Sendable {
             [provider.apiKey].compactMap { $0 }
                 + provider.headers.filter { Redactor.isSecretHeader($0.key) || Redactor.isSecretKey($0.key) }.map(\.value)
         }
+        self.bodyCapture = BodyCapture(limit: config.gateway.captureMaxBytes, secrets: providerSecrets.filter { $0.count >= 8 }, keep: keepBodies)
     }
 
     public func addRoutes(to api: APIRouter) {
@@ -104,6 +107,12 @@ public struct Gateway: Sendable {
             return await reject(error, meter: meter)
         }
         meter.keyID = key?.id ?? credential.map { Redactor.fingerprint(ofSecret: $0) }
+        let capture: BodyCapture?
+        do {
+            capture = try BodyCapture.enabled(header: request.headers[.gatehouseCapture], key: key, global: config.gateway.captureBodies) ? bodyCapture : nil
+        } catch {
+            return await reject(.invalidRequest(error.message), meter: meter, errorClass: .invalidRequest)
+        }
         // A Gatehouse key authenticates to Gatehouse only; it is never sent to a provider.
         let passThroughCredential = key != nil && request.headers[.gatehouseKey] == nil ? nil : credential
 
@@ -181,7 +190,7 @@ public struct Gateway: Sendable {
         let cacheKey = cacheTTL.flatMap { _ in ResponseCache.key(route: route, body: inbound.body, seed: request.headers[.gatehouseCacheSeed]) }
         if let cacheKey, let hit = await cache.lookup(cacheKey) {
             admission.settle(tokens: 0, cost: .zero)
-            return replay(hit, meter: meter, inbound: inbound, extraHeaders: admission.headers)
+            return replay(hit, meter: meter, inbound: inbound, extraHeaders: admission.headers, capture: capture)
         }
 
         let injectUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
@@ -202,18 +211,22 @@ public struct Gateway: Sendable {
             meter.attempts = attempts
             return respond(with: upstream, meter: meter, requestBody: inbound.body, injectedUsage: injectUsage, admission: admission,
                            cacheKey: cacheKey.map { ($0, cacheTTL ?? config.controls.cache.ttlSeconds) }, connection: context.connection,
-                           logger: context.logger)
+                           logger: context.logger, capture: capture)
         case let .failed(error, routed, attempts):
             admission.cancel()
             meter.provider = routed.provider.name
             meter.model = routed.upstreamModel
             meter.attempts = attempts
+            capture?.keep(requestID: meter.id, timestampMicros: meter.timestampMicros, request: inbound.body, response: nil, reassembled: nil,
+                          responseCut: false)
             let (status, errorClass) = Self.classify(error)
             context.logger.warning("upstream call failed", metadata: ["provider": "\(routed.provider.name)", "error": "\(Self.describe(error))"])
             return await reject(.upstreamUnavailable("The upstream provider \(routed.provider.name) could not be reached: \(Self.describe(error))", status: status),
                                 meter: meter, errorClass: errorClass)
         case let .breakersOpen(seconds, attempts):
             admission.cancel()
+            capture?.keep(requestID: meter.id, timestampMicros: meter.timestampMicros, request: inbound.body, response: nil, reassembled: nil,
+                          responseCut: false)
             meter.attempts = attempts
             return await reject(GatewayError(status: .serviceUnavailable,
                                              message: "Every deployment of \(meter.requestedModel) is failing; its circuit breaker is open. Retry in \(seconds)s.",
@@ -224,7 +237,7 @@ public struct Gateway: Sendable {
 
     /// Streams the provider's answer to the client, metering it on the way.
     private func respond(with upstream: UpstreamResponse, meter: CallMeter, requestBody: [UInt8], injectedUsage: Bool, admission: Admission,
-                         cacheKey: (key: String, ttl: Int)?, connection: any Channel, logger: Logger) -> Response {
+                         cacheKey: (key: String, ttl: Int)?, connection: any Channel, logger: Logger, capture: BodyCapture?) -> Response {
         var headers = HTTPFields()
         for (name, value) in upstream.headers where HeaderPolicy.forwardsResponseHeader(name.lowercased()) {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
@@ -247,8 +260,11 @@ public struct Gateway: Sendable {
         let body = ResponseBody(contentLength: contentLength) { writer in
             unstarted.markStarted()
             var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: injectedUsage, status: status,
-                                    captureLimit: captureLimit, secrets: gateway.providerSecrets, clientGrace: clientGrace)
+                                    captureLimit: captureLimit, secrets: gateway.providerSecrets, clientGrace: clientGrace,
+                                    reassembleLimit: capture?.limit)
             var meter = meter
+            // Kept however the body ends: a cut stream's bodies are the ones worth reading.
+            defer { relay.keepBodies(capture, meter: meter, requestBody: requestBody) }
             let promptTokens = { TokenEstimator.inputTokens(ofRequestBody: requestBody) }
             // A client that stops reading blocks the write in progress, which no clock below can
             // interrupt: past the deadline (and a moment to record), its connection is closed,
@@ -302,7 +318,8 @@ public struct Gateway: Sendable {
 
     /// Answers from the cache: the stored body replayed through the same relay (so a stream is
     /// a stream and the usage chunk follows this caller's `stream_options`), metered as a hit.
-    private func replay(_ hit: CachedResponse, meter: CallMeter, inbound: InboundRequest, extraHeaders: [(String, String)]) -> Response {
+    private func replay(_ hit: CachedResponse, meter: CallMeter, inbound: InboundRequest, extraHeaders: [(String, String)],
+                        capture: BodyCapture?) -> Response {
         var headers: HTTPFields = [.contentType: hit.contentType]
         for (name, value) in extraHeaders { headers[HTTPField.Name(name)!] = value }
         headers[.gatehouseRecordID] = meter.id
@@ -315,9 +332,12 @@ public struct Gateway: Sendable {
         hitMeter.model = hit.model
         let gateway = self
         let started = hitMeter
+        let requestBody = inbound.body
         let body = ResponseBody(contentLength: isEventStream ? nil : hit.body.count) { writer in
             var meter = started
-            var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: dropUsage, status: hit.status)
+            var relay = StreamRelay(route: meter.route, eventStream: isEventStream, dropInjectedUsage: dropUsage, status: hit.status,
+                                    reassembleLimit: capture?.limit)
+            defer { relay.keepBodies(capture, meter: meter, requestBody: requestBody) }
             let bytes = ByteBuffer(bytes: hit.body)
             let once = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
                 continuation.yield(bytes)
@@ -494,6 +514,7 @@ extension HTTPField.Name {
     static let gatehouseKey = Self("Gatehouse-Key")!
     static let gatehouseCache = Self("Gatehouse-Cache")!
     static let gatehouseCacheSeed = Self("Gatehouse-Cache-Seed")!
+    static let gatehouseCapture = Self("Gatehouse-Capture")!
     static let heliconeCache = Self("Helicone-Cache")!
     static let heliconeRateLimitPolicy = Self("Helicone-RateLimit-Policy")!
     static let xForwardedFor = Self("X-Forwarded-For")!

@@ -36,9 +36,11 @@ struct StreamRelay {
     private(set) var clientGone: (any Error)?
     /// Tokens of the text relayed so far, for a stream that ends before its usage.
     private(set) var relayedOutputTokens = 0
+    /// Builds the answer an event stream adds up to, when the call's bodies are captured.
+    private var reassembler: StreamReassembler?
 
     init(route: GatewayRoute, eventStream: Bool, dropInjectedUsage: Bool, status: Int, captureLimit: Int = 0, secrets: [String] = [],
-         clientGrace: Duration = .seconds(10)) {
+         clientGrace: Duration = .seconds(10), reassembleLimit: Int? = nil) {
         self.route = route
         self.clientGrace = clientGrace
         self.secrets = secrets.filter { $0.count >= 8 }
@@ -48,6 +50,7 @@ struct StreamRelay {
         self.captureLimit = captureLimit
         capture = captureLimit > 0 && eventStream ? [] : nil
         accumulator = StreamUsageAccumulator(route: route)
+        reassembler = reassembleLimit.flatMap { eventStream && status == 200 ? StreamReassembler(route: route, limit: $0) : nil }
     }
 
     /// The whole body as upstream sent it, when it was kept and fit the limit.
@@ -72,6 +75,7 @@ struct StreamRelay {
                 var out = ByteBuffer()
                 for event in events {
                     let isInjectedUsage = accumulator.observe(event)
+                    reassembler?.observe(event)
                     relayedOutputTokens = relayedOutputTokens.addingSaturated(RelayedText.tokens(in: event, route: route))
                     if isInjectedUsage && dropInjectedUsage { continue }
                     out.writeBytes(event.raw)
@@ -97,6 +101,15 @@ struct StreamRelay {
         // A cancelled reader ends its sequence as if the body had ended: it did not.
         try Task.checkCancellation()
         if let clientGone { throw ClientGone(underlying: clientGone) }
+    }
+
+    /// Hands the call's bodies to `capture` (when it is on): the reassembled stream, or the body
+    /// as copied (nothing when it outgrew the copy).
+    func keepBodies(_ capture: BodyCapture?, meter: CallMeter, requestBody: [UInt8]) {
+        guard let capture else { return }
+        capture.keep(requestID: meter.id, timestampMicros: meter.timestampMicros, request: requestBody,
+                     response: copyOverflowed ? nil : copy, reassembled: reassembler?.answer(),
+                     responseCut: copyOverflowed || reassembler?.truncated == true)
     }
 
     /// An error body is held back whole and written once, masked, when it ends.

@@ -54,7 +54,12 @@ public struct GatehouseServer: Sendable {
             ledger: QuotaLedger(store: opened.controls, leaseFraction: config.controls.leaseFraction,
                                 failOpen: config.controls.whenStoreUnavailable == .admit, logger: logger), prices: prices)
         let cache = ResponseCache(settings: config.controls.cache, store: opened.controls)
-        let gateway = Gateway(config: config, prices: prices, upstream: HTTPUpstream(client: httpClient), sink: recorder, controls: controls, cache: cache)
+        let requestStore = opened.store
+        let bodyRecorder = Recorder<CapturedBodies>(kind: "bodies", settings: Self.bodyRecorderSettings(config), logger: logger) {
+            try await requestStore.insertBodies($0)
+        }
+        let gateway = Gateway(config: config, prices: prices, upstream: HTTPUpstream(client: httpClient), sink: recorder, controls: controls, cache: cache,
+                              keepBodies: { bodyRecorder.offer($0) })
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
         router.add(middleware: CORSAllowList(origins: config.corsAllowedOrigins))
@@ -124,13 +129,23 @@ public struct GatehouseServer: Sendable {
         // Migrations need the PostgreSQL pool running, which starts with the service group; every
         // service that touches the store, and the application, starts only once they are done.
         let gate = MigrationGate()
-        let storeUsers: [any Service] = [recorder, logRecorder, eventRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
+        let storeUsers: [any Service] = [recorder, bodyRecorder, logRecorder, eventRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
         let services: [any Service] = opened.services + [MigrationService(migrate: { try await store.migrate() }, gate: gate),
                                                          HTTPClientService(client: httpClient)]
             + storeUsers.map { AfterMigrations(service: $0, gate: gate) }
         return GatehouseServer(config: config, store: opened.store, recorder: recorder,
                                application: AfterMigrations(service: application, gate: gate), routes: api.routes, routesWithoutAccess: routesWithoutAccess,
                                services: services, closeStore: opened.close, logger: logger)
+    }
+
+    /// Captured bodies are large: the queue holds at most about 256 MiB of them (each call's two
+    /// bodies at their cap), and a batch about 16 MiB. More waiting than that are dropped, counted.
+    static func bodyRecorderSettings(_ config: GatehouseConfig) -> GatehouseConfig.RecorderSettings {
+        var settings = config.recorder
+        let perCall = 2 * config.gateway.captureMaxBytes
+        settings.capacity = max(16, min(config.recorder.capacity, (256 << 20) / perCall))
+        settings.batchSize = max(1, min(config.recorder.batchSize, (16 << 20) / perCall))
+        return settings
     }
 
     /// Log lines come in thousands a second: a deeper queue and bigger batches than AI calls.

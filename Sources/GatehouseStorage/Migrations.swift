@@ -121,7 +121,30 @@ enum Migrations {
             version: 7, name: "probe results: an index by time for pruning",
             sqlite: ["CREATE INDEX probe_results_ts ON probe_results (ts)"],
             postgres: ["CREATE INDEX probe_results_ts ON probe_results (ts)"]),
+        Migration(
+            // Bodies live apart from their records: read one at a time (a request's page),
+            // never scanned with them, and pruned on a retention of their own.
+            version: 8, name: "captured request and response bodies",
+            sqlite: requestBodyTables(bigint: "INTEGER"),
+            postgres: requestBodyTables(bigint: "BIGINT")),
     ]
+
+    static func requestBodyTables(bigint: String) -> [String] {
+        [
+            """
+            CREATE TABLE request_bodies (
+                request_id TEXT PRIMARY KEY,
+                ts \(bigint) NOT NULL,
+                request_body TEXT NOT NULL,
+                request_truncated INTEGER NOT NULL,
+                response_body TEXT NOT NULL,
+                response_truncated INTEGER NOT NULL,
+                response_reassembled INTEGER NOT NULL
+            )
+            """,
+            "CREATE INDEX request_bodies_ts ON request_bodies (ts)",
+        ]
+    }
 
     /// Console accounts and their sessions (a session row holds only its token's SHA-256).
     static func consoleTables(bigint: String) -> [String] {

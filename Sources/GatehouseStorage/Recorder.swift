@@ -107,6 +107,15 @@ public final class Recorder<Record: Sendable>: Service {
         return false
     }
 
+    /// Queues a record if there is room, else drops it (counted, logged once) whatever
+    /// `whenFull` says: for what must never hold a call up, such as its captured bodies.
+    @discardableResult
+    public func offer(_ record: Record) -> Bool {
+        if enqueue(record) { return true }
+        noteDropped()
+        return false
+    }
+
     /// Queues several records at once, as far as there is room; returns how many were taken.
     /// The rest are not queued and not counted as dropped: the caller reports them.
     public func recordAll(_ records: [Record]) -> Int {

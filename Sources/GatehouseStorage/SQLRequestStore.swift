@@ -84,6 +84,40 @@ public final class SQLRequestStore: RequestStore {
         return try await driver.query(sql, builder.binds).first.map(Self.decode)
     }
 
+    // MARK: - Captured bodies
+
+    /// Rows per INSERT of bodies: few, since each row may carry two bodies of up to 16 MiB.
+    static let bodiesPerStatement = 20
+
+    public func insertBodies(_ bodies: [CapturedBodies]) async throws {
+        guard !bodies.isEmpty else { return }
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < bodies.count {
+            var builder = SQLBuilder(dialect: dialect)
+            let rows = bodies[start..<min(start + Self.bodiesPerStatement, bodies.count)].map { b in
+                let values: [SQLValue] = [.text(b.requestID), .int(b.timestampMicros), .text(b.request), .int(b.requestTruncated ? 1 : 0),
+                                          .text(b.response), .int(b.responseTruncated ? 1 : 0), .int(b.responseReassembled ? 1 : 0)]
+                return "(" + values.map { builder.bind($0) }.joined(separator: ", ") + ")"
+            }
+            statements.append(SQLStatement("""
+                INSERT INTO request_bodies (request_id, ts, request_body, request_truncated, response_body, response_truncated, response_reassembled)
+                VALUES \(rows.joined(separator: ", ")) ON CONFLICT (request_id) DO NOTHING
+                """, builder.binds))
+            start += Self.bodiesPerStatement
+        }
+        try await driver.transaction(statements)
+    }
+
+    public func bodies(requestID: String) async throws -> CapturedBodies? {
+        var builder = SQLBuilder(dialect: dialect)
+        let sql = "SELECT * FROM request_bodies WHERE request_id = \(builder.bind(.text(requestID)))"
+        guard let row = try await driver.query(sql, builder.binds).first, let ts = row["ts"].int else { return nil }
+        return CapturedBodies(requestID: requestID, timestampMicros: ts, request: row["request_body"].text ?? "",
+                              requestTruncated: row["request_truncated"].int == 1, response: row["response_body"].text ?? "",
+                              responseTruncated: row["response_truncated"].int == 1, responseReassembled: row["response_reassembled"].int == 1)
+    }
+
     private var selectColumns: String {
         Self.columns.map { $0 == "properties" ? "\(dialect.jsonAsText("properties")) AS properties" : $0 }.joined(separator: ", ")
     }

@@ -316,6 +316,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         case .requests: ("requests", "id", "200 + LENGTH(COALESCE(error_message, '')) + LENGTH(COALESCE(attempts, ''))")
         case .logs: ("logs", "seq", "64 + LENGTH(message) + LENGTH(CAST(attributes AS TEXT))")
         case .errors: ("error_events", "event_id", "128 + LENGTH(value) + LENGTH(document)")
+        case .bodies: ("request_bodies", "request_id", "64 + LENGTH(request_body) + LENGTH(response_body)")
         }
     }
 

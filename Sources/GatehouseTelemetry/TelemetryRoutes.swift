@@ -204,6 +204,7 @@ extension StorageKind {
         case .requests: self = .requests
         case .logs: self = .logs
         case .errors: self = .errors
+        case .bodies: self = .bodies
         }
     }
 }

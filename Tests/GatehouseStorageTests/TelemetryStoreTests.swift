@@ -192,4 +192,29 @@ func makeEvent(_ id: String, issue: String, at ts: Int64, user: String? = nil, c
             #expect((use[.logs]?.approximateBytes ?? 0) > 50 * 64)
         }
     }
+
+    /// Captured bodies: read back by their call's id, kept once, pruned and trimmed as a kind of their own.
+    @Test(arguments: Backend.allCases)
+    func capturedBodiesAreReadByIdAndPrunedOnTheirOwn(_ backend: Backend) async throws {
+        try await withTelemetryStore(backend) { store, requests in
+            let bodies = (0..<30).map { (i: Int) -> CapturedBodies in
+                let request = #"{"messages":[{"content":"é "# + String(i) + #""}]}"#
+                let response = i % 3 == 0 ? "" : "answer " + String(i)
+                return CapturedBodies(requestID: "req_" + String(i), timestampMicros: base + Int64(i), request: request,
+                                      requestTruncated: i % 2 == 0, response: response, responseTruncated: false, responseReassembled: i % 5 == 0)
+            }
+            try await requests.insertBodies(bodies)
+            // A second write of the same call (a batch retried after an ambiguous failure) keeps the first.
+            try await requests.insertBodies([CapturedBodies(requestID: "req_1", timestampMicros: base, request: "other", requestTruncated: false,
+                                                            response: "", responseTruncated: false, responseReassembled: false)])
+            #expect(try await requests.bodies(requestID: "req_1") == bodies[1])
+            #expect(try await requests.bodies(requestID: "req_0") == bodies[0])
+            #expect(try await requests.bodies(requestID: "req_missing") == nil)
+            #expect(try await store.prune(.bodies, beforeMicros: base + 10, batch: 100) == 10)
+            #expect(try await requests.bodies(requestID: "req_5") == nil)
+            #expect(try await store.trim(.bodies, keep: 15, batch: 100) == 5)
+            let use = Dictionary(uniqueKeysWithValues: try await store.storageUse().map { ($0.kind, $0) })
+            #expect(use[.bodies]?.rows == 15 && use[.bodies]?.oldestMicros == base + 15)
+        }
+    }
 }

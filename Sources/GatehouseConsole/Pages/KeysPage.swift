@@ -134,6 +134,7 @@ struct KeysPage: Sendable {
             "key": Self.row(key, view, stats: totals, use: use),
             "routes": view.routes.isEmpty ? "any" : view.routes.joined(separator: ", "),
             "maxParallel": view.maxParallel.map(String.init) ?? "unlimited",
+            "capture": view.captureBodies.map { $0 ? "on for this key" : "off for this key" } ?? "as configured",
             "expires": key.expiresAtMicros.map { Format.dateTime($0) } ?? "never",
             "tags": view.tags.joined(separator: ", "), "hasTags": !view.tags.isEmpty,
             "metadata": view.metadata.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] }, "hasMetadata": !view.metadata.isEmpty,
@@ -288,6 +289,12 @@ enum KeyForm {
         changes.expiresAt = text("expires_at").isEmpty ? .clear : .set(text("expires_at"))
         changes.tags = list("tags")
         changes.blocked = form["blocked"] != nil
+        switch text("capture_bodies") {
+        case "on": changes.captureBodies = .set(true)
+        case "off": changes.captureBodies = .set(false)
+        case "", "default": changes.captureBodies = .clear
+        default: throw .invalidRequest("`capture_bodies` must be true, false or null")
+        }
         return changes
     }
 
@@ -307,6 +314,7 @@ enum KeyForm {
         if old.expiresAt == new.expiresAt { changes.expiresAt = nil }
         if old.tags == new.tags { changes.tags = nil }
         if old.blocked == new.blocked { changes.blocked = nil }
+        if old.captureBodies == new.captureBodies { changes.captureBodies = nil }
         return changes == KeyChanges() ? nil : changes
     }
 
@@ -317,6 +325,7 @@ enum KeyForm {
             (changes.limits != nil, "limits"), (changes.maxParallel != nil, "parallel calls"), (changes.budget != nil, "budget"),
             (changes.expiresAt != nil, "expiry"), (changes.tags != nil, "tags"),
             (changes.blocked != nil, changes.blocked == true ? "blocked" : "unblocked"),
+            (changes.captureBodies != nil, "body capture"),
         ]
         return fields.filter(\.0).map(\.1).joined(separator: ", ")
     }
@@ -353,7 +362,19 @@ enum KeyForm {
             "budgetPeriods": budgetPeriods.map { Choice(value: $0, label: periodPhrase($0), selected: $0 == budgetPeriod) },
             "thresholds": view?.budget.map { KeysPage.percents($0.softThresholds) } ?? "",
             "expiresAt": view?.expiresAt ?? "", "tags": view?.tags.joined(separator: ", ") ?? "", "blocked": view?.blocked == true,
+            "captureChoices": [("default", "As configured (gateway.capture_bodies)"), ("on", "Keep this key's request and response bodies"),
+                               ("off", "Never keep this key's bodies")].map { value, label in
+                Choice(value: value, label: label, selected: value == captureChoice(view?.captureBodies))
+            },
         ]
+    }
+
+    static func captureChoice(_ setting: Bool?) -> String {
+        switch setting {
+        case nil: "default"
+        case true?: "on"
+        case false?: "off"
+        }
     }
 
     /// "per day", "in total".

@@ -258,7 +258,11 @@ struct RequestsPage: Sendable {
 
     func detail(_ input: Console.PageInput, id: String) async throws -> Console.PageOutput {
         async let keyNames = Self.keyNames(deps)
-        guard id.utf8.count <= 200, let r = try await deps.requests.request(id: id) else {
+        guard id.utf8.count <= 200 else {
+            throw Console.PageFailure.notFound("No AI request has the id “\(String(id.prefix(200)))”. It may be older than the retention period, or the link is wrong.")
+        }
+        async let bodies = deps.requests.bodies(requestID: id)
+        guard let r = try await deps.requests.request(id: id) else {
             throw Console.PageFailure.notFound("No AI request has the id “\(String(id.prefix(200)))”. It may be older than the retention period, or the link is wrong.")
         }
         let names = try await keyNames
@@ -322,6 +326,9 @@ struct RequestsPage: Sendable {
             "oneAttempt": Self.oneAttemptNote(r),
             "summary": "\(r.requestedModel) · \(r.provider) · \(Format.dateTime(r.timestampMicros))",
         ]
+        if let captured = try await bodies {
+            body["bodies"] = RequestBodiesView.model(captured)
+        }
         if let errorClass = r.errorClass {
             body["error"] = ["errorClass": errorClass.rawValue, "message": r.errorMessage ?? "(no message)",
                              "href": filtered("q", "error:\(errorClass.rawValue)")]

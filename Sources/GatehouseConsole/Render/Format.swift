@@ -24,6 +24,17 @@ enum Format {
     }
 
     /// "$12.34", "$0.0042" (small amounts keep their significant digits), "$1.2k".
+    /// "512 B", "3.4 KB", "1.2 GB" (powers of 1024, as disks are sized).
+    static func bytes(_ count: Int64) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(max(count, 0)), unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(Int(value)) B" : String(format: value >= 100 ? "%.0f" : "%.1f", value) + " " + units[unit]
+    }
+
     static func dollars(_ amount: MicroDollars) -> String {
         let v = Double(amount.value) / 1_000_000
         if v == 0 { return "$0" }

@@ -22,13 +22,15 @@ public struct VirtualKey: Sendable, Equatable, Codable {
     public var metadata: [String: String]
     public var tags: [String]
     public var blocked: Bool
+    /// Keep this key's calls' bodies (true), never (false), or as `gateway.capture_bodies` says (nil).
+    public var captureBodies: Bool?
     public var revokedAtMicros: Int64?
     public var createdAtMicros: Int64
     public var updatedAtMicros: Int64
 
     public init(id: String, alias: String? = nil, hash: String, prefix: String, allowedModels: [String] = [], allowedRoutes: [String] = [],
                 limits: [KeyLimit] = [], maxParallel: Int? = nil, budget: KeyBudget? = nil, expiresAtMicros: Int64? = nil,
-                metadata: [String: String] = [:], tags: [String] = [], blocked: Bool = false, revokedAtMicros: Int64? = nil,
+                metadata: [String: String] = [:], tags: [String] = [], blocked: Bool = false, captureBodies: Bool? = nil, revokedAtMicros: Int64? = nil,
                 createdAtMicros: Int64, updatedAtMicros: Int64) {
         self.id = id
         self.alias = alias
@@ -43,6 +45,7 @@ public struct VirtualKey: Sendable, Equatable, Codable {
         self.metadata = metadata
         self.tags = tags
         self.blocked = blocked
+        self.captureBodies = captureBodies
         self.revokedAtMicros = revokedAtMicros
         self.createdAtMicros = createdAtMicros
         self.updatedAtMicros = updatedAtMicros

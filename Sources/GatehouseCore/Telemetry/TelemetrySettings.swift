@@ -39,8 +39,8 @@ public struct SlowThresholds: Sendable, Equatable {
 
 /// How long each kind of data is kept: by age, by row count, or both (0 turns a bound off).
 public struct Retention: Sendable, Equatable {
-    public var days: [TelemetryKind: Int] = [.requests: 90, .logs: 30, .errors: 90]
-    public var maxRows: [TelemetryKind: Int] = [.requests: 0, .logs: 10_000_000, .errors: 1_000_000]
+    public var days: [TelemetryKind: Int] = [.requests: 90, .logs: 30, .errors: 90, .bodies: 14]
+    public var maxRows: [TelemetryKind: Int] = [.requests: 0, .logs: 10_000_000, .errors: 1_000_000, .bodies: 200_000]
     /// How often the pruner runs.
     public var intervalSeconds = 300
     public init() {}

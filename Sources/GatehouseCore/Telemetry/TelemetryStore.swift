@@ -52,6 +52,8 @@ public struct StorageUse: Sendable, Equatable {
 /// The kinds of data that have a retention of their own.
 public enum TelemetryKind: String, Sendable, CaseIterable {
     case requests, logs, errors
+    /// Captured request and response bodies: kept apart, and usually for less time, than their records.
+    case bodies
 }
 
 /// Where logs, error events and issues live. SQLite and PostgreSQL implement it.

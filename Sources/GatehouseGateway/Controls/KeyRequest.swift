@@ -96,6 +96,11 @@ public struct KeyRequest {
             guard key.tags.count <= maxTags else { throw Invalid(message: "at most \(maxTags) `tags`") }
         }
         if let blocked = changes.blocked { key.blocked = blocked }
+        switch changes.captureBodies {
+        case nil: break
+        case .clear: key.captureBodies = nil
+        case .set(let capture): key.captureBodies = capture
+        }
     }
 
     static func strings(_ list: [String], _ field: String) throws(Invalid) -> [String] {
@@ -149,7 +154,7 @@ public struct KeyRequest {
                                                           : KeyRateLimit(tokens: $0.limit, per: $0.period.rawValue) },
             maxParallel: key.maxParallel,
             budget: key.budget.map { KeyBudgetView(amountUSD: $0.limit.dollarString, period: $0.period.rawValue, softThresholds: $0.softThresholds) },
-            metadata: key.metadata, tags: key.tags, blocked: key.blocked, status: status,
+            metadata: key.metadata, tags: key.tags, blocked: key.blocked, captureBodies: key.captureBodies, status: status,
             createdAt: TimeExpressions.format(micros: key.createdAtMicros), updatedAt: TimeExpressions.format(micros: key.updatedAtMicros),
             expiresAt: key.expiresAtMicros.map { TimeExpressions.format(micros: $0) },
             revokedAt: key.revokedAtMicros.map { TimeExpressions.format(micros: $0) })
@@ -198,6 +203,8 @@ public struct KeyRequest {
             return "`metadata.\(entry.stringValue)` must be a string of at most 1024 characters"
         case "blocked":
             return "`blocked` must be true or false"
+        case "capture_bodies":
+            return "`capture_bodies` must be true, false or null"
         default:
             return JSONBody.message(for: error)
         }
