@@ -33,6 +33,8 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "Metadata as key=value, repeatable.") var metadata: [String] = []
         @Option(help: "Tags, comma-separated.") var tags: String?
         @Option(help: "Block (true) or unblock (false) the key.") var blocked: Bool?
+        @Option(help: "Keep this key's request and response bodies: on, off, or default (follow gateway.capture_bodies).")
+        var captureBodies: String?
 
         func body() throws -> KeyChanges {
             func list(_ s: String?) -> [String]? { s.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
@@ -51,6 +53,13 @@ struct Keys: AsyncParsableCommand {
                 throw ValidationError("--period and --thresholds go with --budget")
             }
             if let expires { changes.expiresAt = .set(expires) }
+            switch captureBodies?.lowercased() {
+            case nil: break
+            case "on", "true": changes.captureBodies = .set(true)
+            case "off", "false": changes.captureBodies = .set(false)
+            case "default": changes.captureBodies = .clear
+            default: throw ValidationError("--capture-bodies takes on, off or default")
+            }
             if !metadata.isEmpty {
                 var m: [String: String] = [:]
                 for pair in metadata {

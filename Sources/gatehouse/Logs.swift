@@ -36,10 +36,14 @@ struct Logs: AsyncParsableCommand {
     @Flag(help: "Print each line as the API's JSON, one per line.")
     var json = false
 
+    @OptionGroup var linkOptions: LinkOptions
+
     func run() async throws {
         let client = APIClient(url: url)
+        // Correlation ids lead to their timeline in the console; --json prints none of this.
+        let links = json ? nil : try linkOptions.links(for: client)
         if tail {
-            try await follow(client)
+            try await follow(client, links: links)
             return
         }
         var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit))]
@@ -54,13 +58,13 @@ struct Logs: AsyncParsableCommand {
             return
         }
         // The API answers newest first; a terminal reads oldest first.
-        for line in lines.reversed() { print(line.rendered(json: json)) }
+        for line in lines.reversed() { print(line.rendered(json: json, links: links)) }
         if page.hasMore, !json {
             print("(more lines match; narrow the query or raise --limit)".dim)
         }
     }
 
-    private func follow(_ client: APIClient) async throws {
+    private func follow(_ client: APIClient, links: ConsoleLinks?) async throws {
         var request = try client.request(.GET, "/api/v1/logs/tail", query: query.map { [URLQueryItem(name: "q", value: $0)] } ?? [])
         request.headers.add(name: "Accept", value: "text/event-stream")
         // The deadline only bounds the whole stream; connecting fails within seconds (APIClient.http).
@@ -78,7 +82,7 @@ struct Logs: AsyncParsableCommand {
                     pending = String(pending[end.upperBound...])
                     for field in event.split(separator: "\n") where field.hasPrefix("data: ") {
                         guard let line = try? APIJSON.decode(LogLine.self, from: Data(field.dropFirst(6).utf8)) else { continue }
-                        print(line.rendered(json: json))
+                        print(line.rendered(json: json, links: links))
                         fflush(nil)  // every stream: a pipe would otherwise hold lines back
                     }
                 }
@@ -91,9 +95,10 @@ struct Logs: AsyncParsableCommand {
 }
 
 /// One log line for the terminal: time, level in its colour, where, message, then the fields
-/// that matter when reading an incident (correlation id, duration, slow mark).
+/// that matter when reading an incident (correlation id, linked to its timeline in the console,
+/// duration, slow mark).
 extension LogLine {
-    func rendered(json: Bool) -> String {
+    func rendered(json: Bool, links: ConsoleLinks? = nil) -> String {
         if json { return (try? APIJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
         let badge = level.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)
         let coloured: String = switch level {
@@ -106,13 +111,17 @@ extension LogLine {
         }
         let place = [service, function].compactMap { $0 }.joined(separator: " ")
         var extras: [String] = []
-        if let correlationID { extras.append("correlation_id=\(correlationID)") }
-        if let durationMilliseconds { extras.append("duration=\(Self.number(durationMilliseconds))ms") }
-        for key in attributes.keys.sorted().prefix(6) {
-            extras.append("\(key)=\(Self.text(attributes[key] ?? .null))")
+        if let correlationID {
+            // Dimmed before it is linked: Rainbow would take a hyperlink's escape sequence apart.
+            let id = links.map { $0.link(correlationID.dim, to: $0.correlation(correlationID)) } ?? correlationID.dim
+            extras.append("correlation_id=".dim + id)
         }
-        if slow { extras.append("SLOW".magenta) }
-        return ([timestamp.dim, coloured] + (place.isEmpty ? [] : [place.cyan]) + [message] + (extras.isEmpty ? [] : [extras.joined(separator: " ").dim]))
+        if let durationMilliseconds { extras.append("duration=\(Self.number(durationMilliseconds))ms".dim) }
+        for key in attributes.keys.sorted().prefix(6) {
+            extras.append("\(key)=\(Self.text(attributes[key] ?? .null))".dim)
+        }
+        if slow { extras.append("SLOW".magenta.dim) }
+        return ([timestamp.dim, coloured] + (place.isEmpty ? [] : [place.cyan]) + [message] + extras)
             .joined(separator: " ")
     }
 

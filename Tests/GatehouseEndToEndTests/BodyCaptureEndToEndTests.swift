@@ -117,6 +117,20 @@ struct BodyCaptureEndToEndTests {
         #expect(!export.html.contains("Summarise ticket 4411"))
         // Nor in Gatehouse's own log.
         #expect(!w.gatehouse.child.output.joined(separator: "\n").contains("Summarise ticket 4411"))
+        // The CLI sets a key's choice, and clears it back to the default.
+        func keysCLI(_ arguments: [String]) async throws -> KeyView {
+            var environment = ProcessInfo.processInfo.environment
+            environment["GATEHOUSE_ADMIN_TOKEN"] = Self.token
+            let result = try await ProcessRunner.runAsync(TestEnvironment.gatehouseBinary, ["keys"] + arguments + ["--url", w.gatehouse.baseURL, "--json"],
+                                                          environment: environment)
+            let start = try #require(result.output.firstIndex(of: "{"), "\(result.output)")
+            return try APIJSON.decode(KeyView.self, from: Data(result.output[start...].utf8))
+        }
+        #expect(try await keysCLI(["update", w.capturingKeyID, "--capture-bodies", "off"]).captureBodies == false)
+        let offAgain = try await w.call(body: Self.chat("Key switched off"), key: w.capturingKey)
+        #expect(!(try await w.page(offAgain.id, kept: false)).contains("Key switched off"))
+        #expect(try await keysCLI(["update", w.capturingKeyID, "--capture-bodies", "default"]).captureBodies == nil)
+
         // The settings page counts them as their own kind of data.
         let settings = try await w.console.get("/settings")
         #expect(settings.html.contains("bodies"))
