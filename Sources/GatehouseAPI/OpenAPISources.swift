@@ -1731,7 +1731,7 @@ components:
           description: A blocked key is refused (403) until unblocked.
         capture_bodies:
           type: [boolean, "null"]
-          description: Keep this key's calls' bodies (true) or never (false); `null` follows `gateway.capture_bodies`. A call's `Gatehouse-Capture` header overrides it.
+          description: Keep this key's calls' bodies (true) or never (false), whatever a call's `Gatehouse-Capture` header asks; `null` lets the header decide, else follows `gateway.capture_bodies`.
     KeyBudgetChanges:
       type: object
       additionalProperties: false
@@ -2096,11 +2096,19 @@ components:
           type: string
           enum: [requests, logs, errors, bodies]
           description: AI calls, log lines or error events.
-        rows: { type: integer, minimum: 0 }
+        rows:
+          type: integer
+          minimum: 0
+          description: >-
+            The rows stored. Exact on SQLite; on PostgreSQL, a table the planner estimates at over
+            100,000 rows reports that estimate (`pg_class.reltuples`, kept current by autovacuum).
         approximate_bytes:
           type: integer
           minimum: 0
-          description: Estimated from the rows' contents; indexes are not included.
+          description: >-
+            An estimate; indexes are not included. Captured bodies: the sum of their stored sizes.
+            Other kinds: on SQLite, the average size of the newest 1,000 rows' contents times the
+            row count; on PostgreSQL, the table's size on disk (`pg_table_size`).
         oldest:
           oneOf:
             - { $ref: '#/components/schemas/Timestamp' }

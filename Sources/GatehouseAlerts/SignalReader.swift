@@ -76,8 +76,9 @@ public struct SignalReader: SignalSource {
 
     private func requestSignal(_ e: AlertExpression, filter: QueryNode?, from: Int64, to: Int64) async throws -> [SignalValue] {
         let grouping = e.groupBy.first.flatMap(UsageGrouping.init)
+        let latency: Set<AlertSignal> = [.latencyP50, .latencyP95, .latencyP99]
         let report = try await requests.usage(UsageQuery(fromMicros: from, toMicros: to, intervalMicros: nil, groupBy: grouping,
-                                                          filter: RequestFilter(query: filter)))
+                                                          filter: RequestFilter(query: filter), includeLatency: latency.contains(e.signal)))
         func value(_ s: UsageStats) -> Double? {
             switch e.signal {
             case .errorRate: return s.requests > 0 ? Double(s.errors) / Double(s.requests) : 0

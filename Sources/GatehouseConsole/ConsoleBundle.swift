@@ -387,7 +387,7 @@ enum ConsoleBundle {
 {{^event}}<div class="card"><p class="empty">No event of this issue is stored any more: retention removed them. The counts above still hold.</p></div>{{/event}}
 <section class="grid two section">
   <div class="card">
-    <h2>Tags <span class="hint">over the stored events</span></h2>
+    <h2>Tags <span class="hint">{{tagsScope}}</span></h2>
     {{#hasTags}}
     {{#tags}}
     <h3 class="tag-key">{{key}} <span class="hint">{{total}}</span></h3>
@@ -562,7 +562,7 @@ enum ConsoleBundle {
   <label for="key-tags">Tags</label>
   <input id="key-tags" type="text" name="tags" value="{{tags}}" placeholder="team-search, prod">
   <label for="key-capture">Bodies</label>
-  <div><select id="key-capture" name="capture_bodies">{{#captureChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/captureChoices}}</select><div class="hint">Kept prompts and answers are masked, capped and shown only on a request's page. A call's <code>Gatehouse-Capture</code> header overrides this.</div></div>
+  <div><select id="key-capture" name="capture_bodies">{{#captureChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/captureChoices}}</select><div class="hint">Kept prompts and answers are masked, capped and shown only on a request's page. On or off is final; <em>As configured</em> lets a call's <code>Gatehouse-Capture</code> header decide.</div></div>
   {{#editing}}
   <label for="key-blocked">Blocked</label>
   <div><label class="hint"><input id="key-blocked" type="checkbox" name="blocked"{{#blocked}} checked{{/blocked}}> Refuse calls with this key (403) until unticked</label></div>

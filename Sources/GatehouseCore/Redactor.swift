@@ -52,25 +52,68 @@ public enum Redactor {
         return isSecretKey(n) || n.contains("key") || n.contains("token")
     }
 
+    /// How many strings holding JSON one `redactJSON(insideStrings: true)` parses; past it they
+    /// are masked by the text scanner, which builds no objects (a body of 250,000 `"{}"` strings
+    /// is not 250,000 parses).
+    static let nestedParseBudget = 1_000
+
     /// A JSON value (from JSONSerialization) with the values of secret-named keys masked, at any depth.
-    public static func redactJSON(_ value: Any, depth: Int = 0) -> Any {
+    /// With `insideStrings`, a string that holds JSON itself (a tool call's `arguments`, a tool
+    /// result) is masked the same way.
+    public static func redactJSON(_ value: Any, depth: Int = 0, insideStrings: Bool = false) -> Any {
+        var budget = insideStrings ? nestedParseBudget : 0
+        return redactJSON(value, depth: depth, insideStrings: insideStrings, budget: &budget)
+    }
+
+    private static func redactJSON(_ value: Any, depth: Int, insideStrings: Bool, budget: inout Int) -> Any {
         // Deeper than anyone nests real data: masked whole rather than left unread.
         guard depth < 64 else { return mask }
         if let object = value as? [String: Any] {
             var copy = object
             for (key, inner) in object {
-                copy[key] = isSecretKey(key) ? mask : redactJSON(inner, depth: depth + 1)
+                copy[key] = isSecretKey(key) ? mask : redactJSON(inner, depth: depth + 1, insideStrings: insideStrings, budget: &budget)
             }
             return copy
         }
         if let array = value as? [Any] {
             // Headers often come as [[name, value], …] pairs.
             if array.count == 2, let name = array[0] as? String, isSecretKey(name) { return [name, mask] }
-            return array.map { redactJSON($0, depth: depth + 1) }
+            return array.map { redactJSON($0, depth: depth + 1, insideStrings: insideStrings, budget: &budget) }
+        }
+        guard let text = value as? String else { return value }
+        if insideStrings, let opening = text.utf8.first(where: { $0 > 0x20 }), opening == UInt8(ascii: "{") || opening == UInt8(ascii: "[") {
+            if budget > 0, depth + 1 < 64 {
+                budget -= 1
+                if let inner = JSONDecoderBridge.object(Array(text.utf8)), inner is [String: Any] || inner is [Any] {
+                    let masked = redactJSON(inner, depth: depth + 1, insideStrings: true, budget: &budget)
+                    // Only an object or array serializes; the depth limit's bare mask stands for the whole string.
+                    guard masked is [String: Any] || masked is [Any],
+                          let data = try? JSONSerialization.data(withJSONObject: masked, options: [.sortedKeys, .withoutEscapingSlashes]) else { return mask }
+                    return String(decoding: data, as: UTF8.self)
+                }
+            }
+            // JSON cut short (a stream's last arguments), or past the budget: masked as text.
+            return redactJSONText(text)
         }
         // Values under innocent names hold secrets too: a frame's `client = "https://key@host/42"`.
-        if let text = value as? String { return scrubText(maskURLCredentials(text)) }
-        return value
+        return scrubText(maskURLCredentials(text))
+    }
+
+    /// Text that should be JSON but does not parse (cut at a size limit, a lone surrogate
+    /// escape) with what `redactJSON` would mask masked (`JSONTextMasker`), then scrubbed like
+    /// free text.
+    public static func redactJSONText(_ text: String) -> String {
+        scrubText(maskURLCredentials(JSONTextMasker.mask(text)))
+    }
+
+    /// `text` with every secret of at least 8 characters masked, longest first (so a secret
+    /// inside another leaves no piece of the longer one behind).
+    public static func maskSecrets(_ secrets: [String], in text: String) -> String {
+        var text = text
+        for secret in secrets.filter({ $0.count >= 8 }).sorted(by: { $0.count > $1.count }) where text.contains(secret) {
+            text = text.replacingOccurrences(of: secret, with: mask)
+        }
+        return text
     }
 
     /// Every `scheme://user[:password]@host` inside `text` with its user part masked
@@ -143,6 +186,16 @@ public enum Redactor {
         var index = text.startIndex
         while index < text.endIndex {
             let rest = text[index...]
+            if rest.hasPrefix(KeyMint.secretPrefix) {
+                // A Gatehouse key (`gh-` and 40 base62 characters): masked wherever it is pasted,
+                // also cut short (32 are far more than any word that happens to start `gh-`).
+                let run = rest.dropFirst(KeyMint.secretPrefix.count).prefix { $0.isASCII && ($0.isLetter || $0.isNumber) }
+                if run.count >= 32 {
+                    result += mask
+                    index = run.endIndex
+                    continue
+                }
+            }
             if rest.hasPrefix("sk-") || rest.hasPrefix("Bearer ") {
                 let start = rest.hasPrefix("Bearer ") ? text.index(index, offsetBy: 7) : index
                 var end = start

@@ -87,14 +87,18 @@ public struct UsageQuery: Sendable, Equatable {
     public var intervalMicros: Int64?
     public var groupBy: UsageGrouping?
     public var filter: RequestFilter
+    /// Whether totals and groups carry latency percentiles. They cost an ordered pass over the
+    /// range's calls, so readers that show no latency (spend, keys, trend comparisons) say false.
+    public var includeLatency: Bool
 
     public init(fromMicros: Int64, toMicros: Int64, intervalMicros: Int64? = nil, groupBy: UsageGrouping? = nil,
-                filter: RequestFilter = RequestFilter()) {
+                filter: RequestFilter = RequestFilter(), includeLatency: Bool = true) {
         self.fromMicros = fromMicros
         self.toMicros = toMicros
         self.intervalMicros = intervalMicros
         self.groupBy = groupBy
         self.filter = filter
+        self.includeLatency = includeLatency
     }
 }
 

@@ -2,11 +2,11 @@ import Foundation
 import GatehouseCore
 
 /// Whether a call's bodies are kept (`gateway.capture_bodies`, a key's `capture_bodies`, the
-/// call's `Gatehouse-Capture` header, most specific first) and what is kept of them.
+/// call's `Gatehouse-Capture` header) and what is kept of them.
 struct BodyCapture: Sendable {
     /// The most of each body kept, after masking.
     let limit: Int
-    /// Provider keys, masked wherever a body echoes them.
+    /// Provider keys (and, per call, the caller's credential), masked wherever a body echoes them.
     let secrets: [String]
     let keep: @Sendable (CapturedBodies) -> Void
 
@@ -14,16 +14,38 @@ struct BodyCapture: Sendable {
         var message = "Gatehouse-Capture must be true or false"
     }
 
-    /// The call's choice, else its key's, else the global setting.
+    /// A key's own choice is final: an admin who keeps a key's bodies for audit, or keeps them
+    /// out for privacy, is not overruled by the caller. Where the key says nothing, the call's
+    /// header decides, else the global setting. A malformed header is refused either way.
     static func enabled(header: String?, key: VirtualKey?, global: Bool) throws(InvalidHeader) -> Bool {
+        var asked: Bool?
         if let header {
             switch header.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "true", "1", "yes", "on": return true
-            case "false", "0", "no", "off": return false
+            case "true", "1", "yes", "on": asked = true
+            case "false", "0", "no", "off": asked = false
             default: throw InvalidHeader()
             }
         }
-        return key?.captureBodies ?? global
+        return key?.captureBodies ?? asked ?? global
+    }
+
+    /// This call's capture: the credential it came with is masked too (callers paste their key
+    /// into prompts and tool arguments as readily as anyone else's): as sent, without its scheme,
+    /// and for `Basic`, decoded (`user:password`) and the password alone. Pieces under 8
+    /// characters are not masked, as for provider keys: they would mask ordinary words.
+    func forCall(credential: String?) -> BodyCapture {
+        guard let credential else { return self }
+        var forms = [credential]
+        if let space = credential.firstIndex(of: " ") {
+            let scheme = credential[..<space].lowercased(), token = credential[space...].trimmingCharacters(in: .whitespaces)
+            forms.append(token)
+            if scheme == "basic", let data = Data(base64Encoded: token), let pair = String(data: data, encoding: .utf8) {
+                forms.append(pair)
+                if let colon = pair.firstIndex(of: ":") { forms.append(String(pair[pair.index(after: colon)...])) }
+            }
+        }
+        let added = forms.filter { $0.count >= 8 && !secrets.contains($0) }
+        return added.isEmpty ? self : BodyCapture(limit: limit, secrets: secrets + added, keep: keep)
     }
 
     /// Masks, cuts and hands over one call's bodies. `response` is nil when no answer came.
@@ -41,20 +63,33 @@ struct BodyCapture: Sendable {
                             response: responseText, responseTruncated: responseCut, responseReassembled: reassembled != nil))
     }
 
-    /// A body as stored: JSON with credential-named fields masked (and anything shaped like a
-    /// key inside its strings), else text with keys masked; then cut to `limit` bytes.
+    /// The largest body parsed as JSON: a 10 MiB prompt is not turned into an object graph to
+    /// keep 64 KiB of it.
+    static func parseBound(limit: Int) -> Int { max(4 * limit, 1 << 20) }
+
+    /// What `masked` reads of `body`: all of it, or, past `parseBound`, a prefix of twice the
+    /// limit (masking may lengthen or shorten it), which is then masked as text.
+    static func parsedInput(_ body: [UInt8], limit: Int) -> (input: ArraySlice<UInt8>, cut: Bool) {
+        guard body.count > parseBound(limit: limit) else { return (body[...], false) }
+        return (utf8Prefix(body, maxBytes: 2 * limit), true)
+    }
+
+    /// A body as stored: JSON with credential-named fields masked (also inside strings that hold
+    /// JSON, and anything shaped like a key inside its strings), else text with the same fields
+    /// and keys masked; then cut to `limit` bytes.
     static func masked(_ body: [UInt8], secrets: [String], limit: Int) -> (text: String, truncated: Bool) {
+        let (input, cutBefore) = parsedInput(body, limit: limit)
         var text: String
-        if let object = JSONDecoderBridge.object(body), object is [String: Any] || object is [Any],
-           let data = try? JSONSerialization.data(withJSONObject: Redactor.redactJSON(object), options: [.sortedKeys, .withoutEscapingSlashes]) {
+        if !cutBefore, let object = JSONDecoderBridge.object(input), object is [String: Any] || object is [Any],
+           let data = try? JSONSerialization.data(withJSONObject: Redactor.redactJSON(object, insideStrings: true),
+                                                  options: [.sortedKeys, .withoutEscapingSlashes]) {
             text = String(decoding: data, as: UTF8.self)
         } else {
-            text = Redactor.scrubText(Redactor.maskURLCredentials(String(decoding: body, as: UTF8.self)))
+            // Not JSON (or not JSON Foundation reads): named fields are still found in the text.
+            text = Redactor.redactJSONText(String(decoding: input, as: UTF8.self))
         }
-        for secret in secrets where text.contains(secret) {
-            text = text.replacingOccurrences(of: secret, with: Redactor.mask)
-        }
-        guard text.utf8.count > limit else { return (text, false) }
+        text = Redactor.maskSecrets(secrets, in: text)
+        guard text.utf8.count > limit else { return (text, cutBefore) }
         return (String(decoding: utf8Prefix(Array(text.utf8), maxBytes: limit), as: UTF8.self), true)
     }
 

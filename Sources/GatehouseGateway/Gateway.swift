@@ -40,12 +40,8 @@ public struct Gateway: Sendable {
         self.controls = controls
         self.cache = cache
         self.tokenCaps = TokenCaps(caps: config.controls.tokenCaps)
-        // Keys, and the values of configured provider headers (some providers authenticate by header).
-        self.providerSecrets = config.providers.flatMap { provider in
-            [provider.apiKey].compactMap { $0 }
-                + provider.headers.filter { Redactor.isSecretHeader($0.key) || Redactor.isSecretKey($0.key) }.map(\.value)
-        }
-        self.bodyCapture = BodyCapture(limit: config.gateway.captureMaxBytes, secrets: providerSecrets.filter { $0.count >= 8 }, keep: keepBodies)
+        self.providerSecrets = Self.secrets(of: config)
+        self.bodyCapture = BodyCapture(limit: config.gateway.captureMaxBytes, secrets: providerSecrets, keep: keepBodies)
     }
 
     public func addRoutes(to api: APIRouter) {
@@ -109,7 +105,7 @@ public struct Gateway: Sendable {
         meter.keyID = key?.id ?? credential.map { Redactor.fingerprint(ofSecret: $0) }
         let capture: BodyCapture?
         do {
-            capture = try BodyCapture.enabled(header: request.headers[.gatehouseCapture], key: key, global: config.gateway.captureBodies) ? bodyCapture : nil
+            capture = try BodyCapture.enabled(header: request.headers[.gatehouseCapture], key: key, global: config.gateway.captureBodies) ? bodyCapture.forCall(credential: credential) : nil
         } catch {
             return await reject(.invalidRequest(error.message), meter: meter, errorClass: .invalidRequest)
         }
@@ -440,6 +436,14 @@ public struct Gateway: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Provider keys, and the values of configured provider headers outside the harmless list
+    /// (some providers authenticate by a header of their own name): masked wherever they echo.
+    static func secrets(of config: GatehouseConfig) -> [String] {
+        config.providers.flatMap { provider in
+            [provider.apiKey].compactMap { $0 } + provider.headers.filter { !Redactor.isHarmlessHeader($0.key) }.map(\.value)
+        }
+    }
 
     /// The credential the client sent, for pass-through and for telling callers apart.
     static func clientCredential(_ headers: HTTPFields) -> String? {

@@ -3,16 +3,31 @@ import GatehouseCore
 
 /// Builds, from a response's server-sent events, the one answer the provider would have sent
 /// unstreamed: a `chat.completion`, a `text_completion`, a Responses API `response` or an
-/// Anthropic `message`. Only used when the call's bodies are captured.
+/// Anthropic `message`. A stream on any other route is kept as it came. Only used when the
+/// call's bodies are captured.
 ///
-/// The text kept is bounded by `limit` bytes; past it the rest is dropped and `truncated` set.
+/// Text, choices, tool calls, content blocks and the objects events start them with are charged
+/// to `limit` bytes; past it nothing more is added and `truncated` is set. The few small fields an
+/// answer ends with (ids, stop reasons, usage, an error) are not charged but each is bounded in
+/// size and replaced rather than added up, so they still arrive after the cut and a hostile
+/// stream cannot grow the answer however it is shaped.
 struct StreamReassembler {
     let route: GatewayRoute
     let limit: Int
     private(set) var truncated = false
     private var kept = 0
+    /// The size of the event being read: what the objects it starts a part with are charged.
+    private var eventSize = 0
 
-    // OpenAI chat completions and completions: the first chunk's fields, then each choice.
+    /// The most choices, tool calls per choice, or content blocks kept.
+    static let maxParts = 256
+    /// What a choice or a tool call adds to the answer besides its text (its JSON skeleton),
+    /// charged when it first appears.
+    static let partOverhead = 64
+    /// The largest small field (usage, a stop reason, an id, an error) taken, also past the cut.
+    static let maxSmallFieldBytes = 4 * 1024
+
+    // OpenAI chat completions and completions: the first non-empty head fields, then each choice.
     private var head: [String: Any] = [:]
     private var choices: [Int: Choice] = [:]
     private var usage: Any?
@@ -23,6 +38,8 @@ struct StreamReassembler {
     private var message: [String: Any] = [:]
     private var blocks: [Int: Block] = [:]
     private var streamError: Any?
+    /// Any other route: the events as they came.
+    private(set) var raw: [UInt8] = []
 
     struct Choice {
         var role: String?
@@ -55,10 +72,17 @@ struct StreamReassembler {
         self.limit = limit
     }
 
+    private var reassembles: Bool { [.chatCompletions, .completions, .responses, .messages].contains(route) }
+
     mutating func observe(_ event: SSEEvent) {
+        guard reassembles else {
+            if charge(event.raw.count) { raw += event.raw }
+            return
+        }
         guard event.hasData, event.data != "[DONE]",
               let object = JSONDecoderBridge.object(Array(event.data.utf8)) as? [String: Any] else { return }
-        if object["error"] != nil, object["choices"] == nil { streamError = object["error"] }
+        eventSize = event.data.utf8.count
+        if let error = object["error"], object["choices"] == nil, Self.isSmall(error) { streamError = error }
         switch route {
         case .chatCompletions, .completions: observeChunk(object)
         case .responses: observeResponseEvent(object, name: event.event)
@@ -67,32 +91,62 @@ struct StreamReassembler {
         }
     }
 
-    /// Appends `piece` to `text` unless the bound is reached.
-    private mutating func append(_ piece: String, to text: inout String) {
-        guard !piece.isEmpty else { return }
-        let size = piece.utf8.count
-        guard kept + size <= limit else {
+    /// Takes `size` bytes from what is left under the limit; false (and `truncated`) when they
+    /// do not fit. Once one piece did not fit, none after it does: the kept text has no holes.
+    private mutating func charge(_ size: Int) -> Bool {
+        guard !truncated else { return false }
+        guard size <= limit - kept else {
             truncated = true
-            return
+            return false
         }
         kept += size
+        return true
+    }
+
+    /// Appends `piece` to `text` unless the bound is reached.
+    private mutating func append(_ piece: String, to text: inout String) {
+        guard !piece.isEmpty, charge(piece.utf8.count) else { return }
         text += piece
+    }
+
+    /// Whether `value` is small enough to take uncharged: at most `maxSmallFieldBytes` as JSON.
+    static func isSmall(_ value: Any) -> Bool {
+        switch value {
+        case is NSNull, is NSNumber: return true
+        case let text as String: return text.utf8.count <= maxSmallFieldBytes
+        case let array as [Any] where array.count > maxSmallFieldBytes: return false
+        case let object as [String: Any] where object.count > maxSmallFieldBytes: return false
+        default:
+            guard JSONSerialization.isValidJSONObject(value), let data = try? JSONSerialization.data(withJSONObject: value) else { return false }
+            return data.count <= maxSmallFieldBytes
+        }
     }
 
     // MARK: - OpenAI
 
     private mutating func observeChunk(_ chunk: [String: Any]) {
-        for field in ["id", "created", "model", "system_fingerprint", "service_tier"] where head[field] == nil {
-            if let value = chunk[field] { head[field] = value }
+        // Azure's first chunk has an empty id and model (it carries content-filter results).
+        for field in ["id", "created", "model", "system_fingerprint", "service_tier"] {
+            guard let value = chunk[field], !(value is NSNull), (value as? String)?.isEmpty != true else { continue }
+            if head[field] == nil || (head[field] as? String)?.isEmpty == true || (head[field] as? Int) == 0, Self.isSmall(value) {
+                head[field] = value
+            }
         }
-        if let u = chunk["usage"], !(u is NSNull) { usage = u }
+        if let u = chunk["usage"], !(u is NSNull), Self.isSmall(u) { usage = u }
         for case let choice as [String: Any] in chunk["choices"] as? [Any] ?? [] {
             let index = (choice["index"] as? Int) ?? 0
-            var c = choices[index] ?? Choice()
-            if let reason = choice["finish_reason"], !(reason is NSNull) { c.finishReason = reason }
+            if choices[index] == nil {
+                guard choices.count < Self.maxParts, charge(Self.partOverhead) else {
+                    truncated = true
+                    continue
+                }
+                choices[index] = Choice()
+            }
+            var c = choices[index]!
+            if let reason = choice["finish_reason"], !(reason is NSNull), Self.isSmall(reason) { c.finishReason = reason }
             if let text = choice["text"] as? String { append(text, to: &c.text) }
             if let delta = choice["delta"] as? [String: Any] {
-                if let role = delta["role"] as? String { c.role = role }
+                if let role = delta["role"] as? String, role.utf8.count <= 64 { c.role = role }
                 if let content = delta["content"] as? String {
                     c.sawContent = true
                     append(content, to: &c.content)
@@ -101,9 +155,16 @@ struct StreamReassembler {
                 if let refusal = delta["refusal"] as? String { append(refusal, to: &c.refusal) }
                 for case let call as [String: Any] in delta["tool_calls"] as? [Any] ?? [] {
                     let callIndex = (call["index"] as? Int) ?? 0
-                    var t = c.toolCalls[callIndex] ?? ToolCall()
-                    if let id = call["id"] as? String { t.id = id }
-                    if let type = call["type"] as? String { t.type = type }
+                    if c.toolCalls[callIndex] == nil {
+                        guard c.toolCalls.count < Self.maxParts, charge(Self.partOverhead) else {
+                            truncated = true
+                            continue
+                        }
+                        c.toolCalls[callIndex] = ToolCall()
+                    }
+                    var t = c.toolCalls[callIndex]!
+                    if let id = call["id"] as? String, charge(id.utf8.count) { t.id = id }
+                    if let type = call["type"] as? String, type.utf8.count <= 64 { t.type = type }
                     if let function = call["function"] as? [String: Any] {
                         if let name = function["name"] as? String { append(name, to: &t.name) }
                         if let arguments = function["arguments"] as? String { append(arguments, to: &t.arguments) }
@@ -141,21 +202,35 @@ struct StreamReassembler {
     // MARK: - Responses API
 
     private mutating func observeResponseEvent(_ object: [String: Any], name: String?) {
-        let type = name ?? (object["type"] as? String) ?? ""
-        if let r = object["response"] as? [String: Any], ["response.created", "response.in_progress", "response.completed",
-                                                            "response.incomplete", "response.failed"].contains(type) {
-            // The final events carry the whole answer; bound it like the deltas.
-            let size = (try? JSONSerialization.data(withJSONObject: r))?.count ?? 0
-            if type == "response.created" || type == "response.in_progress" || size <= limit {
+        let type = (object["type"] as? String) ?? name ?? ""
+        switch type {
+        case "response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed":
+            // Each carries the whole response so far and replaces the last one, so each is
+            // bounded by the limit on its own. One over it (long instructions, many tools, a long
+            // answer) keeps its small fields (id, status, usage…); the text then comes from the
+            // deltas, and only a dropped non-empty `output` makes the answer cut.
+            guard let r = object["response"] as? [String: Any] else { return }
+            if eventSize <= limit {
                 response = r
             } else {
-                truncated = true
+                let small = r.filter { Self.isSmall($0.value) }
+                // The answer's items did not fit: the deltas' text stands in for them, anything
+                // else they held (tool calls) is lost, and the answer says it was cut.
+                if let output = r["output"] as? [Any], !output.isEmpty, small["output"] == nil { truncated = true }
+                response = small
             }
-        }
-        if type == "response.output_text.delta", let delta = object["delta"] as? String {
-            var text = responseText
-            append(delta, to: &text)
-            responseText = text
+        case "response.output_text.delta":
+            if let delta = object["delta"] as? String {
+                var text = responseText
+                append(delta, to: &text)
+                responseText = text
+            }
+        case "error":
+            // The Responses API's error event is the error itself, not wrapped in `error`.
+            let error = object.filter { $0.key != "type" }
+            if streamError == nil, Self.isSmall(error) { streamError = error }
+        default:
+            return
         }
     }
 
@@ -173,16 +248,20 @@ struct StreamReassembler {
     // MARK: - Anthropic
 
     private mutating func observeMessageEvent(_ object: [String: Any], name: String?) {
-        let type = name ?? (object["type"] as? String) ?? ""
+        let type = (object["type"] as? String) ?? name ?? ""
         switch type {
         case "message_start":
-            if let m = object["message"] as? [String: Any] { message = m }
+            if let m = object["message"] as? [String: Any], charge(eventSize) { message = m }
         case "content_block_start":
             let index = (object["index"] as? Int) ?? blocks.count
+            guard blocks[index] == nil, blocks.count < Self.maxParts, charge(eventSize) else {
+                if blocks[index] == nil { truncated = true }
+                return
+            }
             blocks[index] = Block(start: object["content_block"] as? [String: Any] ?? ["type": "text"])
         case "content_block_delta":
             let index = (object["index"] as? Int) ?? 0
-            var block = blocks[index] ?? Block(start: ["type": "text"])
+            guard var block = blocks[index] else { return }
             if let delta = object["delta"] as? [String: Any] {
                 if let text = delta["text"] as? String { append(text, to: &block.text) }
                 if let json = delta["partial_json"] as? String { append(json, to: &block.json) }
@@ -191,13 +270,19 @@ struct StreamReassembler {
             }
             blocks[index] = block
         case "message_delta":
+            // The stop reason and final usage: wanted even after the cut, so not charged, but
+            // only the fields Anthropic sends, each small, replacing rather than adding up.
             if let delta = object["delta"] as? [String: Any] {
-                for (key, value) in delta { message[key] = value }
+                for key in ["stop_reason", "stop_sequence", "container"] {
+                    if let value = delta[key], Self.isSmall(value) { message[key] = value }
+                }
             }
             if let u = object["usage"] as? [String: Any] {
                 var merged = message["usage"] as? [String: Any] ?? [:]
-                for (key, value) in u { merged[key] = value }
-                message["usage"] = merged
+                for (key, value) in u where merged[key] != nil || merged.count < 32 {
+                    if key.utf8.count <= 64, Self.isSmall(value) { merged[key] = value }
+                }
+                if Self.isSmall(merged) { message["usage"] = merged }
             }
         default:
             return
@@ -214,18 +299,24 @@ struct StreamReassembler {
             case "tool_use", "server_tool_use":
                 content["input"] = JSONDecoderBridge.object(Array(block.json.utf8)) ?? (block.json.isEmpty ? [String: Any]() : block.json)
             case "thinking":
-                content["thinking"] = block.thinking
+                content["thinking"] = ((content["thinking"] as? String) ?? "") + block.thinking
                 if !block.signature.isEmpty { content["signature"] = block.signature }
-            default:
+            case "text":
                 content["text"] = ((content["text"] as? String) ?? "") + block.text
+            default:
+                // `redacted_thinking` and blocks newer than this code: as they started, plus
+                // any text that came for them.
+                if !block.text.isEmpty { content["text"] = ((content["text"] as? String) ?? "") + block.text }
             }
             return content
         }
         return answer
     }
 
-    /// The reassembled answer (with the stream's error event, if one came).
-    func answer() -> [String: Any] {
+    /// The reassembled answer (with the stream's error event, if one came); nil on routes whose
+    /// streams are kept raw.
+    var reassembledAnswer: [String: Any]? {
+        guard reassembles else { return nil }
         var answer: [String: Any]
         switch route {
         case .responses: answer = responsesAnswer()

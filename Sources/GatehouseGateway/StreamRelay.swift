@@ -43,7 +43,7 @@ struct StreamRelay {
          clientGrace: Duration = .seconds(10), reassembleLimit: Int? = nil) {
         self.route = route
         self.clientGrace = clientGrace
-        self.secrets = secrets.filter { $0.count >= 8 }
+        self.secrets = secrets
         self.eventStream = eventStream
         self.dropInjectedUsage = dropInjectedUsage
         self.status = status
@@ -103,13 +103,20 @@ struct StreamRelay {
         if let clientGone { throw ClientGone(underlying: clientGone) }
     }
 
-    /// Hands the call's bodies to `capture` (when it is on): the reassembled stream, or the body
-    /// as copied (nothing when it outgrew the copy).
+    /// Hands the call's bodies to `capture` (when it is on): the reassembled stream (or its raw
+    /// events), or the body as copied (nothing when it outgrew the copy).
     func keepBodies(_ capture: BodyCapture?, meter: CallMeter, requestBody: [UInt8]) {
         guard let capture else { return }
+        let answer = reassembler?.reassembledAnswer
+        let response: [UInt8]?
+        if let reassembler {
+            // A stream on a route with no answer shape is kept as its events came.
+            response = answer == nil ? reassembler.raw : nil
+        } else {
+            response = copyOverflowed ? nil : copy
+        }
         capture.keep(requestID: meter.id, timestampMicros: meter.timestampMicros, request: requestBody,
-                     response: copyOverflowed ? nil : copy, reassembled: reassembler?.answer(),
-                     responseCut: copyOverflowed || reassembler?.truncated == true)
+                     response: response, reassembled: answer, responseCut: copyOverflowed || reassembler?.truncated == true)
     }
 
     /// An error body is held back whole and written once, masked, when it ends.
@@ -176,11 +183,7 @@ struct StreamRelay {
 
     /// `body` with every occurrence of each secret, and anything shaped like a provider key, masked.
     static func masking(_ secrets: [String], in body: [UInt8]) -> [UInt8] {
-        var text = String(decoding: body, as: UTF8.self)
-        for secret in secrets where text.contains(secret) {
-            text = text.replacingOccurrences(of: secret, with: Redactor.mask)
-        }
-        return Array(Redactor.scrubText(text).utf8)
+        Array(Redactor.scrubText(Redactor.maskSecrets(secrets, in: String(decoding: body, as: UTF8.self))).utf8)
     }
 
     /// `error.message` in either provider's error format.

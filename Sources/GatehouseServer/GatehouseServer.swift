@@ -143,8 +143,8 @@ public struct GatehouseServer: Sendable {
     static func bodyRecorderSettings(_ config: GatehouseConfig) -> GatehouseConfig.RecorderSettings {
         var settings = config.recorder
         let perCall = 2 * config.gateway.captureMaxBytes
-        settings.capacity = max(16, min(config.recorder.capacity, (256 << 20) / perCall))
-        settings.batchSize = max(1, min(config.recorder.batchSize, (16 << 20) / perCall))
+        settings.capacity = max(1, min(config.recorder.capacity, (256 << 20) / perCall))
+        settings.batchSize = max(1, min(config.recorder.batchSize, settings.capacity, (16 << 20) / perCall))
         return settings
     }
 

@@ -6,7 +6,18 @@ public final class SQLAlertStore: AlertStore {
     let driver: any SQLDriver
     private var dialect: any SQLDialect { driver.dialect }
 
-    init(driver: any SQLDriver) { self.driver = driver }
+    /// Whether uptime reads the hourly probe rollups where they answer (tests compare both ways).
+    let useRollups: Bool
+
+    init(driver: any SQLDriver, useRollups: Bool = true) {
+        self.driver = driver
+        self.useRollups = useRollups
+    }
+
+    /// Probe results are summed per probe and hour in `probe_rollups`: uptime over 30 days reads
+    /// 720 rows per probe instead of every check (issue 11). Whole hours come from there, the
+    /// part-hours at either end from the results.
+    static let probeSlotMicros: Int64 = 3_600_000_000
 
     /// Rows go in statements of at most 500, all in one transaction: far below both databases' bind limits.
     private func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]]) async throws {
@@ -92,11 +103,52 @@ public final class SQLAlertStore: AlertStore {
         }
     }
 
+    /// Stores the results; the database's trigger adds them to `probe_rollups` (`probeRollupMigration`).
     public func recordProbeResults(_ results: [ProbeResult]) async throws {
         try await insert("probe_results", ["probe", "ts", "up", "status", "latency_us", "error"], results.map {
             [.text($0.probe), .int($0.timestampMicros), .int($0.up ? 1 : 0), $0.status.map { .int(Int64($0)) } ?? .null, .int($0.latencyMicros),
              $0.error.map { .text(String($0.prefix(500))) } ?? .null]
         })
+    }
+
+    /// The hourly probe rollups: the table, a trigger that adds every result inserted (by
+    /// anyone) in its transaction, and the sums of the results already stored. On PostgreSQL the
+    /// results are locked against writes first, so none lands between the fill and the trigger.
+    static func probeRollupMigration(sqlite: Bool) -> [String] {
+        let bigint = sqlite ? "INTEGER" : "BIGINT", slot = probeSlotMicros
+        let onConflict = """
+            ON CONFLICT (probe, slot) DO UPDATE SET checks = probe_rollups.checks + excluded.checks,
+                up_checks = probe_rollups.up_checks + excluded.up_checks, latency_sum = probe_rollups.latency_sum + excluded.latency_sum
+            """
+        let sums = "SELECT probe, (ts / \(slot)) * \(slot), COUNT(*), SUM(up), SUM(latency_us)"
+        let trigger = sqlite ? [
+            """
+            CREATE TRIGGER probe_results_rollup AFTER INSERT ON probe_results BEGIN
+            INSERT INTO probe_rollups (probe, slot, checks, up_checks, latency_sum) VALUES (NEW.probe, (NEW.ts / \(slot)) * \(slot), 1, NEW.up, NEW.latency_us)
+            \(onConflict);
+            END
+            """,
+        ] : [
+            """
+            CREATE FUNCTION probe_rollups_add() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO probe_rollups (probe, slot, checks, up_checks, latency_sum)
+                \(sums) FROM inserted GROUP BY 1, 2 ORDER BY 1, 2
+                \(onConflict);
+                RETURN NULL;
+            END
+            $$
+            """,
+            "CREATE TRIGGER probe_results_rollup AFTER INSERT ON probe_results REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION probe_rollups_add()",
+        ]
+        return (sqlite ? [] : ["LOCK TABLE probe_results IN SHARE ROW EXCLUSIVE MODE"]) + [
+            """
+            CREATE TABLE probe_rollups (
+                probe TEXT NOT NULL, slot \(bigint) NOT NULL, checks \(bigint) NOT NULL, up_checks \(bigint) NOT NULL, latency_sum \(bigint) NOT NULL,
+                PRIMARY KEY (probe, slot)
+            )
+            """,
+        ] + trigger + ["INSERT INTO probe_rollups (probe, slot, checks, up_checks, latency_sum) \(sums) FROM probe_results WHERE 1 = 1 GROUP BY 1, 2"]
     }
 
     public func probeResults(probe: String, fromMicros: Int64, limit: Int) async throws -> [ProbeResult] {
@@ -117,11 +169,25 @@ public final class SQLAlertStore: AlertStore {
         guard !probes.isEmpty else { return [] }
         var b = SQLBuilder(dialect: dialect)
         let bucket = bucketMicros.map { "(ts / \(b.bind(.int($0)))) * \(b.bind(.int($0)))" } ?? "NULL"
-        let span = probeSpan(probes, fromMicros, toMicros, &b)
+        // Each part gives (probe, ts, checks, up_checks, latency_sum): rollup hours or single results.
+        var parts: [String] = []
+        var raw: [(from: Int64, to: Int64)] = [(fromMicros, toMicros)]
+        if let hours = try await rollupHours(fromMicros: fromMicros, toMicros: toMicros, bucketMicros: bucketMicros) {
+            parts.append("""
+                SELECT probe, slot AS ts, checks, up_checks, latency_sum FROM probe_rollups
+                WHERE probe IN (\(probes.map { b.bind(.text($0)) }.joined(separator: ", "))) AND slot >= \(b.bind(.int(hours.from))) AND slot < \(b.bind(.int(hours.to)))
+                """)
+            raw = [(fromMicros, hours.from), (hours.to, toMicros)].filter { $0.0 < $0.1 }
+        }
+        for span in raw {
+            parts.append("SELECT probe, ts, 1 AS checks, up AS up_checks, latency_us AS latency_sum FROM probe_results WHERE \(probeSpan(probes, span.from, span.to, &b))")
+        }
+        guard !parts.isEmpty else { return [] }
+        // The average as the sum over the count: exact, as an average of the checks' latencies is.
         let sql = """
-            SELECT probe, \(bucket) AS bucket, COUNT(*) AS checks, \(dialect.sumInt("up")) AS up_checks,
-                   AVG(CAST(latency_us AS DOUBLE PRECISION)) AS latency
-            FROM probe_results WHERE \(span) GROUP BY probe, bucket ORDER BY probe, bucket
+            SELECT probe, \(bucket) AS bucket, \(dialect.sumInt("checks")) AS checks, \(dialect.sumInt("up_checks")) AS up_checks,
+                   CAST(SUM(latency_sum) AS DOUBLE PRECISION) / CAST(SUM(checks) AS DOUBLE PRECISION) AS latency
+            FROM (\(parts.joined(separator: " UNION ALL "))) parts GROUP BY probe, bucket HAVING SUM(checks) > 0 ORDER BY probe, bucket
             """
         return try await driver.query(sql, b.binds).map { row in
             ProbeUptime(probe: row["probe"].text ?? "", bucketStartMicros: bucketMicros == nil ? nil : row["bucket"].int, checks: row["checks"].int ?? 0,
@@ -129,29 +195,51 @@ public final class SQLAlertStore: AlertStore {
         }
     }
 
+    /// The whole hours of [from, to) that the rollups answer (nil when none do, or when buckets
+    /// are not whole hours). The hour holding the oldest result stays with the results: pruning
+    /// may have taken part of it.
+    private func rollupHours(fromMicros: Int64, toMicros: Int64, bucketMicros: Int64?) async throws -> (from: Int64, to: Int64)? {
+        let slot = Self.probeSlotMicros
+        guard useRollups, bucketMicros.map({ $0 % slot == 0 }) ?? true else { return nil }
+        let to = (toMicros / slot) * slot
+        let from = fromMicros % slot == 0 ? fromMicros : (fromMicros / slot + (fromMicros > 0 ? 1 : 0)) * slot
+        guard from < to, let oldest = try await driver.query("SELECT MIN(ts) AS oldest FROM probe_results", []).first?["oldest"].int else { return nil }
+        let start = max(from, (oldest / slot) * slot + slot)
+        return start < to ? (start, to) : nil
+    }
+
     public func probeIncidents(probes: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [ProbeIncident] {
         guard !probes.isEmpty else { return [] }
         var b = SQLBuilder(dialect: dialect)
-        let span = probeSpan(probes, fromMicros, toMicros, &b)
-        // Runs of equal `up` (a new run where `up` changes), each failing run with the start of
-        // the run after it: the check that passed again.
+        let names = probes.map { b.bind(.text($0)) }.joined(separator: ", ")
+        let from = b.bind(.int(fromMicros)), to = b.bind(.int(toMicros)), count = b.bind(.int(Int64(max(0, limit))))
+        // An incident is a run of failed checks (in time, then id order, within the span): it
+        // starts at a failed check whose previous check in the span passed (or that has none),
+        // ends at the next passing check, and counts the failed checks between. Only failed
+        // checks are visited (`probe_results_down` holds just those), each start's neighbours
+        // are single index lookups, and only the newest `limit` starts are followed to their end:
+        // ranking every check of a month took over a second.
+        let after = { (alias: String, ts: String, id: String) in "(\(alias).ts > \(ts) OR (\(alias).ts = \(ts) AND \(alias).id > \(id)))" }
         let sql = """
-            WITH marked AS (
-                SELECT id, probe, ts, up, CASE WHEN up = LAG(up) OVER (PARTITION BY probe ORDER BY ts, id) THEN 0 ELSE 1 END AS starts_run
-                FROM probe_results WHERE \(span)
-            ), numbered AS (
-                SELECT id, probe, ts, up, starts_run,
-                       SUM(starts_run) OVER (PARTITION BY probe ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS run
-                FROM marked
-            ), runs AS (
-                SELECT probe, run, MIN(up) AS up, MIN(ts) AS started, MIN(CASE WHEN starts_run = 1 THEN id END) AS first_id, COUNT(*) AS checks
-                FROM numbered GROUP BY probe, run
-            ), spans AS (
-                SELECT probe, up, started, first_id, checks, LEAD(started) OVER (PARTITION BY probe ORDER BY run) AS ended FROM runs
-            )
-            SELECT spans.probe, started, ended, checks, probe_results.error AS first_error
-            FROM spans JOIN probe_results ON probe_results.id = spans.first_id
-            WHERE spans.up = 0 ORDER BY started DESC, spans.probe LIMIT \(b.bind(.int(Int64(limit))))
+            SELECT probe, started, ended, first_error,
+                   (SELECT COUNT(*) FROM probe_results p WHERE p.probe = runs.probe AND p.up = 0 AND p.ts >= runs.started AND p.ts < \(to)
+                        AND (p.ts > runs.started OR p.id >= runs.first_id)
+                        AND (runs.ended IS NULL OR p.ts < runs.ended OR (p.ts = runs.ended AND p.id < runs.ended_id))) AS checks
+            FROM (
+                SELECT probe, started, first_id, first_error,
+                       (SELECT p.ts FROM probe_results p WHERE p.probe = starts.probe AND p.up = 1 AND p.ts >= starts.started AND p.ts < \(to)
+                            AND \(after("p", "starts.started", "starts.first_id")) ORDER BY p.ts, p.id LIMIT 1) AS ended,
+                       (SELECT p.id FROM probe_results p WHERE p.probe = starts.probe AND p.up = 1 AND p.ts >= starts.started AND p.ts < \(to)
+                            AND \(after("p", "starts.started", "starts.first_id")) ORDER BY p.ts, p.id LIMIT 1) AS ended_id
+                FROM (
+                    SELECT d.probe, d.ts AS started, d.id AS first_id, d.error AS first_error FROM probe_results d
+                    WHERE d.probe IN (\(names)) AND d.ts >= \(from) AND d.ts < \(to) AND d.up = 0
+                      AND COALESCE((SELECT p.up FROM probe_results p WHERE p.probe = d.probe AND p.ts >= \(from) AND p.ts <= d.ts
+                                        AND (p.ts < d.ts OR p.id < d.id) ORDER BY p.ts DESC, p.id DESC LIMIT 1), 1) = 1
+                    ORDER BY d.ts DESC, d.probe LIMIT \(count)
+                ) starts
+            ) runs
+            ORDER BY started DESC, probe
             """
         return try await driver.query(sql, b.binds).map { row in
             ProbeIncident(probe: row["probe"].text ?? "", startedMicros: row["started"].int ?? 0, endedMicros: row["ended"].int,
@@ -190,6 +278,15 @@ public final class SQLAlertStore: AlertStore {
 
     public func pruneProbeResults(beforeMicros: Int64) async throws {
         var b = SQLBuilder(dialect: dialect)
-        try await driver.transaction([SQLStatement("DELETE FROM probe_results WHERE ts < \(b.bind(.int(beforeMicros)))", b.binds)])
+        var r = SQLBuilder(dialect: dialect)
+        let slot = Self.probeSlotMicros
+        let cutoff = r.bind(.int((beforeMicros / slot) * slot)), w1 = r.bind(.int(slot)), w2 = r.bind(.int(slot))
+        // Rollup hours go once no result is left in them; the hour the cutoff cuts stays (uptime reads it from the results).
+        try await driver.transaction([
+            SQLStatement("DELETE FROM probe_results WHERE ts < \(b.bind(.int(beforeMicros)))", b.binds),
+            SQLStatement("""
+                DELETE FROM probe_rollups WHERE slot < \(cutoff) AND slot < COALESCE((SELECT (MIN(ts) / \(w1)) * \(w2) FROM probe_results), \(cutoff))
+                """, r.binds),
+        ])
     }
 }

@@ -187,6 +187,32 @@ public final class SQLControlStore: ControlStore {
         }
     }
 
+    /// Windows per statement: two binds each keeps far below both databases' bind limits.
+    static let windowsPerStatement = 200
+
+    public func quotaCounts(windows: [QuotaWindowQuery]) async throws -> [QuotaCount] {
+        let distinct = Array(Set(windows)).sorted { ($0.counterPrefix, $0.windowStartMicros) < ($1.counterPrefix, $1.windowStartMicros) }
+        var seen: Set<String> = [], result: [QuotaCount] = []
+        var start = 0
+        while start < distinct.count {
+            var b = SQLBuilder(dialect: d)
+            let terms = distinct[start..<min(start + Self.windowsPerStatement, distinct.count)].map { w in
+                "(counter LIKE \(b.bind(.text(QueryCompiler.escapeLike(w.counterPrefix) + "%"))) ESCAPE '\\' AND window_start = \(b.bind(.int(w.windowStartMicros))))"
+            }
+            let rows = try await driver.query("""
+                SELECT counter, window_start, granted, used, limit_value FROM quota_counters
+                WHERE \(terms.joined(separator: " OR ")) ORDER BY counter, window_start
+                """, b.binds)
+            for row in rows {
+                let count = QuotaCount(counter: row["counter"].text ?? "", windowStartMicros: row["window_start"].int ?? 0, granted: row["granted"].int ?? 0,
+                                       used: row["used"].int ?? 0, limit: row["limit_value"].int ?? 0)
+                if seen.insert(count.counter + "\u{0}\(count.windowStartMicros)").inserted { result.append(count) }
+            }
+            start += Self.windowsPerStatement
+        }
+        return result
+    }
+
     // MARK: Budget events
 
     public func recordBudgetEvent(_ e: BudgetEvent) async throws -> Bool {

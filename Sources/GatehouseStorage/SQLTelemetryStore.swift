@@ -240,15 +240,18 @@ public final class SQLTelemetryStore: TelemetryStore {
                    CASE WHEN docs.kind = 'array' THEN json_extract(t.value, '$[1]') ELSE t.value END AS tag_value
             FROM docs, json_each(docs.document, '$.tags') t
             """
+        // Only the newest events: a busy issue has hundreds of thousands, and each document is parsed.
+        let latest = "SELECT document, environment, release FROM error_events WHERE issue_id = \(issue) ORDER BY ts DESC, event_id DESC LIMIT \(b.bind(.int(Int64(IssueTagValue.eventLimit))))"
         let docs = dialect.name == "postgres"
-            ? "SELECT document::jsonb -> 'tags' AS tags FROM error_events WHERE issue_id = \(issue)"
-            : "SELECT document, json_type(document, '$.tags') AS kind FROM error_events WHERE issue_id = \(issue)"
+            ? "SELECT document::jsonb -> 'tags' AS tags FROM latest"
+            : "SELECT document, json_type(document, '$.tags') AS kind FROM latest"
         let sql = """
-            WITH docs AS (\(docs)),
+            WITH latest AS (\(latest)),
+            docs AS (\(docs)),
             tagged AS (
                 \(documentTags)
-                UNION ALL SELECT 'environment', environment FROM error_events WHERE issue_id = \(issue)
-                UNION ALL SELECT 'release', release FROM error_events WHERE issue_id = \(issue)
+                UNION ALL SELECT 'environment', environment FROM latest
+                UNION ALL SELECT 'release', release FROM latest
             ),
             counted AS (
                 SELECT tag_key, tag_value, COUNT(*) AS n FROM tagged WHERE tag_key IS NOT NULL AND tag_value IS NOT NULL GROUP BY tag_key, tag_value
@@ -316,17 +319,53 @@ public final class SQLTelemetryStore: TelemetryStore {
         case .requests: ("requests", "id", "200 + LENGTH(COALESCE(error_message, '')) + LENGTH(COALESCE(attempts, ''))")
         case .logs: ("logs", "seq", "64 + LENGTH(message) + LENGTH(CAST(attributes AS TEXT))")
         case .errors: ("error_events", "event_id", "128 + LENGTH(value) + LENGTH(document)")
-        case .bodies: ("request_bodies", "request_id", "64 + LENGTH(request_body) + LENGTH(response_body)")
+        case .bodies: ("request_bodies", "request_id", "64 + request_bytes + response_bytes")
         }
     }
 
+    /// How many of a table's newest rows its average row size is taken from.
+    static let sizeSampleRows = 1000
+    /// On PostgreSQL, tables the planner believes larger than this report its row estimate
+    /// (`pg_class.reltuples`, kept by autovacuum) instead of a count.
+    static let estimatedRowsAbove: Int64 = 100_000
+
+    /// Rows, bytes and the oldest row of each kind, without reading every row: counting every
+    /// row and summing every row's length took seconds on a store with a million of each.
+    /// Bytes are an estimate: captured bodies sum the sizes stored with them; other kinds take
+    /// the table's size on disk without indexes on PostgreSQL (`pg_table_size`) and, on SQLite,
+    /// the average size of the newest rows times the row count.
     public func storageUse() async throws -> [StorageUse] {
         var result: [StorageUse] = []
         for kind in TelemetryKind.allCases {
             let t = Self.table(kind)
-            let row = try await driver.query(
-                "SELECT COUNT(*) AS n, \(dialect.sumInt(t.size)) AS bytes, MIN(ts) AS oldest FROM \(t.name)", []).first
-            result.append(StorageUse(kind: kind, rows: row?["n"].int ?? 0, approximateBytes: row?["bytes"].int ?? 0, oldestMicros: row?["oldest"].int))
+            let oldest = try await driver.query("SELECT MIN(ts) AS oldest FROM \(t.name)", []).first?["oldest"].int
+            var planner: (rows: Int64, bytes: Int64)?
+            if dialect.name == "postgres" {
+                let row = try await driver.query("""
+                    SELECT CAST(reltuples AS BIGINT) AS estimate, pg_table_size(oid) AS bytes FROM pg_class WHERE oid = to_regclass(\(dialect.placeholder(1)))
+                    """, [.text(t.name)]).first
+                planner = (row?["estimate"].int ?? -1, row?["bytes"].int ?? 0)
+            }
+            // SQLite counts a table from its smallest index's pages, without decoding rows.
+            let rows: Int64
+            if let planner, planner.rows > Self.estimatedRowsAbove {
+                rows = planner.rows
+            } else {
+                rows = try await driver.query("SELECT COUNT(*) AS n FROM \(t.name)", []).first?["n"].int ?? 0
+            }
+            let bytes: Int64
+            if kind == .bodies {
+                // Read from an index that holds the sizes: the bodies themselves are never touched.
+                bytes = try await driver.query("SELECT \(dialect.sumInt("64 + request_bytes + response_bytes")) AS bytes FROM request_bodies", []).first?["bytes"].int ?? 0
+            } else if let planner {
+                bytes = planner.bytes
+            } else {
+                var b = SQLBuilder(dialect: dialect)
+                let sample = "SELECT \(t.size) AS size FROM \(t.name) ORDER BY ts DESC LIMIT \(b.bind(.int(Int64(Self.sizeSampleRows))))"
+                let average = try await driver.query("SELECT AVG(size) AS average FROM (\(sample)) newest", b.binds).first?["average"].double ?? 0
+                bytes = Int64((average * Double(rows)).rounded())
+            }
+            result.append(StorageUse(kind: kind, rows: rows, approximateBytes: bytes, oldestMicros: oldest))
         }
         return result
     }
@@ -334,8 +373,31 @@ public final class SQLTelemetryStore: TelemetryStore {
     public func prune(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int {
         let t = Self.table(kind)
         var b = SQLBuilder(dialect: dialect)
-        let selection = "SELECT \(t.key) FROM \(t.name) WHERE ts < \(b.bind(.int(beforeMicros))) LIMIT \(b.bind(.int(Int64(batch))))"
-        return try await deleteCounting(t, selection: selection, binds: b.binds)
+        // Oldest first: what is left is then all newer than what went, which the request rollups rely on.
+        let selection = "SELECT \(t.key) FROM \(t.name) WHERE ts < \(b.bind(.int(beforeMicros))) ORDER BY ts LIMIT \(b.bind(.int(Int64(batch))))"
+        let deleted = try await deleteCounting(t, selection: selection, binds: b.binds)
+        if kind == .requests { try await pruneRollups(beforeMicros: beforeMicros) }
+        return deleted
+    }
+
+    /// Deletes the request rollup slots (hours and days) that hold no call any more: those
+    /// wholly before both the cutoff and the slot of the oldest call left (a prune runs in batches, so calls before the
+    /// cutoff may remain for a while). The slot of the oldest call stays; usage reads it from the
+    /// calls (`SQLRequestStore.rollupPlan`).
+    private func pruneRollups(beforeMicros: Int64) async throws {
+        var statements: [SQLStatement] = []
+        for grain in RequestRollups.Grain.allCases {
+            let width = grain.micros
+            let levels = RequestRollups.Level.allCases.map { String(RequestRollups.stored($0, grain)) }.joined(separator: ", ")
+            var b = SQLBuilder(dialect: dialect)
+            let cutoff = b.bind(.int((beforeMicros / width) * width)), w1 = b.bind(.int(width)), w2 = b.bind(.int(width))
+            // One statement, so a call stored meanwhile is seen; `level IN` first, so the primary key (level, slot, …) serves the range.
+            statements.append(SQLStatement("""
+                DELETE FROM request_rollups WHERE level IN (\(levels)) AND slot < \(cutoff)
+                    AND slot < COALESCE((SELECT (MIN(ts) / \(w1)) * \(w2) FROM requests), \(cutoff))
+                """, b.binds))
+        }
+        try await driver.transaction(statements)
     }
 
     public func trim(_ kind: TelemetryKind, keep: Int64, batch: Int) async throws -> Int {

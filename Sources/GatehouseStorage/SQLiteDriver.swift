@@ -57,6 +57,8 @@ final class SQLiteDriver: SQLDriver {
         for _ in 0..<readerCount {
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
             _ = try await reader.query("PRAGMA busy_timeout=5000", [])
+            // Readers only read: a write sent to one fails at once instead of racing the writer.
+            _ = try await reader.query("PRAGMA query_only=ON", [])
             readers.append(reader)
         }
         return SQLiteDriver(writer: writer, readers: readers)
@@ -69,7 +71,10 @@ final class SQLiteDriver: SQLDriver {
     static let migrationTimeout: Duration = .seconds(600)
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let isRead = sql.drop(while: \.isWhitespace).prefix(6).uppercased() == "SELECT"
+        // `WITH` starts reads too (window and CTE queries: incidents, tag counts); were one ever a
+        // write, the reader's query_only would refuse it rather than let it bypass the writer.
+        let head = sql.drop(while: \.isWhitespace).prefix(6).uppercased()
+        let isRead = head == "SELECT" || (head.hasPrefix("WITH") && head.dropFirst(4).first?.isWhitespace == true)
         if isRead, !readers.isEmpty {
             let index = nextReader.add(1, ordering: .relaxed).oldValue % readers.count
             let reader = readers[index]

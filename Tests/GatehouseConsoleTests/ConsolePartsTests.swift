@@ -19,6 +19,16 @@ import Testing
         }
     }
 
+    /// Regression (attack review): a key form without the `capture_bodies` field (a page cached
+    /// from before the field existed) cleared the key's body capture instead of leaving it.
+    @Test func aKeyFormWithoutTheCaptureFieldLeavesCaptureAlone() throws {
+        #expect(try KeyForm.changes(["alias": "a"]).captureBodies == nil)
+        #expect(try KeyForm.changes(["capture_bodies": "default"]).captureBodies == .clear)
+        #expect(try KeyForm.changes(["capture_bodies": "on"]).captureBodies == .set(true))
+        #expect(try KeyForm.changes(["capture_bodies": "off"]).captureBodies == .set(false))
+        #expect(throws: (any Error).self) { try KeyForm.changes(["capture_bodies": "sometimes"]) }
+    }
+
     @Test func everyTemplateParses() throws {
         _ = try PageRenderer()
     }

@@ -75,7 +75,7 @@ struct BodyCaptureEndToEndTests {
         try await Self.withWorld(backend) { w in
 
         // The key captures: the conversation is on the page, credential-like fields are not.
-        let kept = try await w.call(body: Self.chat("Summarise ticket 4411 please; my key is sk-live-abcdefgh12345678",
+        let kept = try await w.call(body: Self.chat("Summarise ticket 4411 please; my key is sk-live-abcdefgh12345678 and my gatehouse key \(w.capturingKey)",
                                                     extra: #","metadata":{"api_key":"hunter2-in-a-field","customer":"acme"}"#),
                                     key: w.capturingKey)
         #expect(kept.status == 200)
@@ -95,12 +95,11 @@ struct BodyCaptureEndToEndTests {
         #expect(plainPage.contains("Bodies were not kept for this call"))
         #expect(!plainPage.contains("Plain call nobody keeps"))
 
-        // The call's header beats its key, both ways.
+        // The header decides for a key that says nothing; a key's own choice is final.
         let opted = try await w.call(body: Self.chat("Opted in by header"), key: w.plainKey, headers: [("Gatehouse-Capture", "true")])
         #expect(try await w.page(opted.id, kept: true).contains("Opted in by header"))
-        let optedOut = try await w.call(body: Self.chat("Opted out by header"), key: w.capturingKey, headers: [("Gatehouse-Capture", "false")])
-        let optedOutPage = try await w.page(optedOut.id, kept: false)
-        #expect(!optedOutPage.contains("Opted out by header"))
+        let optedOut = try await w.call(body: Self.chat("Header cannot opt out"), key: w.capturingKey, headers: [("Gatehouse-Capture", "false")])
+        #expect(try await w.page(optedOut.id, kept: true).contains("Header cannot opt out"))
 
         // A header that is neither is refused in the route's format, and nothing is forwarded.
         let before = try await w.mock.requests().count
@@ -127,8 +126,8 @@ struct BodyCaptureEndToEndTests {
             return try APIJSON.decode(KeyView.self, from: Data(result.output[start...].utf8))
         }
         #expect(try await keysCLI(["update", w.capturingKeyID, "--capture-bodies", "off"]).captureBodies == false)
-        let offAgain = try await w.call(body: Self.chat("Key switched off"), key: w.capturingKey)
-        #expect(!(try await w.page(offAgain.id, kept: false)).contains("Key switched off"))
+        let offAgain = try await w.call(body: Self.chat("Key switched off"), key: w.capturingKey, headers: [("Gatehouse-Capture", "true")])
+        #expect(!(try await w.page(offAgain.id, kept: false)).contains("Key switched off"), "a key set off is not opted back in by a header")
         #expect(try await keysCLI(["update", w.capturingKeyID, "--capture-bodies", "default"]).captureBodies == nil)
 
         // The settings page counts them as their own kind of data.

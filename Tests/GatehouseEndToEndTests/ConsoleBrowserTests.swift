@@ -21,6 +21,8 @@ struct ConsoleBrowserTests {
                 - {name: web, id: "42", key: \(ingestKey)}
             recorder:
               flush_interval_ms: 20
+            gateway:
+              capture_bodies: true
             budgets:
               - {name: monthly-ai, scope: global, amount_usd: "0.05", period: month}
             alerts:

@@ -220,7 +220,8 @@ struct ConsoleOperationsTests {
 
         // The public page: no session, only what is marked public, and nothing that leaks.
         let visitor = ConsoleClient(port: gatehouse.port)
-        let status = try await Poll.until("/status shows app's incident") { () -> ConsoleClient.Page? in
+        // The public page is reused for 30 s (StatusPage.maxAgeMicros): one read before the incident ended lasts that long.
+        let status = try await Poll.until("/status shows app's incident", timeout: .seconds(45), every: .seconds(1)) { () -> ConsoleClient.Page? in
             let page = try await visitor.get("/status")
             return page.html.contains("pill good\">resolved") ? page : nil
         }

@@ -276,7 +276,7 @@ func chatBody(_ model: String, maxTokens: Int? = nil, stream: Bool = false, text
         let keyPath = "/api/v1/keys/\(bare.view.id)"
         let mistakes: [(body: String, message: String)] = [
             (#"{"alias":"x","colour":"red"}"#,
-             "unknown field `colour` (expected one of: alias, blocked, budget, expires_at, limits, max_parallel, metadata, models, routes, rpd, rpm, tags, tpm)"),
+             "unknown field `colour` (expected one of: alias, blocked, budget, capture_bodies, expires_at, limits, max_parallel, metadata, models, routes, rpd, rpm, tags, tpm)"),
             (#"{"rpm":"fast"}"#, "`rpm` must be a whole number of at least 1"),
             (#"{"rpm":0}"#, "`rpm` must be a whole number of at least 1"),
             (#"{"tpm":1.5}"#, "`tpm` must be a whole number of at least 1"),

@@ -147,11 +147,12 @@ def main():
         csv = page.request.get(admin.url("/requests/export.csv?range=24h&q=property.customer%3Aglobex"))
         check(csv.status == 200 and len(csv.text().strip().splitlines()) == filtered + 1, "CSV export: a header and the filtered rows")
 
-        # A request's page, and its correlation links.
-        page.goto(admin.url("/requests?range=24h"))
+        # A request's page, its kept bodies (the server captures them), and its correlation links.
+        page.goto(admin.url("/requests?range=24h&q=status%3A200"))
         page.locator("table tbody tr a").first.click()
         page.wait_for_load_state("load")
         check("/requests/" in page.url, f"a row opens its request ({page.url})")
+        check("Kept because body capture was on" in page.content(), "the request's page shows its kept bodies")
         admin.shot("request")
 
         # Live tail shows a line sent after it opened.

@@ -123,7 +123,7 @@ struct IssuesPage: Sendable {
     }
 
     /// The issue, one of its events in full (the latest unless `?event=` names another), its tags
-    /// over all stored events, its latest events, and the triage buttons.
+    /// over its latest 1,000 events, its latest events, and the triage buttons.
     func detail(_ id: String, _ input: Console.PageInput) async throws -> Console.PageOutput {
         guard let issue = try await deps.telemetry.issue(id: id) else {
             throw Console.PageFailure.notFound("No issue has the id “\(id)”. Its events may all have been pruned by retention.")
@@ -158,6 +158,7 @@ struct IssuesPage: Sendable {
             "lastRelease": issue.lastRelease, "project": issue.project,
             "canChange": input.viewer.canChange, "csrfToken": input.viewer.csrfToken, "buttons": buttons,
             "event": shown.map { EventView($0, issueID: id) }, "tags": tags, "hasTags": !tags.isEmpty,
+            "tagsScope": issue.count > IssueTagValue.eventLimit ? "from the latest \(Format.count(Int64(IssueTagValue.eventLimit))) events" : "over the stored events",
             "events": events, "hasEvents": !events.isEmpty, "eventsHref": href,
         ]
         return Console.PageOutput(template: "issue", title: issue.title, body: body.compactMapValues { $0 }, showsRange: false)

@@ -53,7 +53,7 @@ struct KeysPage: Sendable {
     func list(_ input: Console.PageInput) async throws -> Console.PageOutput {
         let range = input.range
         async let keys = deps.controls.allKeys()
-        async let usage = deps.requests.usage(UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, groupBy: .key))
+        async let usage = deps.requests.usage(Self.listQuery(range))
         async let budgets = deps.budgets.budgetUses()
         // Newest first, revoked keys last.
         let all = try await keys.map { (key: $0, view: KeyRequest.view($0)) }
@@ -75,6 +75,17 @@ struct KeysPage: Sendable {
             "canChange": input.viewer.canChange, "openMode": input.viewer.openMode, "rangeLabel": range.label,
             "spendHref": Console.url("/spend", [("group", "key")] + range.parameters),
         ] as [String: Any])
+    }
+
+    /// Each key's calls and spend in the range; the page shows no latency, so none is ranked.
+    static func listQuery(_ range: TimeRange) -> UsageQuery {
+        UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, groupBy: .key, includeLatency: false)
+    }
+
+    /// One key's calls over the range, for its chart and figures (no latency shown).
+    static func detailQuery(_ range: TimeRange, keyID: String) -> UsageQuery {
+        UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros, filter: RequestFilter(keyID: keyID),
+                   includeLatency: false)
     }
 
     static func row(_ key: VirtualKey, _ view: KeyView, stats: UsageStats?, use: BudgetUse?) -> Row {
@@ -118,8 +129,7 @@ struct KeysPage: Sendable {
             throw Console.PageFailure.notFound("There is no key with id \(id). It may have been typed wrong; revoked keys stay listed on the keys page.")
         }
         let range = input.range
-        async let usage = deps.requests.usage(UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros,
-                                                         filter: RequestFilter(keyID: key.id)))
+        async let usage = deps.requests.usage(Self.detailQuery(range, keyID: key.id))
         async let budgets = deps.budgets.budgetUses()
         async let switches = deps.controls.allSwitches()
         let view = KeyRequest.view(key)
@@ -289,11 +299,13 @@ enum KeyForm {
         changes.expiresAt = text("expires_at").isEmpty ? .clear : .set(text("expires_at"))
         changes.tags = list("tags")
         changes.blocked = form["blocked"] != nil
-        switch text("capture_bodies") {
+        // A form without the field (a page from before it existed) leaves the key's choice alone.
+        switch form["capture_bodies"].map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        case nil: break
         case "on": changes.captureBodies = .set(true)
         case "off": changes.captureBodies = .set(false)
         case "", "default": changes.captureBodies = .clear
-        default: throw .invalidRequest("`capture_bodies` must be true, false or null")
+        default: throw .invalidRequest("`capture_bodies` must be on, off or default")
         }
         return changes
     }

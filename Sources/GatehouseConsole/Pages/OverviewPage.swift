@@ -32,10 +32,29 @@ struct OverviewPage: Sendable {
         var warn: Bool
     }
 
+    /// The range with its series and latency, and the range before it for the trends: sums only,
+    /// since latency percentiles of the range before are not worth ranking its calls for.
+    static func queries(_ range: TimeRange) -> (current: UsageQuery, previous: UsageQuery) {
+        (UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros),
+         UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros, includeLatency: false))
+    }
+
+    /// The range's usage; a range too large for SQLite's percentiles is shown without them.
+    static func usage(_ store: any RequestStore, _ query: UsageQuery) async throws -> UsageReport {
+        do {
+            return try await store.usage(query)
+        } catch is UsageQueryTooLarge {
+            var sumsOnly = query
+            sumsOnly.includeLatency = false
+            return try await store.usage(sumsOnly)
+        }
+    }
+
     func render(_ input: Console.PageInput) async throws -> Console.PageOutput {
         let range = input.range
-        async let current = deps.requests.usage(UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros))
-        async let previous = deps.requests.usage(UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros))
+        let queries = Self.queries(range)
+        async let current = Self.usage(deps.requests, queries.current)
+        async let previous = deps.requests.usage(queries.previous)
         async let issues = deps.telemetry.issues(IssueListQuery(filter: .field("status", .equals(.text("unresolved"))), limit: 8))
         async let budgets = deps.budgets.budgetUses()
         async let probes = deps.probes.states()
@@ -43,7 +62,8 @@ struct OverviewPage: Sendable {
         let t = now.totals, p = before.totals
 
         func rate(_ s: UsageStats) -> Double { s.requests > 0 ? Double(s.errors) / Double(s.requests) : 0 }
-        func kpi(_ label: String, _ value: String, _ a: Double, _ b: Double, goodWhenUp: Bool = false) -> KPI {
+        func kpi(_ label: String, _ value: String, _ a: Double, _ b: Double?, goodWhenUp: Bool = false) -> KPI {
+            guard let b else { return KPI(label: label, value: value, trend: "", direction: "", tone: "") }
             let trend = Format.trend(a, b)
             return KPI(label: label, value: value, trend: trend.text, direction: trend.direction, tone: goodWhenUp ? "goodwhenup" : "")
         }
@@ -52,8 +72,9 @@ struct OverviewPage: Sendable {
             kpi("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
             kpi("Tokens", Format.count(t.usage.totalTokens), Double(t.usage.totalTokens), Double(p.usage.totalTokens), goodWhenUp: true),
             kpi("Error rate", Format.percent(rate(t)), rate(t), rate(p)),
-            kpi("Latency p50", t.latency.map { Format.latency(micros: $0.p50) } ?? "–", t.latency?.p50 ?? 0, p.latency?.p50 ?? 0),
-            kpi("Latency p95", t.latency.map { Format.latency(micros: $0.p95) } ?? "–", t.latency?.p95 ?? 0, p.latency?.p95 ?? 0),
+            // Latency has no trend: the range before is read without percentiles.
+            kpi("Latency p50", t.latency.map { Format.latency(micros: $0.p50) } ?? "–", t.latency?.p50 ?? 0, nil),
+            kpi("Latency p95", t.latency.map { Format.latency(micros: $0.p95) } ?? "–", t.latency?.p95 ?? 0, nil),
         ]
         let bucket = range.bucketMicros
         let requestChart = SVGChart.columns(now.series.map { .init(startMicros: $0.startMicros, value: Double($0.stats.requests)) },

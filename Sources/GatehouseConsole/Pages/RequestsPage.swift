@@ -162,8 +162,8 @@ struct RequestsPage: Sendable {
             let filter = try Self.filter(parameters)
             async let page = deps.requests.requests(RequestListQuery(filter: filter, fromMicros: range.fromMicros, toMicros: range.toMicros,
                                                                      limit: Self.pageSize, cursor: cursor, sort: sort))
-            // The summary is a nicety: a range too large for SQLite's percentiles leaves it out.
-            async let summary = try? deps.requests.usage(UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, filter: filter))
+            // The summary is a nicety: a range too large for SQLite's percentiles shows it without them, and a failure leaves it out.
+            async let summary = try? OverviewPage.usage(deps.requests, UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, filter: filter))
             let rows = try await page.records.map { Self.row($0, input: input, keyNames: names) }
             body["rows"] = rows
             body["hasRows"] = !rows.isEmpty

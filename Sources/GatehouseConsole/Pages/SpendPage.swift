@@ -106,9 +106,9 @@ struct SpendPage: Sendable {
                 grouping = UsageGrouping(groupName)
             }
             let filter = try RequestsPage.filter(parameters)
-            async let current = deps.requests.usage(UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros,
-                                                               groupBy: grouping, filter: filter))
-            async let previous = deps.requests.usage(UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros, filter: filter))
+            let queries = Self.queries(range, grouping: grouping, filter: filter)
+            async let current = deps.requests.usage(queries.current)
+            async let previous = deps.requests.usage(queries.previous)
             let (now, before) = try await (current, previous)
             let t = now.totals, p = before.totals
             body["kpis"] = Self.kpis(t, p)
@@ -148,6 +148,14 @@ struct SpendPage: Sendable {
         body["hasEvents"] = !eventRows.isEmpty
         body["eventDays"] = String(Self.eventDays)
         return Console.PageOutput(template: "spend", title: "Spend", body: body, status: status)
+    }
+
+    /// The range by group with its series, and the range before for the trends. The page shows
+    /// no latency, so neither asks for percentiles.
+    static func queries(_ range: TimeRange, grouping: UsageGrouping?, filter: RequestFilter) -> (current: UsageQuery, previous: UsageQuery) {
+        (UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros, groupBy: grouping, filter: filter,
+                    includeLatency: false),
+         UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros, filter: filter, includeLatency: false))
     }
 
     /// The overview's figure cards, each against the range before.

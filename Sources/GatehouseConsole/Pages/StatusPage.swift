@@ -9,8 +9,11 @@ import Synchronization
 struct StatusPage: Sendable {
     let console: Console
     var deps: ConsoleDependencies { console.deps }
-    /// Anyone may ask, so answers are reused for a few seconds rather than read each time.
-    let cache = RecentAnswer(maxAgeMicros: 5_000_000)
+    /// Anyone may ask, so an answer is reused for 30 seconds rather than read each time: the
+    /// page reads 30 days of checks, and probes run every 30 s or more, so nothing is lost. The
+    /// page says when it was read ("as of").
+    static let maxAgeMicros: Int64 = 30_000_000
+    let cache = RecentAnswer(maxAgeMicros: StatusPage.maxAgeMicros)
 
     static let incidentsShown = 5
     static let incidentSpanMicros: Int64 = 30 * 86_400_000_000

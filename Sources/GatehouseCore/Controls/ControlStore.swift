@@ -129,6 +129,34 @@ public protocol QuotaStore: Sendable {
     /// Returns unused leased units and records consumption, in one batch.
     func settleQuota(_ changes: [QuotaChange]) async throws -> [QuotaCount]
     func quotaCounts(counterPrefix: String, sinceWindowMicros: Int64) async throws -> [QuotaCount]
+    /// The counters of several windows in one read: for each window asked about, the counters
+    /// whose name starts with its prefix in exactly that window (a counter matching several is
+    /// returned once). Budget reports ask for every budget's current window at once.
+    func quotaCounts(windows: [QuotaWindowQuery]) async throws -> [QuotaCount]
+}
+
+/// Counters whose name starts with `counterPrefix`, in the window that starts at `windowStartMicros`.
+public struct QuotaWindowQuery: Sendable, Hashable {
+    public var counterPrefix: String
+    public var windowStartMicros: Int64
+    public init(counterPrefix: String, windowStartMicros: Int64) {
+        self.counterPrefix = counterPrefix
+        self.windowStartMicros = windowStartMicros
+    }
+}
+
+extension QuotaStore {
+    /// One read per window, for stores without a batched read.
+    public func quotaCounts(windows: [QuotaWindowQuery]) async throws -> [QuotaCount] {
+        var seen: Set<String> = [], result: [QuotaCount] = []
+        for window in Set(windows) {
+            for count in try await quotaCounts(counterPrefix: window.counterPrefix, sinceWindowMicros: window.windowStartMicros)
+            where count.windowStartMicros == window.windowStartMicros && seen.insert(count.counter + "\u{0}\(count.windowStartMicros)").inserted {
+                result.append(count)
+            }
+        }
+        return result
+    }
 }
 
 /// Budget thresholds crossed, once per counter, window and threshold.

@@ -81,8 +81,9 @@ public protocol TelemetryStore: Sendable {
     /// Events of each of `issueIDs` with `from ≤ ts < to`, counted per `bucketMicros` (buckets
     /// start at its multiples): an issue list's sparklines in one query.
     func issueEventCounts(issueIDs: [String], fromMicros: Int64, toMicros: Int64, bucketMicros: Int64) async throws -> [IssueEventBucket]
-    /// Each tag's most common values (at most `valuesPerKey`) over the issue's stored events, with
-    /// the events that carry the tag at all; `environment` and `release` count as tags, as in Sentry.
+    /// Each tag's most common values (at most `valuesPerKey`) over the issue's newest
+    /// `IssueTagValue.eventLimit` stored events, with the events that carry the tag at all;
+    /// `environment` and `release` count as tags, as in Sentry.
     func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue]
     /// One event of an issue (its latest when `eventID` is nil) and its neighbours in time; nil
     /// when the issue has no such event.
@@ -109,6 +110,10 @@ public struct IssueEventBucket: Sendable, Equatable {
 
 /// How many of an issue's stored events carry one tag value, and how many carry the tag.
 public struct IssueTagValue: Sendable, Equatable {
+    /// Tags are counted over at most this many of an issue's newest events: a busy issue has far
+    /// more, and each event's document is parsed to read them.
+    public static let eventLimit = 1000
+
     public var key: String
     public var value: String
     public var count: Int64
@@ -148,7 +153,7 @@ extension TelemetryStore {
 
     public func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue] {
         var counts: [String: [String: Int64]] = [:]
-        for event in try await events(issueID: issueID, limit: .max) {
+        for event in try await events(issueID: issueID, limit: IssueTagValue.eventLimit) {
             let document = (try? JSONSerialization.jsonObject(with: Data(event.documentJSON.utf8))) as? [String: Any]
             var tags: [(String, String)] = []
             if let object = document?["tags"] as? [String: Any] { tags = object.filter { !($0.value is NSNull) }.map { ($0.key, "\($0.value)") } }

@@ -20,10 +20,12 @@ public struct BudgetReporter: BudgetSource {
         let keys = try await store.allKeys().filter { $0.revokedAtMicros == nil }
         var rules: [(rule: QuotaRule, prefix: String, owner: String)] = budgets.map { ($0, $0.id + "|", $0.id) }
         for key in keys { for rule in key.quotaRules where rule.unit == .cost { rules.append((rule, rule.id, key.id)) } }
+        // Every budget's current window in one read, not one per budget.
+        let windows = rules.map { $0.rule.window(containing: now) }
+        let all = try await store.quotaCounts(windows: zip(rules, windows).map { QuotaWindowQuery(counterPrefix: $0.prefix, windowStartMicros: $1.start) })
         var uses: [BudgetUse] = []
-        for (rule, prefix, owner) in rules {
-            let window = rule.window(containing: now)
-            let counts = try await store.quotaCounts(counterPrefix: prefix, sinceWindowMicros: window.start).filter { $0.windowStartMicros == window.start }
+        for ((rule, prefix, owner), window) in zip(rules, windows) {
+            let counts = all.filter { $0.windowStartMicros == window.start && $0.counter.hasPrefix(prefix) }
             let entries = counts.isEmpty ? [QuotaCount(counter: prefix, windowStartMicros: window.start, granted: 0, used: 0, limit: rule.limit)] : counts
             for count in entries {
                 let value = count.counter.hasPrefix(prefix) && prefix.hasSuffix("|") ? String(count.counter.dropFirst(prefix.count)) : nil

@@ -1,0 +1,60 @@
+import GatehouseCore
+import Hummingbird
+import Synchronization
+import Testing
+@testable import GatehouseConsole
+
+/// What the pages ask the request store for (issue 11): latency percentiles, which rank every
+/// call in the range, only where the page shows them.
+@Suite struct ConsoleUsageQueryTests {
+    let range = TimeRange(parameters: ["range": "30d"], nowMicros: 1_795_305_600_000_000)
+
+    @Test func spendAndKeysAskForNoLatency() {
+        let spend = SpendPage.queries(range, grouping: .model, filter: RequestFilter(model: "gpt-4o"))
+        #expect(!spend.current.includeLatency && !spend.previous.includeLatency)
+        #expect(spend.current.groupBy == .model && spend.current.intervalMicros == range.bucketMicros && spend.previous.filter.model == "gpt-4o")
+        #expect(!KeysPage.listQuery(range).includeLatency && KeysPage.listQuery(range).groupBy == .key)
+        #expect(!KeysPage.detailQuery(range, keyID: "k1").includeLatency && KeysPage.detailQuery(range, keyID: "k1").filter.keyID == "k1")
+    }
+
+    @Test func theOverviewRanksOnlyTheRangeItShows() {
+        let overview = OverviewPage.queries(range)
+        #expect(overview.current.includeLatency && !overview.previous.includeLatency)
+        #expect(overview.previous.toMicros == range.fromMicros)
+    }
+
+    /// A range too large for SQLite's percentiles still shows its sums, without latency.
+    @Test func aRangeTooLargeToRankIsShownWithoutLatency() async throws {
+        let store = TooLargeToRank()
+        let report = try await OverviewPage.usage(store, OverviewPage.queries(range).current)
+        #expect(report.totals.requests == 3_000_000 && report.totals.latency == nil)
+        #expect(store.asked.withLock { $0 } == [true, false])
+    }
+
+    /// The public status page is read at most every 30 seconds, whoever asks.
+    @Test func theStatusPageIsKeptThirtySeconds() {
+        let kept = RecentAnswer(maxAgeMicros: StatusPage.maxAgeMicros)
+        kept.keep(Response(status: .ok), at: 0)
+        #expect(kept.answer(at: 29_000_000) != nil)
+        #expect(kept.answer(at: 30_000_000) == nil)
+    }
+}
+
+/// A store whose ranges hold more calls than SQLite ranks: usage with latency throws, as
+/// `SQLRequestStore` does; without, it answers.
+final class TooLargeToRank: RequestStore {
+    let asked = Mutex<[Bool]>([])
+    func usage(_ query: UsageQuery) async throws -> UsageReport {
+        asked.withLock { $0.append(query.includeLatency) }
+        if query.includeLatency { throw UsageQueryTooLarge(rows: 3_000_000, limit: 2_000_000) }
+        var totals = UsageStats()
+        totals.requests = 3_000_000
+        return UsageReport(totals: totals, groups: [], series: [])
+    }
+    func insert(_ records: [RequestRecord]) async throws {}
+    func requests(_ query: RequestListQuery) async throws -> RequestPage { RequestPage(records: [], nextCursor: nil) }
+    func request(id: String) async throws -> RequestRecord? { nil }
+    func bodies(requestID: String) async throws -> CapturedBodies? { nil }
+    func insertBodies(_ bodies: [CapturedBodies]) async throws {}
+    func ping() async throws {}
+}
