@@ -26,6 +26,8 @@ struct PostgresDialect: SQLDialect {
     func least(_ a: String, _ b: String) -> String { "LEAST(\(a), \(b))" }
     func sumInt(_ expression: String) -> String { "COALESCE(SUM(\(expression)), 0)::bigint" }
     var hasPercentiles: Bool { true }
+    /// Held to the end of the transaction; a different key from the migration lock's.
+    var rollupWriteLock: SQLStatement? { SQLStatement("SELECT pg_advisory_xact_lock(7263591035)") }
 }
 
 /// PostgreSQL through PostgresNIO's pooled `PostgresClient`. The client's `run()` must be

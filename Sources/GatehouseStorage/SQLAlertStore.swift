@@ -20,9 +20,9 @@ public final class SQLAlertStore: AlertStore {
     static let probeSlotMicros: Int64 = 3_600_000_000
 
     /// Rows go in statements of at most 500, all in one transaction: far below both databases' bind limits.
-    private func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]]) async throws {
+    private func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]], rollups: Bool = false) async throws {
         guard !rows.isEmpty else { return }
-        var statements: [SQLStatement] = []
+        var statements: [SQLStatement] = rollups ? dialect.rollupWriteLock.map { [$0] } ?? [] : []
         var start = 0
         while start < rows.count {
             var b = SQLBuilder(dialect: dialect)
@@ -108,7 +108,7 @@ public final class SQLAlertStore: AlertStore {
         try await insert("probe_results", ["probe", "ts", "up", "status", "latency_us", "error"], results.map {
             [.text($0.probe), .int($0.timestampMicros), .int($0.up ? 1 : 0), $0.status.map { .int(Int64($0)) } ?? .null, .int($0.latencyMicros),
              $0.error.map { .text(String($0.prefix(500))) } ?? .null]
-        })
+        }, rollups: true)
     }
 
     /// The hourly probe rollups: the table, a trigger that adds every result inserted (by

@@ -67,6 +67,11 @@ public protocol SQLDialect: Sendable {
     func sumInt(_ expression: String) -> String
     /// Whether latency percentiles can be computed in SQL (`percentile_cont`).
     var hasPercentiles: Bool { get }
+    /// A statement that opens every transaction inserting into a table with rollups (calls,
+    /// probe results), so that two instances writing at once cannot deadlock on the rollup rows
+    /// their triggers update: each statement's trigger locks its rows in key order, but a batch
+    /// is several statements. Nil where one connection writes anyway (SQLite).
+    var rollupWriteLock: SQLStatement? { get }
 }
 
 /// The minimum a store needs from a database connection (pool).

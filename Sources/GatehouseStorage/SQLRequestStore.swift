@@ -12,6 +12,8 @@ public final class SQLRequestStore: RequestStore {
     /// Upper bound on rows read to compute percentiles where SQL cannot (SQLite); beyond it the
     /// usage API answers 422 and asks for a narrower range or filter.
     public static let maxPercentileRows = 2_000_000
+    /// `maxPercentileRows`, lowered by tests.
+    let percentileRowLimit: Int64
 
     /// Whether usage reads the rollups where they answer the query (tests compare both ways).
     let useRollups: Bool
@@ -20,8 +22,10 @@ public final class SQLRequestStore: RequestStore {
     /// same; only the work differs).
     let histogramPercentilesFrom: Int64
 
-    init(driver: any SQLDriver, useRollups: Bool = true, histogramPercentilesFrom: Int64 = 20_000) {
+    init(driver: any SQLDriver, useRollups: Bool = true, histogramPercentilesFrom: Int64 = 20_000,
+         percentileRowLimit: Int64 = Int64(maxPercentileRows)) {
         self.driver = driver
+        self.percentileRowLimit = percentileRowLimit
         self.useRollups = useRollups
         self.histogramPercentilesFrom = histogramPercentilesFrom
     }
@@ -39,7 +43,7 @@ public final class SQLRequestStore: RequestStore {
     /// before to the rollups in it (`RequestRollups.trigger`).
     public func insert(_ records: [RequestRecord]) async throws {
         guard !records.isEmpty else { return }
-        var statements: [SQLStatement] = []
+        var statements: [SQLStatement] = dialect.rollupWriteLock.map { [$0] } ?? []
         var start = 0
         while start < records.count {
             let chunk = records[start..<min(start + Self.rowsPerStatement, records.count)]
@@ -212,13 +216,15 @@ public final class SQLRequestStore: RequestStore {
         // PostgreSQL's raw aggregates carry their percentiles already; everything else is ranked here.
         let inlinePercentiles = plan == nil && dialect.hasPercentiles
         if query.includeLatency && totals.requests > 0 && !inlinePercentiles {
+            // Ranking calls where SQL has no percentiles reads every call in the range: bounded.
+            let tooManyToRank = !dialect.hasPercentiles && totals.requests > percentileRowLimit
+            let tooLarge = UsageQueryTooLarge(rows: totals.requests, limit: Int(percentileRowLimit))
+            if query.groupBy != nil && tooManyToRank { throw tooLarge }
             if let plan, query.filter == RequestFilter(), totals.requests >= histogramPercentilesFrom,
                let latency = try await histogramPercentiles(query, plan: plan, count: totals.requests) {
                 totals.latency = latency
             } else {
-                if !dialect.hasPercentiles && totals.requests > Self.maxPercentileRows {
-                    throw UsageQueryTooLarge(rows: totals.requests, limit: Self.maxPercentileRows)
-                }
+                if tooManyToRank { throw tooLarge }
                 totals.latency = try await rawPercentiles(query, group: nil, count: totals.requests)[Self.noGroup]
             }
             if query.groupBy != nil {

@@ -26,6 +26,7 @@ struct SQLiteDialect: SQLDialect {
     func least(_ a: String, _ b: String) -> String { "MIN(\(a), \(b))" }
     func sumInt(_ expression: String) -> String { "COALESCE(SUM(\(expression)), 0)" }
     var hasPercentiles: Bool { false }
+    var rollupWriteLock: SQLStatement? { nil }
 }
 
 /// SQLite in WAL mode: one writer connection (SQLite allows one writer at a time anyway) and a

@@ -33,6 +33,31 @@ final class RecordingDriver: SQLDriver {
     func close() async throws {}
 }
 
+/// Pauses a PostgreSQL transaction between its first and second insert of calls, so a test can
+/// let another writer in between two statements of one batch.
+final class PausingDriver: SQLDriver {
+    static let marker = "gatehouse_test_pause"
+    let inner: any SQLDriver
+    init(_ inner: any SQLDriver) { self.inner = inner }
+
+    var dialect: any SQLDialect { inner.dialect }
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] { try await inner.query(sql, binds) }
+
+    func transaction(_ statements: [SQLStatement]) async throws {
+        var statements = statements
+        if let first = statements.firstIndex(where: { $0.sql.hasPrefix("INSERT INTO requests") }) {
+            statements.insert(SQLStatement("SELECT pg_sleep(1.5) AS \(Self.marker)"), at: first + 1)
+        }
+        try await inner.transaction(statements)
+    }
+
+    func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws {
+        try await inner.withMigrationLock(body)
+    }
+
+    func close() async throws {}
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct SplitMix: RandomNumberGenerator {
     var state: UInt64
@@ -428,6 +453,55 @@ func sameReport(_ a: UsageReport, _ b: UsageReport) -> Bool {
                 let plan = try await opened.store.driver.query("EXPLAIN QUERY PLAN " + sql,
                                                                [.text("a"), .int(base), .int(base + hour), .int(5)]).compactMap { $0["detail"].text }
                 #expect(plan.contains { $0.contains("probe_results_down") }, "\(plan)")
+            }
+        }
+    }
+
+    /// Two instances storing batches at once: a batch is several statements and each statement's
+    /// trigger locks rollup rows, so a second writer slipping in between two of them could hold a
+    /// row the batch wanted while waiting for one it held: a deadlock (40P01), which the recorder
+    /// took for an outage.
+    @Test(arguments: Backend.allCases)
+    func twoWritersStoringBatchesAtOnceDoNotDeadlock(_ backend: Backend) async throws {
+        try await StoreFactory.withOpenedStore(databaseURL: try backend.databaseURL(), logger: Logger(label: "test")) { opened in
+            let driver = opened.store.driver
+            let first = SQLRequestStore(driver: backend == .postgres ? PausingDriver(driver) : driver)
+            // The batch's first statement locks model b's rows, the key's and the latency bucket's;
+            // its second wants model a's, which the other writer locks before waiting for the key's.
+            let batch = (0..<200).map { makeRecord($0, at: base, model: "b") } + [makeRecord(200, at: base, model: "a")]
+            async let firstWriter: Void = first.insert(batch)
+            if backend == .postgres {
+                var paused = false
+                for _ in 0..<200 where !paused {
+                    let rows = try await driver.query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\(PausingDriver.marker)%'", [])
+                    paused = (rows.first?["n"].int ?? 0) > 0
+                    if !paused { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(paused, "the first writer paused between its statements")
+            }
+            try await opened.store.insert([makeRecord(201, at: base, model: "a")])
+            try await firstWriter
+            let report = try await opened.store.usage(UsageQuery(fromMicros: base - hour, toMicros: base + hour, groupBy: .model))
+            #expect(report.totals.requests == 202 && report.groups.map(\.key) == ["b", "a"])
+        }
+    }
+
+    /// Grouped latency on SQLite ranks every call in the range in SQL: the row limit holds for it
+    /// too, also when the totals' percentiles come from the histogram (that path skipped it).
+    @Test(arguments: Backend.allCases)
+    func groupedPercentilesStayWithinTheRowLimit(_ backend: Backend) async throws {
+        try await StoreFactory.withOpenedStore(databaseURL: try backend.databaseURL(), logger: Logger(label: "test")) { opened in
+            let store = SQLRequestStore(driver: opened.store.driver, histogramPercentilesFrom: 1, percentileRowLimit: 100)
+            try await store.insert(scaleRecords(600))
+            let totals = UsageQuery(fromMicros: base - hour, toMicros: base + 4 * hour)
+            var grouped = totals
+            grouped.groupBy = .model
+            // The histogram locates the totals' percentiles without ranking every call.
+            #expect(try await store.usage(totals).totals.latency != nil)
+            if backend == .sqlite {
+                await #expect(throws: UsageQueryTooLarge.self) { try await store.usage(grouped) }
+            } else {
+                #expect(try await store.usage(grouped).groups.allSatisfy { $0.stats.latency != nil })
             }
         }
     }
