@@ -485,7 +485,7 @@ enum ConsoleBundle {
       <dt>Rate limits</dt><dd>{{key.limits}}</dd>
       <dt>Parallel calls</dt><dd>{{maxParallel}}</dd>
       <dt>Body capture</dt><dd>{{capture}}</dd>
-      <dt>Budget</dt><dd>{{#key.budget}}{{used}} of {{limit}} {{window}} ({{percent}}) <meter min="0" max="1" low="0.5" high="0.8" optimum="0" value="{{fraction}}" title="{{percent}}">{{percent}}</meter><div class="hint">warns at {{thresholds}} %</div>{{/key.budget}}{{^key.budget}}none{{/key.budget}}</dd>
+      <dt>Budget</dt><dd>{{#key.budget}}{{used}} of {{limit}} {{window}} ({{percent}}) <meter min="0" max="1" low="{{low}}" high="{{high}}" optimum="0" value="{{fraction}}" title="{{percent}}">{{percent}}</meter><div class="hint">warns at {{thresholds}} %</div>{{/key.budget}}{{^key.budget}}none{{/key.budget}}</dd>
       {{#hasTags}}<dt>Tags</dt><dd>{{tags}}</dd>{{/hasTags}}
       {{#metadata}}<dt class="mono">{{name}}</dt><dd>{{value}}</dd>{{/metadata}}
       <dt>Expires</dt><dd>{{expires}}</dd>
@@ -632,7 +632,7 @@ enum ConsoleBundle {
       <td class="mono">{{prefix}}</td>
       <td><span class="pill {{tone}}">{{status}}</span></td>
       <td>{{limits}}</td>
-      <td>{{#budget}}<div class="budget"><div class="name">{{window}}</div><div class="figure">{{used}} / {{limit}}</div><meter min="0" max="1" low="0.5" high="0.8" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}} {{window}}">{{percent}}</meter></div>{{/budget}}{{^budget}}<span class="hint">none</span>{{/budget}}</td>
+      <td>{{#budget}}<div class="budget"><div class="name">{{window}}</div><div class="figure">{{used}} / {{limit}}</div><meter min="0" max="1" low="{{low}}" high="{{high}}" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}} {{window}}">{{percent}}</meter></div>{{/budget}}{{^budget}}<span class="hint">none</span>{{/budget}}</td>
       <td class="num">{{requests}}</td>
       <td class="num">{{spend}}</td>
       <td title="{{createdAt}}">{{created}}</td>
@@ -819,7 +819,7 @@ enum ConsoleBundle {
     <div class="budget">
       <div class="name">{{name}} <span class="pill">{{window}}</span> {{#warn}}<span class="pill warn">{{percent}}</span>{{/warn}}</div>
       <div class="figure">{{used}} / {{limit}}</div>
-      <meter min="0" max="1" low="0.5" high="0.8" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}}">{{percent}}</meter>
+      <meter min="0" max="1" low="{{low}}" high="{{high}}" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}}">{{percent}}</meter>
     </div>
     {{/budgets}}
     {{/hasBudgets}}
@@ -1142,13 +1142,13 @@ enum ConsoleBundle {
     <tbody>
     {{#budgets}}
     <tr>
-      <td class="wrap"><strong>{{name}}</strong>{{#value}} <span class="pill">{{.}}</span>{{/value}} {{#exhausted}}<span class="pill bad">exhausted</span>{{/exhausted}}</td>
+      <td class="wrap"><strong>{{name}}</strong>{{#value}} <span class="pill">{{.}}</span>{{/value}} {{#bar.exhausted}}<span class="pill bad">exhausted</span>{{/bar.exhausted}}</td>
       <td>{{scope}} <span class="hint">{{period}}</span></td>
       <td class="nowrap">{{windowStart}}<div class="hint">to {{windowEnd}}</div></td>
-      <td class="num">{{used}}<div class="hint">{{reserved}} reserved</div></td>
-      <td class="num">{{limit}}</td>
-      <td class="meter-cell"><meter min="0" max="1" low="{{low}}" high="{{high}}" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}}">{{percent}}</meter><div class="hint">{{percent}}</div></td>
-      <td>{{#thresholds}}<span class="pill{{#crossed}} warn{{/crossed}}" title="{{#crossed}}crossed{{/crossed}}{{^crossed}}not reached{{/crossed}}">{{label}}</span> {{/thresholds}}</td>
+      <td class="num">{{bar.used}}<div class="hint">{{reserved}} reserved</div></td>
+      <td class="num">{{bar.limit}}</td>
+      {{#bar}}<td class="meter-cell"><meter min="0" max="1" low="{{low}}" high="{{high}}" optimum="0" value="{{fraction}}" title="{{percent}} of {{limit}}">{{percent}}</meter><div class="hint">{{percent}}</div></td>
+      <td>{{#thresholdMarks}}<span class="pill{{#crossed}} warn{{/crossed}}" title="{{#crossed}}crossed{{/crossed}}{{^crossed}}not reached{{/crossed}}">{{label}}</span> {{/thresholdMarks}}</td>{{/bar}}
     </tr>
     {{/budgets}}
     </tbody>

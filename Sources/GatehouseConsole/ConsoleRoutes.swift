@@ -100,9 +100,6 @@ public struct Console: Sendable {
                 output = try await build(input)
             } catch let failure as PageFailure {
                 output = PageOutput(template: "message", title: failure.title, body: ["message": failure.message], showsRange: false, status: failure.status)
-            } catch let tooLarge as UsageQueryTooLarge {
-                // The range is readable, only too large to rank on SQLite: say so, as the API's 422 does, not "the store did not answer".
-                output = PageOutput(template: "message", title: "Range too large", body: ["message": tooLarge.description], status: .unprocessableContent)
             }
             let chrome = Nav.chrome(title: output.title, active: nav, viewer: viewer, input: input, showsRange: output.showsRange,
                                     firing: await deps.alerting.evaluator.active().filter { $0.state == .firing }.count)
@@ -244,6 +241,8 @@ public struct Console: Sendable {
         return (url.port.map { "\(host):\($0)" } ?? host) == authority
     }
 
+    /// A query parameter's name or value, escaped (`/` may stay: it means nothing in a query).
+    /// A path segment is `PathSegment.encode`'s.
     static func percentEncode(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~/")

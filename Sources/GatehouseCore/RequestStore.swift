@@ -116,15 +116,34 @@ public struct LatencyPercentiles: Sendable, Equatable, Codable {
 
     /// The same interpolation PostgreSQL's `percentile_cont` uses, for stores without it.
     public static func compute(sorted values: [Int64]) -> LatencyPercentiles? {
-        guard !values.isEmpty else { return nil }
-        func at(_ p: Double) -> Double {
-            let rank = p * Double(values.count - 1)
-            let lower = Int(rank.rounded(.down))
-            let upper = min(lower + 1, values.count - 1)
-            let fraction = rank - Double(lower)
-            return Double(values[lower]) + (Double(values[upper]) - Double(values[lower])) * fraction
+        compute(count: Int64(values.count)) { values[Int($0)] }
+    }
+
+    /// The percentiles of `count` sorted values of which only some were read (`value(rank)`,
+    /// 0-based): nil when a rank `ranks(count:)` names is missing or there are no values.
+    public static func compute(count: Int64, value: (Int64) -> Int64?) -> LatencyPercentiles? {
+        guard count > 0 else { return nil }
+        func at(_ p: Double) -> Double? {
+            let rank = p * Double(count - 1)
+            let lower = Int64(rank.rounded(.down)), upper = min(lower + 1, count - 1)
+            guard let low = value(lower), let high = value(upper) else { return nil }
+            return Double(low) + (Double(high) - Double(low)) * (rank - Double(lower))
         }
-        return LatencyPercentiles(p50: at(0.5), p95: at(0.95), p99: at(0.99))
+        guard let p50 = at(0.5), let p95 = at(0.95), let p99 = at(0.99) else { return nil }
+        return LatencyPercentiles(p50: p50, p95: p95, p99: p99)
+    }
+
+    /// The lower of the two ranks each percentile interpolates between, for `count` values.
+    public static func lowerRanks(count: Int64) -> Set<Int64> {
+        Set([0.5, 0.95, 0.99].map { Int64(($0 * Double(count - 1)).rounded(.down)) })
+    }
+
+    /// Every 0-based rank `compute` reads for `count` sorted values.
+    public static func ranks(count: Int64) -> Set<Int64> {
+        lowerRanks(count: count).reduce(into: []) { ranks, lower in
+            ranks.insert(lower)
+            ranks.insert(min(lower + 1, count - 1))
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import Logging
 
 /// A numbered schema change with its SQL for each database. Versions only grow; a released
 /// migration is never edited, a new one is added.
@@ -380,10 +381,12 @@ enum Migrations {
         ]
     }
 
-    /// Applies every migration newer than the database's version, each in its own transaction.
-    /// Returns the versions applied.
+    /// Applies every migration newer than the database's version, each in its own transaction,
+    /// and returns the versions applied. It logs the run: a migration that fills a new table
+    /// from a large one can take minutes, during which the server does not listen yet.
     @discardableResult
-    static func apply(to driver: any SQLDriver, migrations: [Migration] = all) async throws -> [Int] {
+    static func apply(to driver: any SQLDriver, migrations: [Migration] = all,
+                      logger: Logger = Logger(label: "gatehouse.storage")) async throws -> [Int] {
         let applied = AppliedVersions()
         try await driver.withMigrationLock { driver in
             _ = try await driver.query(
@@ -393,13 +396,22 @@ enum Migrations {
             if let newest = migrations.map(\.version).max(), current > Int64(newest) {
                 throw StoreError.unavailable("the database is at schema version \(current), newer than this binary knows (\(newest)); upgrade Gatehouse")
             }
-            for migration in migrations.sorted(by: { $0.version < $1.version }) where migration.version > current {
+            let pending = migrations.sorted(by: { $0.version < $1.version }).filter { $0.version > current }
+            guard let target = pending.last?.version else { return }
+            let started = ContinuousClock.now
+            logger.notice("migrating the database; the server listens once it is done", metadata: ["from": "\(current)", "to": "\(target)"])
+            defer {
+                let seconds = String(format: "%.1f", (ContinuousClock.now - started) / .seconds(1))
+                logger.notice("the database migration ended", metadata: ["seconds": "\(seconds)"])
+            }
+            for migration in pending {
                 let now = TimeExpressions.nowMicros()
                 var statements = migration.statements(for: driver.dialect).map { SQLStatement($0) }
                 let d = driver.dialect
                 statements.append(SQLStatement(
                     "INSERT INTO gatehouse_migrations (version, name, applied_at) VALUES (\(d.placeholder(1)), \(d.placeholder(2)), \(d.placeholder(3)))",
                     [.int(Int64(migration.version)), .text(migration.name), .int(now)]))
+                logger.info("applying a database migration", metadata: ["version": "\(migration.version)", "migration": "\(migration.name)"])
                 try await driver.transaction(statements)
                 await applied.add(migration.version)
             }

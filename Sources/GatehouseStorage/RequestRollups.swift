@@ -1,10 +1,11 @@
 import GatehouseCore
 
 /// Half-hourly and daily sums of request records, so usage over days reads a few thousand rows
-/// instead of every call (issue 11: a 30-day overview read a million).
+/// instead of every call (a 30-day overview read a million).
 ///
 /// One table, `request_rollups`, holds three levels, each per half hour and per day, each with its
-/// own dimensions (the others are '' or 0):
+/// own dimensions (the others are '' or 0). The `level` column holds level and grain together
+/// (`stored(_:_:)`): 1–3 are the levels per half hour, 4–6 the same per UTC day.
 /// 1. **calls**: model, provider, route, status, failed: unfiltered usage, the model, provider,
 ///    route and status groupings, and filters on those;
 /// 2. **keys**: the key (with `has_key`, since a call without a key and a key '' differ):
@@ -14,10 +15,20 @@ import GatehouseCore
 ///
 /// User ids, properties and query-language filters have no rollup (user ids can be as many as
 /// the calls): such queries read the calls. Each level carries every sum, so any level answers
-/// totals. Rows are added by a trigger in the transaction that stores their calls, from the
-/// calls actually inserted (a batch written twice counts once), whoever writes them; the
-/// migration that made the table filled it from the calls already stored. Slots wholly older than the requests' retention are deleted
-/// with them, and a slot that retention has only partly emptied is read from the calls.
+/// totals. Reads are planned in `SQLRequestStore+Rollups.swift`; pruning is in
+/// `SQLTelemetryStore.pruneRollups`.
+///
+/// What keeps them equal to the calls (each test in `ConsoleScaleTests` checks one):
+/// - rows are added only by the trigger, in the transaction that stores their calls, from the
+///   calls actually inserted (a batch written twice counts once), whoever writes them; the
+///   migration that made the table filled it from the calls already stored;
+/// - nothing updates a stored call, and calls are deleted only by retention, oldest first;
+/// - retention then deletes every slot before the slot of the oldest call left, and that slot
+///   (which may have lost calls) is always read from the calls, never from its rollup row;
+/// - on PostgreSQL each batch holds `SQLDialect.rollupWriteLock`, so instances writing at once
+///   cannot deadlock on the rows their triggers update.
+/// Deleting or updating calls by hand breaks the second rule: `docs/operations.md` says how to
+/// rebuild the table.
 enum RequestRollups {
     /// Half an hour: the console's 24-hour charts have half-hour buckets, and an hour or a day is
     /// a whole number of slots.
@@ -64,8 +75,11 @@ enum RequestRollups {
 
     /// Each level's key columns for one call, its columns spelled by `column` (`NEW.ts` in a
     /// row trigger, `ts` over a table).
+    /// 1 for a failed call, 0 otherwise: the `failed` dimension and the `errors` sum.
+    static func failedSQL(_ errorClass: String) -> String { "CASE WHEN \(errorClass) IS NULL THEN 0 ELSE 1 END" }
+
     static func levelKeys(_ column: (String) -> String) -> [String] {
-        let failed = "CASE WHEN \(column("error_class")) IS NULL THEN 0 ELSE 1 END"
+        let failed = failedSQL(column("error_class"))
         return Grain.allCases.flatMap { grain in
             let slot = "((\(column("ts")) / \(grain.micros)) * \(grain.micros))"
             return [
@@ -79,10 +93,10 @@ enum RequestRollups {
     /// The rollup rows of the calls in `source` (a table, or a trigger's transition table),
     /// every level, in key order so that concurrent writers lock rows in the same order.
     static func select(from source: String, dialect: any SQLDialect) -> String {
-        let failed = "CASE WHEN error_class IS NULL THEN 0 ELSE 1 END"
+        let failed = failedSQL("error_class")
         let sums = "COUNT(*), \(dialect.sumInt(failed)), " + sumColumns.dropFirst(2).map { dialect.sumInt($0) }.joined(separator: ", ")
         let groupBy = (1...keyColumns.count).map(String.init).joined(separator: ", ")
-        // `WHERE true`: SQLite reads an upsert after a bare SELECT … FROM as a join's ON.
+        // `WHERE 1 = 1`: SQLite reads an upsert after a bare SELECT … FROM as a join's ON.
         return levelKeys { $0 }.map { "SELECT \($0), \(sums) FROM \(source) WHERE 1 = 1 GROUP BY \(groupBy)" }.joined(separator: "\nUNION ALL\n")
             + "\nORDER BY \(groupBy)"
     }
@@ -103,7 +117,7 @@ enum RequestRollups {
     /// rows in the same order.
     static func trigger(sqlite: Bool) -> [String] {
         if sqlite {
-            let failed = "CASE WHEN NEW.error_class IS NULL THEN 0 ELSE 1 END"
+            let failed = failedSQL("NEW.error_class")
             let sums = "1, \(failed), " + sumColumns.dropFirst(2).map { "NEW.\($0)" }.joined(separator: ", ")
             let upserts = levelKeys { "NEW." + $0 }.map { "INSERT INTO request_rollups (\(insertColumns)) VALUES (\($0), \(sums)) \(onConflict);" }
             return ["CREATE TRIGGER requests_rollup AFTER INSERT ON requests BEGIN\n\(upserts.joined(separator: "\n"))\nEND"]

@@ -141,4 +141,9 @@ struct SQLBuilder {
         binds.append(value)
         return dialect.placeholder(binds.count)
     }
+
+    /// ` WHERE a AND b …`, or nothing for no conditions.
+    static func whereClause(_ conditions: [String]) -> String {
+        conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+    }
 }

@@ -55,7 +55,7 @@ public final class SQLTelemetryStore: TelemetryStore {
             conditions.append("(ts < \(t1) OR (ts = \(t2) AND seq < \(s)))")
         }
         let limit = max(1, min(query.limit, 1000))
-        let sql = "\(logSelect)\(Self.whereClause(conditions)) ORDER BY ts DESC, seq DESC LIMIT \(b.bind(.int(Int64(limit + 1))))"
+        let sql = "\(logSelect)\(SQLBuilder.whereClause(conditions)) ORDER BY ts DESC, seq DESC LIMIT \(b.bind(.int(Int64(limit + 1))))"
         var lines = try await driver.query(sql, b.binds).map(Self.decodeLog)
         var next: String?
         if lines.count > limit {
@@ -69,7 +69,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         var b = SQLBuilder(dialect: dialect)
         var conditions = ["seq > \(b.bind(.int(sequence)))"]
         if let filter { conditions.append(try QueryCompiler(schema: .logs).compile(filter, &b)) }
-        let sql = "\(logSelect)\(Self.whereClause(conditions)) ORDER BY seq LIMIT \(b.bind(.int(Int64(max(1, limit)))))"
+        let sql = "\(logSelect)\(SQLBuilder.whereClause(conditions)) ORDER BY seq LIMIT \(b.bind(.int(Int64(max(1, limit)))))"
         return try await driver.query(sql, b.binds).map(Self.decodeLog)
     }
 
@@ -95,7 +95,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         var b = SQLBuilder(dialect: dialect)
         var conditions = ["ts >= \(b.bind(.int(fromMicros)))", "ts < \(b.bind(.int(toMicros)))"]
         if let filter { conditions.append(try QueryCompiler(schema: schema).compile(filter, &b)) }
-        return try await driver.query("SELECT COUNT(*) AS n FROM \(table)\(Self.whereClause(conditions))", b.binds).first?["n"].int ?? 0
+        return try await driver.query("SELECT COUNT(*) AS n FROM \(table)\(SQLBuilder.whereClause(conditions))", b.binds).first?["n"].int ?? 0
     }
 
     static func decodeLog(_ row: SQLRow) throws -> LogRecord {
@@ -180,7 +180,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         var conditions: [String] = []
         if let filter = query.filter { conditions.append(try QueryCompiler(schema: .issues).compile(filter, &b)) }
         let limit = max(1, min(query.limit, 1000))
-        let sql = "\(Self.issueSelect)\(Self.whereClause(conditions)) ORDER BY last_seen DESC, id LIMIT \(b.bind(.int(Int64(limit))))"
+        let sql = "\(Self.issueSelect)\(SQLBuilder.whereClause(conditions)) ORDER BY last_seen DESC, id LIMIT \(b.bind(.int(Int64(limit))))"
         return try await driver.query(sql, b.binds).map(Self.decodeIssue)
     }
 
@@ -273,7 +273,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         var b = SQLBuilder(dialect: dialect)
         var conditions = ["issue_id = \(b.bind(.text(issueID)))"]
         if let eventID { conditions.append("event_id = \(b.bind(.text(eventID)))") }
-        let sql = "SELECT \(Self.eventColumns.joined(separator: ", ")) FROM error_events\(Self.whereClause(conditions)) ORDER BY ts DESC, event_id DESC LIMIT 1"
+        let sql = "SELECT \(Self.eventColumns.joined(separator: ", ")) FROM error_events\(SQLBuilder.whereClause(conditions)) ORDER BY ts DESC, event_id DESC LIMIT 1"
         guard let event = try await driver.query(sql, b.binds).first.map(Self.decodeEvent) else { return nil }
         // Events are ordered by time, then id (several can share a microsecond).
         var n = SQLBuilder(dialect: dialect)
@@ -380,7 +380,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         return deleted
     }
 
-    /// Deletes the request rollup slots (hours and days) that hold no call any more: those
+    /// Deletes the request rollup slots (half hours and days) that hold no call any more: those
     /// wholly before both the cutoff and the slot of the oldest call left (a prune runs in batches, so calls before the
     /// cutoff may remain for a while). The slot of the oldest call stays; usage reads it from the
     /// calls (`SQLRequestStore.rollupPlan`).
@@ -420,7 +420,4 @@ public final class SQLTelemetryStore: TelemetryStore {
 
     private static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
 
-    private static func whereClause(_ conditions: [String]) -> String {
-        conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-    }
 }

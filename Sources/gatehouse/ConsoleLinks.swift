@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseCore
 
 /// Where the ids the CLI prints lead: each request, issue and correlation id to its page in the
 /// console, on the server the CLI talks to or at `GATEHOUSE_CONSOLE_URL` (a console reached
@@ -83,14 +84,9 @@ struct ConsoleLinks: Sendable {
         url.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
-    /// `text` as one path segment: every byte but the unreserved ASCII characters
-    /// percent-encoded, so an id holding `/`, `?`, `#`, `%` or non-ASCII stays one segment and
-    /// the console decodes it back.
-    static func segment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-    }
-
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    /// `text` as one path segment, as the console's own pages write it (`PathSegment`), so an id
+    /// holding `/`, `?`, `#`, `%` or non-ASCII stays one segment and the console decodes it back.
+    static func segment(_ text: String) -> String { PathSegment.encode(text) }
 }
 
 /// `--no-links`, for every command that prints ids.

@@ -21,7 +21,7 @@ struct AlertsPage: Sendable {
             await console.action(request, needsAdmin: true) { viewer, form in try await addSilence(viewer, form) }
         }
         r.post("/alerts/silences/{id}/expire") { request, context in
-            let id = context.parameters.get("id") ?? ""
+            let id = PathSegment.decode(context.parameters.get("id") ?? "")
             return await console.action(request, needsAdmin: true) { viewer, _ in try await expireSilence(viewer, id: id) }
         }
     }
@@ -177,7 +177,7 @@ struct AlertsPage: Sendable {
                 ends: Format.dateTime(s.endsAtMicros), endsRelative: s.endsAtMicros > now ? "in " + Format.duration(micros: s.endsAtMicros - now) : Format.ago(s.endsAtMicros, now: now),
                 createdBy: s.createdBy, comment: s.comment, state: state, tone: state == "active" ? "info" : (state == "pending" ? "warn" : ""),
                 muting: state == "active" ? active.filter { s.mutes($0.labels, at: now) }.count : 0,
-                expireAction: "/alerts/silences/" + Console.percentEncode(s.id) + "/expire")
+                expireAction: "/alerts/silences/" + PathSegment.encode(s.id) + "/expire")
         }
         let deliveries = try await deliveriesRead.map { d in
             DeliveryRow(time: Format.dateTime(d.timestampMicros), ago: Format.ago(d.timestampMicros, now: now), receiver: d.receiver, status: d.status,

@@ -81,10 +81,10 @@ struct AuditPage: Sendable {
     /// The page of what a change touched.
     static func targetLink(action: String, target: String) -> String? {
         switch action.split(separator: ".").first {
-        case "key": "/keys/" + Console.percentEncode(target)
+        case "key": "/keys/" + PathSegment.encode(target)
         case "switch": "/switches"
         case "account": "/accounts"
-        case "issue": "/issues/" + Console.percentEncode(target)
+        case "issue": TelemetryView.issueHref(target)
         case "silence", "alert": "/alerts"
         default: nil
         }

@@ -15,11 +15,11 @@ struct IssuesPage: Sendable {
     func addRoutes(to r: APIRouter.AccessGroup) {
         r.get("/issues") { request, _ in await console.page(request, .issues) { try await list($0) } }
         r.get("/issues/{id}") { request, context in
-            let id = TelemetryView.pathParameter(context.parameters.get("id"))
+            let id = PathSegment.decode(context.parameters.get("id") ?? "")
             return await console.page(request, .issues) { try await detail(id, $0) }
         }
         r.post("/issues/{id}/status") { request, context in
-            let id = TelemetryView.pathParameter(context.parameters.get("id"))
+            let id = PathSegment.decode(context.parameters.get("id") ?? "")
             return await console.action(request, needsAdmin: true) { viewer, form in try await setStatus(id, form["status"], viewer: viewer) }
         }
     }
@@ -48,7 +48,7 @@ struct IssuesPage: Sendable {
         let q = input.parameters["q"] ?? ""
         let range = input.range
         var issues: [ErrorIssue] = []
-        var queryError: String?
+        var problem: PageProblem?
         do {
             var conditions: [QueryNode] = [
                 .field("status", .equals(.text(status.rawValue))),
@@ -58,8 +58,8 @@ struct IssuesPage: Sendable {
             if let filter = try APIParameters.filter(q) { conditions.insert(filter, at: 0) }
             issues = try await deps.telemetry.issues(IssueListQuery(filter: .and(conditions), limit: Self.pageSize))
         } catch {
-            guard let problem = TelemetryView.queryProblem(error) else { throw error }
-            queryError = problem
+            guard let found = PageProblem(error) else { throw error }
+            problem = found
         }
         let bucket = max(60_000_000, (range.lengthMicros + Self.sparkColumns - 1) / Self.sparkColumns)
         let counts = try await deps.telemetry.issueEventCounts(issueIDs: issues.map(\.id), fromMicros: range.fromMicros, toMicros: range.toMicros,
@@ -81,12 +81,12 @@ struct IssuesPage: Sendable {
             Tab(label: s.rawValue.capitalized, href: Console.url("/issues", [("status", s.rawValue), ("q", q)] + range.parameters), active: s == status)
         }
         let body: [String: Any?] = [
-            "tabs": tabs, "status": status.rawValue, "q": q, "searched": !q.trimmingCharacters(in: .whitespaces).isEmpty, "queryError": queryError,
+            "tabs": tabs, "status": status.rawValue, "q": q, "searched": !q.trimmingCharacters(in: .whitespaces).isEmpty, "queryError": problem?.message,
             "rangeFields": range.parameters.map { Nav.Hidden(name: $0.0, value: $0.1) }, "rangeLabel": range.label,
             "rows": rows, "hasRows": !rows.isEmpty, "full": rows.count == Self.pageSize, "pageSize": Self.pageSize,
             "unresolvedTab": status == .unresolved,
         ]
-        return Console.PageOutput(template: "issues", title: "Issues", body: body.compactMapValues { $0 }, status: queryError == nil ? .ok : .badRequest)
+        return Console.PageOutput(template: "issues", title: "Issues", body: body.compactMapValues { $0 }, status: problem?.status ?? .ok)
     }
 
     /// "1 event", "1.2k events".
@@ -399,5 +399,34 @@ fileprivate extension JSONValue {
     var members: [String: JSONValue]? {
         if case .object(let members) = self { return members }
         return nil
+    }
+}
+
+/// One issue as the lists show it.
+struct IssuesRow {
+    var id: String
+    var href: String
+    var title: String
+    var culprit: String
+    var level: String
+    var count: String
+    var users: String
+    var lastSeen: String
+    var firstSeen: String
+    var regressed: Bool
+    var status: String
+
+    init(_ issue: ErrorIssue) {
+        id = issue.id
+        href = TelemetryView.issueHref(issue.id)
+        title = issue.title
+        culprit = issue.culprit
+        level = issue.level.rawValue
+        count = Format.count(issue.count)
+        users = Format.count(issue.users)
+        lastSeen = Format.ago(issue.lastSeenMicros)
+        firstSeen = Format.ago(issue.firstSeenMicros)
+        regressed = issue.regressed
+        status = issue.status.rawValue
     }
 }

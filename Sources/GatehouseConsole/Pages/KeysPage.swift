@@ -18,13 +18,19 @@ struct KeysPage: Sendable {
         r.get("/keys/new") { request, _ in await console.page(request, .keys) { newKey($0) } }
         r.post("/keys") { request, _ in await create(request) }
         r.get("/keys/{id}") { request, context in
-            let id = context.parameters.get("id") ?? ""
+            let id = Self.id(context)
             return await console.page(request, .keys) { try await detail(id, $0) }
         }
-        r.post("/keys/{id}") { request, context in await update(request, id: context.parameters.get("id") ?? "") }
-        r.post("/keys/{id}/revoke") { request, context in await revoke(request, id: context.parameters.get("id") ?? "") }
-        r.post("/keys/{id}/rotate") { request, context in await rotate(request, id: context.parameters.get("id") ?? "") }
+        r.post("/keys/{id}") { request, context in await update(request, id: Self.id(context)) }
+        r.post("/keys/{id}/revoke") { request, context in await revoke(request, id: Self.id(context)) }
+        r.post("/keys/{id}/rotate") { request, context in await rotate(request, id: Self.id(context)) }
     }
+
+    /// The key id in the path, decoded (the router leaves it percent-encoded).
+    static func id(_ context: GatehouseRequestContext) -> String { PathSegment.decode(context.parameters.get("id") ?? "") }
+
+    /// `/keys/{id}`: one key's page.
+    static func href(_ id: String) -> String { "/keys/" + PathSegment.encode(id) }
 
     static let statuses = ["all", "active", "blocked", "expired", "revoked"]
 
@@ -41,7 +47,7 @@ struct KeysPage: Sendable {
         var tone: String
         var limits: String
         var models: String
-        var budget: OverviewPage.BudgetBar?
+        var budget: BudgetBar?
         var requests: String
         var spend: String
         var created: String
@@ -90,7 +96,7 @@ struct KeysPage: Sendable {
 
     static func row(_ key: VirtualKey, _ view: KeyView, stats: UsageStats?, use: BudgetUse?) -> Row {
         let created = key.createdAtMicros, updated = key.updatedAtMicros
-        return Row(id: view.id, href: "/keys/" + view.id, name: view.alias ?? view.id, hasAlias: view.alias != nil, prefix: view.prefix, status: view.status, tone: tone(view.status),
+        return Row(id: view.id, href: Self.href(view.id), name: view.alias ?? view.id, hasAlias: view.alias != nil, prefix: view.prefix, status: view.status, tone: tone(view.status),
                    limits: view.limits.isEmpty ? "none" : view.limits.map(limitText).joined(separator: ", "),
                    models: view.models.isEmpty ? "any" : view.models.joined(separator: ", "),
                    budget: view.budget.map { budgetBar($0, name: view.alias ?? view.id, use: use) },
@@ -98,13 +104,11 @@ struct KeysPage: Sendable {
                    created: Format.ago(created), createdAt: Format.dateTime(created), updated: Format.ago(updated), updatedAt: Format.dateTime(updated))
     }
 
-    /// The key's budget as the overview draws budgets: spent in the current window of its limit.
-    static func budgetBar(_ budget: KeyBudgetView, name: String, use: BudgetUse?) -> OverviewPage.BudgetBar {
-        let limit = MicroDollars(dollars: budget.amountUSD) ?? .zero
-        let used = use?.usedMicros ?? 0
-        let fraction = limit.value > 0 ? Double(used) / Double(limit.value) : 0
-        return OverviewPage.BudgetBar(name: name, window: KeyForm.periodPhrase(budget.period), used: Format.dollars(MicroDollars(used)), limit: Format.dollars(limit),
-                                      percent: Format.percent(fraction), fraction: min(fraction, 1.2), warn: fraction >= 0.8)
+    /// The key's budget as every page draws budgets: spent in the current window of its limit,
+    /// against the key's own soft thresholds.
+    static func budgetBar(_ budget: KeyBudgetView, name: String, use: BudgetUse?) -> BudgetBar {
+        BudgetBar(name: name, window: KeyForm.periodPhrase(budget.period), usedMicros: use?.usedMicros ?? 0,
+                  limitMicros: (MicroDollars(dollars: budget.amountUSD) ?? .zero).value, softThresholds: budget.softThresholds)
     }
 
     static func tone(_ status: String) -> String {
@@ -156,7 +160,7 @@ struct KeysPage: Sendable {
             "switchHref": Console.url("/switches", [("kind", "key"), ("value", key.id)]),
             "canChange": canChange, "openMode": input.viewer.openMode, "isRevoked": key.revokedAtMicros != nil,
             "csrfToken": input.viewer.csrfToken,
-            "form": KeyForm.model(action: "/keys/" + key.id, key: key),
+            "form": KeyForm.model(action: Self.href(key.id), key: key),
         ]
         if let revoked = key.revokedAtMicros { body["revoked"] = Format.dateTime(revoked) }
         if let switchedOff { body["switchedOff"] = ["reason": switchedOff.reason ?? "no reason given", "since": Format.ago(switchedOff.createdAtMicros)] }
@@ -192,7 +196,7 @@ struct KeysPage: Sendable {
             do {
                 let (key, secret) = try await deps.admin.createKey(try KeyForm.changes(form), actor: viewer.auditActor)
                 issued = Issued(view: KeyRequest.view(key), secret: secret, created: true)
-                return "/keys/" + key.id
+                return Self.href(key.id)
             } catch let mistake as GatewayError where mistake.status == .badRequest {
                 return Console.url("/keys/new", [("error", mistake.message)])
             }
@@ -202,7 +206,7 @@ struct KeysPage: Sendable {
 
     func update(_ request: Request, id: String) async -> Response {
         await console.action(request, needsAdmin: true) { viewer, form in
-            let back = "/keys/" + Console.percentEncode(id)
+            let back = Self.href(id)
             do {
                 // The form sends every field; only what changes the key is saved and audited.
                 let (_, changes) = try await deps.admin.updateKey(id: id, actor: viewer.auditActor) { key in
@@ -220,7 +224,7 @@ struct KeysPage: Sendable {
         await console.action(request, needsAdmin: true) { viewer, _ in
             let (key, revokedNow) = try await deps.admin.revokeKey(id: id, actor: viewer.auditActor)
             let name = key.alias ?? key.id
-            return Console.url("/keys/" + key.id, [("ok", revokedNow ? "Revoked \(name): calls with it are refused from now on." : "\(name) was already revoked.")])
+            return Console.url(Self.href(key.id), [("ok", revokedNow ? "Revoked \(name): calls with it are refused from now on." : "\(name) was already revoked.")])
         }
     }
 
@@ -230,9 +234,9 @@ struct KeysPage: Sendable {
             do {
                 let (key, secret) = try await deps.admin.rotateKey(id: id, actor: viewer.auditActor)
                 issued = Issued(view: KeyRequest.view(key), secret: secret, created: false)
-                return "/keys/" + key.id
+                return Self.href(key.id)
             } catch let mistake as GatewayError where mistake.status == .badRequest {
-                return Console.url("/keys/" + Console.percentEncode(id), [("error", mistake.message)])
+                return Console.url(Self.href(id), [("error", mistake.message)])
             }
         }
         return await showOnce(issued, request, response)
@@ -245,7 +249,7 @@ struct KeysPage: Sendable {
         return await console.page(request, .keys) { _ in
             Console.PageOutput(template: "keys-issued", title: issued.created ? "Key created" : "Key rotated", body: [
                 "secret": issued.secret, "created": issued.created, "name": issued.view.alias ?? issued.view.id, "id": issued.view.id,
-                "prefix": issued.view.prefix, "href": "/keys/" + issued.view.id,
+                "prefix": issued.view.prefix, "href": Self.href(issued.view.id),
             ] as [String: Any], showsRange: false)
         }
     }

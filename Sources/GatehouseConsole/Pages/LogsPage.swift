@@ -15,7 +15,7 @@ struct LogsPage: Sendable {
         r.get("/logs") { request, _ in await console.page(request, .logs) { try await logs($0) } }
         r.get("/logs/tail") { request, context in await tail(request, context: context) }
         r.get("/correlation/{id}") { request, context in
-            let id = TelemetryView.pathParameter(context.parameters.get("id"))
+            let id = PathSegment.decode(context.parameters.get("id") ?? "")
             return await console.page(request, .logs) { try await correlation(id, $0) }
         }
     }
@@ -26,24 +26,24 @@ struct LogsPage: Sendable {
         let cursor = input.parameters["cursor"]
         let range = input.range
         var page = LogPage(lines: [], nextCursor: nil)
-        var queryError: String?
+        var problem: PageProblem?
         do {
             page = try await deps.telemetry.logs(LogListQuery(filter: try APIParameters.filter(q), fromMicros: range.fromMicros,
                                                               toMicros: range.toMicros, limit: Self.pageSize, cursor: cursor))
         } catch {
-            guard let problem = TelemetryView.queryProblem(error) else { throw error }
-            queryError = problem
+            guard let found = PageProblem(error) else { throw error }
+            problem = found
         }
         let kept = [("q", q)] + range.parameters
         let rows = page.lines.map { LogRow(LogLine($0), range: range) }
         // Mustache shows a section for a nil kept in a dictionary: nil values are left out.
         let body: [String: Any?] = [
             "q": q, "rangeFields": range.parameters.map { Nav.Hidden(name: $0.0, value: $0.1) }, "rangeLabel": range.label,
-            "lines": rows, "hasLines": !rows.isEmpty, "searched": !q.trimmingCharacters(in: .whitespaces).isEmpty, "queryError": queryError,
+            "lines": rows, "hasLines": !rows.isEmpty, "searched": !q.trimmingCharacters(in: .whitespaces).isEmpty, "queryError": problem?.message,
             "olderHref": page.nextCursor.map { Console.url("/logs", kept + [("cursor", $0)]) },
             "newestHref": cursor == nil ? nil : Console.url("/logs", kept),
         ]
-        return Console.PageOutput(template: "logs", title: "Logs", body: body.compactMapValues { $0 }, status: queryError == nil ? .ok : .badRequest)
+        return Console.PageOutput(template: "logs", title: "Logs", body: body.compactMapValues { $0 }, status: problem?.status ?? .ok)
     }
 
     /// The live tail for the page's script: the JSON API's stream, for a browser signed in to the
@@ -125,7 +125,7 @@ struct LogsPage: Sendable {
         }
 
         init(_ entry: CorrelationEntry, offsetMicros: Int64, range: TimeRange) {
-            time = TelemetryView.shortTime(entry.timestamp)
+            time = Format.millisecondTime(entry.timestamp)
             utc = entry.timestamp
             offset = offsetMicros == 0 ? "0" : "+" + Format.latency(micros: Double(offsetMicros))
             switch entry {
@@ -142,7 +142,7 @@ struct LogsPage: Sendable {
                 self.call = CallSummary(model: call.model, provider: call.provider, route: call.route, status: String(call.status),
                                         statusTone: call.status < 400 ? "good" : "bad", latency: Format.latency(micros: call.latencyMilliseconds * 1000),
                                         tokens: Format.count(Int64(call.inputTokens)) + " in / " + Format.count(Int64(call.outputTokens)) + " out",
-                                        cost: Format.dollars(cost), errorClass: call.errorClass, href: "/requests/" + TelemetryView.segment(call.id))
+                                        cost: Format.dollars(cost), errorClass: call.errorClass, href: "/requests/" + PathSegment.encode(call.id))
             }
         }
     }
@@ -163,7 +163,7 @@ struct LogRow {
     var hasAttributes: Bool
 
     init(_ line: LogLine, range: TimeRange) {
-        time = TelemetryView.shortTime(line.timestamp)
+        time = Format.millisecondTime(line.timestamp)
         utc = line.timestamp
         level = line.level.rawValue
         service = line.service
@@ -185,65 +185,5 @@ struct LogRow {
         ].compactMap { $0 }
         attributes = line.attributes.sorted { $0.key < $1.key }.map { TelemetryView.Field(name: $0.key, value: $0.value.consoleText) }
         hasAttributes = !attributes.isEmpty
-    }
-}
-
-/// Small parts the logs, correlation and issue pages share.
-enum TelemetryView {
-    /// A name and its value, linked where the value leads somewhere.
-    struct Field {
-        var name: String
-        var value: String
-        var href: String?
-    }
-
-    /// `field:"value"` in the query language, quoted so any value reads back as itself.
-    static func match(_ field: String, _ value: String) -> String {
-        field + ":\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
-
-    static func correlationHref(_ id: String) -> String { "/correlation/" + segment(id) }
-
-    static func issueHref(_ id: String, event: String? = nil) -> String {
-        Console.url("/issues/" + segment(id), event.map { [("event", $0)] } ?? [])
-    }
-
-    /// `text` as one path segment: ids may hold `/`, `?` or `#`.
-    static func segment(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
-
-    /// A path parameter as the router gives it (still percent-encoded), decoded.
-    static func pathParameter(_ raw: String?) -> String {
-        let raw = raw ?? ""
-        return raw.removingPercentEncoding ?? raw
-    }
-
-    /// `2026-11-30 14:05:09.123` from the API's `2026-11-30T14:05:09.123Z`.
-    static func shortTime(_ timestamp: String) -> String {
-        String(timestamp.replacingOccurrences(of: "T", with: " ").prefix(23))
-    }
-
-    /// What to tell the user when a search could not run because of what they typed (nil for
-    /// anything else, which is the store's failure, not theirs).
-    static func queryProblem(_ error: any Error) -> String? {
-        switch error {
-        case let error as GatewayError: error.message
-        case let error as QueryFieldError: "`q`: " + error.message
-        case let error as StoreError where error == .invalidCursor: "This page link is out of date (its cursor is not one this server issued). Start again from the newest."
-        default: nil
-        }
-    }
-}
-
-extension JSONValue {
-    /// The value as one line of text: a string as it is, anything else as compact JSON.
-    var consoleText: String {
-        switch self {
-        case .string(let text): text
-        default: (try? APIJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        }
     }
 }

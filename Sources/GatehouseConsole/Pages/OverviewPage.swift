@@ -13,30 +13,11 @@ struct OverviewPage: Sendable {
         r.get("/") { request, _ in await console.page(request, .overview) { try await render($0) } }
     }
 
-    struct KPI {
-        var label: String
-        var value: String
-        var trend: String
-        var direction: String
-        /// "goodwhenup" where more is better (requests), so colours read right.
-        var tone: String
-    }
-
-    struct BudgetBar {
-        var name: String
-        var window: String
-        var used: String
-        var limit: String
-        var percent: String
-        var fraction: Double
-        var warn: Bool
-    }
-
-    /// The range with its series and latency, and the range before it for the trends: sums only,
-    /// since latency percentiles of the range before are not worth ranking its calls for.
+    /// The range with its series, and the range before it for the trends. Both carry latency:
+    /// an unfiltered range of many calls finds its percentiles through the rollups' histogram.
     static func queries(_ range: TimeRange) -> (current: UsageQuery, previous: UsageQuery) {
         (UsageQuery(fromMicros: range.fromMicros, toMicros: range.toMicros, intervalMicros: range.bucketMicros),
-         UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros, includeLatency: false))
+         UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros))
     }
 
     /// The range's usage; a range too large for SQLite's percentiles is shown without them.
@@ -50,11 +31,17 @@ struct OverviewPage: Sendable {
         }
     }
 
+    /// One budget's bar: its name (and the value a per-value budget counts), its window.
+    static func budgetBar(_ use: BudgetUse) -> BudgetBar {
+        BudgetBar(use, name: use.value.flatMap { $0.isEmpty ? nil : "\(SpendPage.budgetName(use.name)) · \($0)" } ?? SpendPage.budgetName(use.name),
+                  window: use.period)
+    }
+
     func render(_ input: Console.PageInput) async throws -> Console.PageOutput {
         let range = input.range
         let queries = Self.queries(range)
         async let current = Self.usage(deps.requests, queries.current)
-        async let previous = deps.requests.usage(queries.previous)
+        async let previous = Self.usage(deps.requests, queries.previous)
         async let issues = deps.telemetry.issues(IssueListQuery(filter: .field("status", .equals(.text("unresolved"))), limit: 8))
         async let budgets = deps.budgets.budgetUses()
         async let probes = deps.probes.states()
@@ -62,19 +49,16 @@ struct OverviewPage: Sendable {
         let t = now.totals, p = before.totals
 
         func rate(_ s: UsageStats) -> Double { s.requests > 0 ? Double(s.errors) / Double(s.requests) : 0 }
-        func kpi(_ label: String, _ value: String, _ a: Double, _ b: Double?, goodWhenUp: Bool = false) -> KPI {
-            guard let b else { return KPI(label: label, value: value, trend: "", direction: "", tone: "") }
-            let trend = Format.trend(a, b)
-            return KPI(label: label, value: value, trend: trend.text, direction: trend.direction, tone: goodWhenUp ? "goodwhenup" : "")
-        }
         let kpis = [
-            kpi("Requests", Format.count(t.requests), Double(t.requests), Double(p.requests), goodWhenUp: true),
-            kpi("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
-            kpi("Tokens", Format.count(t.usage.totalTokens), Double(t.usage.totalTokens), Double(p.usage.totalTokens), goodWhenUp: true),
-            kpi("Error rate", Format.percent(rate(t)), rate(t), rate(p)),
-            // Latency has no trend: the range before is read without percentiles.
-            kpi("Latency p50", t.latency.map { Format.latency(micros: $0.p50) } ?? "–", t.latency?.p50 ?? 0, nil),
-            kpi("Latency p95", t.latency.map { Format.latency(micros: $0.p95) } ?? "–", t.latency?.p95 ?? 0, nil),
+            KPI("Requests", Format.count(t.requests), Double(t.requests), Double(p.requests), goodWhenUp: true),
+            KPI("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
+            KPI("Tokens", Format.count(t.usage.totalTokens), Double(t.usage.totalTokens), Double(p.usage.totalTokens), goodWhenUp: true),
+            KPI("Error rate", Format.percent(rate(t)), rate(t), rate(p)),
+            // A trend only where both ranges have percentiles (a range too large for SQLite's has none).
+            KPI("Latency p50", t.latency.map { Format.latency(micros: $0.p50) } ?? "–", t.latency?.p50 ?? 0,
+                t.latency == nil ? nil : p.latency?.p50),
+            KPI("Latency p95", t.latency.map { Format.latency(micros: $0.p95) } ?? "–", t.latency?.p95 ?? 0,
+                t.latency == nil ? nil : p.latency?.p95),
         ]
         let bucket = range.bucketMicros
         let requestChart = SVGChart.columns(now.series.map { .init(startMicros: $0.startMicros, value: Double($0.stats.requests)) },
@@ -84,12 +68,7 @@ struct OverviewPage: Sendable {
         let costChart = SVGChart.columns(now.series.map { .init(startMicros: $0.startMicros, value: Double($0.stats.cost.value)) },
                                          range: range, bucketMicros: bucket) { Format.dollars(MicroDollars(Int64($0))) }
 
-        let bars = try await budgets.sorted { $0.fraction > $1.fraction }.prefix(8).map { use in
-            BudgetBar(name: use.value.flatMap { $0.isEmpty ? nil : "\(SpendPage.budgetName(use.name)) · \($0)" } ?? SpendPage.budgetName(use.name),
-                      window: use.period,
-                      used: Format.dollars(MicroDollars(use.usedMicros)), limit: Format.dollars(MicroDollars(use.limitMicros)),
-                      percent: Format.percent(use.fraction), fraction: min(use.fraction, 1.2), warn: use.fraction >= 0.8)
-        }
+        let bars = try await budgets.sorted { $0.fraction > $1.fraction }.prefix(8).map(Self.budgetBar)
         let firing = await deps.alerting.evaluator.active().filter { $0.state != .resolved }.map { alert in
             ["rule": alert.rule, "summary": alert.summary, "severity": alert.severity.rawValue, "state": alert.state.rawValue,
              "tone": alert.state == .firing ? "bad" : "warn", "href": "/alerts#" + alert.rule]
@@ -105,34 +84,5 @@ struct OverviewPage: Sendable {
             "issues": issueRows, "hasIssues": !issueRows.isEmpty, "rangeLabel": range.label,
             "requestsHref": Console.url("/requests", range.parameters), "spendHref": Console.url("/spend", range.parameters),
         ] as [String: Any])
-    }
-}
-
-/// One issue as the lists show it.
-struct IssuesRow {
-    var id: String
-    var href: String
-    var title: String
-    var culprit: String
-    var level: String
-    var count: String
-    var users: String
-    var lastSeen: String
-    var firstSeen: String
-    var regressed: Bool
-    var status: String
-
-    init(_ issue: ErrorIssue) {
-        id = issue.id
-        href = "/issues/" + issue.id
-        title = issue.title
-        culprit = issue.culprit
-        level = issue.level.rawValue
-        count = Format.count(issue.count)
-        users = Format.count(issue.users)
-        lastSeen = Format.ago(issue.lastSeenMicros)
-        firstSeen = Format.ago(issue.firstSeenMicros)
-        regressed = issue.regressed
-        status = issue.status.rawValue
     }
 }

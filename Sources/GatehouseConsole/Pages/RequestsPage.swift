@@ -26,7 +26,7 @@ struct RequestsPage: Sendable {
         r.get("/requests/export.csv") { request, _ in await export(request, as: .csv) }
         r.get("/requests/export.ndjson") { request, _ in await export(request, as: .ndjson) }
         r.get("/requests/{id}") { request, context in
-            let id = context.parameters.get("id") ?? ""
+            let id = PathSegment.decode(context.parameters.get("id") ?? "")
             return await console.page(request, .requests) { try await detail($0, id: id) }
         }
     }
@@ -53,18 +53,6 @@ struct RequestsPage: Sendable {
         var kept = input.parameters.filter { !["cursor", "ok", "error", "custom"].contains($0.key) && !$0.value.isEmpty }
         for (name, value) in changes { kept[name] = value }
         return Console.url(path, kept.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    }
-
-    /// A filter or query the user can fix, as the message the page shows and its status; nil for
-    /// anything else (the store is down), which the console turns into its 503 page.
-    static func problem(_ error: any Error) -> (status: HTTPResponse.Status, message: String)? {
-        switch error {
-        case let error as GatewayError: (error.status, error.message)
-        case let error as QueryFieldError: (.badRequest, "`q`: \(error.message)")
-        case let error as UsageQueryTooLarge: (.unprocessableContent, error.description)
-        case StoreError.invalidCursor: (.badRequest, "This page link belongs to another sort order or is damaged. Start again from the first page.")
-        default: nil
-        }
     }
 
     /// Each key's display name by id: its alias, else the start of its secret. Read once per page.
@@ -183,7 +171,7 @@ struct RequestsPage: Sendable {
                 ]
             }
         } catch {
-            guard let problem = Self.problem(error) else { throw error }
+            guard let problem = PageProblem(error) else { throw error }
             status = problem.status
             body["error"] = problem.message
         }
@@ -208,7 +196,7 @@ struct RequestsPage: Sendable {
     static func row(_ r: RequestRecord, input: Console.PageInput, keyNames: [String: String]) -> Row {
         let served = r.model == r.requestedModel || r.requestedModel.split(separator: "/").last.map(String.init) == r.model ? nil : r.model
         return Row(
-            href: "/requests/" + Self.pathSegment(r.id), time: shortTime(r.timestampMicros),
+            href: "/requests/" + PathSegment.encode(r.id), time: Format.rowTime(r.timestampMicros),
             ago: Format.dateTime(r.timestampMicros) + " · " + Format.ago(r.timestampMicros), route: r.route.rawValue, requestedModel: r.requestedModel, servedModel: served,
             modelHref: href("/requests", input, ["model": r.model]), provider: r.provider.isEmpty ? nil : r.provider, providerHref: href("/requests", input, ["provider": r.provider]),
             status: String(r.status), tone: tone(status: r.status, errorClass: r.errorClass), errorClass: r.errorClass?.rawValue,
@@ -216,11 +204,6 @@ struct RequestsPage: Sendable {
             outputTokens: Format.count(Int64(r.usage.outputTokens)), cost: Format.dollars(r.cost), estimated: r.usageEstimated,
             key: r.keyID.map { keyNames[$0] ?? $0 }, keyHref: r.keyID.map { href("/requests", input, ["key": $0]) },
             user: r.userID, userHref: r.userID.map { href("/requests", input, ["user": $0]) }, cacheHit: r.cacheHit)
-    }
-
-    /// "12-01 14:05:09" (UTC): a table row's time; the full date is in its title.
-    static func shortTime(_ micros: Int64) -> String {
-        String(TimeExpressions.format(micros: micros).dropFirst(5).prefix(14)).replacingOccurrences(of: "T", with: " ")
     }
 
     /// good for a success, warn for a refusal or a cut stream, bad for a failure upstream or here.
@@ -270,7 +253,7 @@ struct RequestsPage: Sendable {
         func filtered(_ name: String, _ value: String) -> String { Console.url("/requests", input.range.parameters + [(name, value)]) }
         let call = [
             Field(label: "Request id", value: r.id, mono: true),
-            Field(label: "Correlation id", value: r.correlationID, href: "/correlation/" + Self.pathSegment(r.correlationID), mono: true,
+            Field(label: "Correlation id", value: r.correlationID, href: "/correlation/" + PathSegment.encode(r.correlationID), mono: true,
                   hint: "ties this call to the app's logs and errors"),
             Field(label: "Time", value: Format.dateTime(r.timestampMicros), hint: Format.ago(r.timestampMicros)),
             Field(label: "Route", value: r.route.rawValue, href: filtered("route", r.route.rawValue), mono: true),
@@ -320,7 +303,7 @@ struct RequestsPage: Sendable {
         var body: [String: Any] = [
             "id": r.id, "call": call, "timing": timing, "usage": usage, "caller": caller,
             "attempts": attempts, "hasAttempts": !attempts.isEmpty, "listHref": list,
-            "logsHref": logsHref, "logsQuery": logsQuery, "correlationHref": "/correlation/" + Self.pathSegment(r.correlationID),
+            "logsHref": logsHref, "logsQuery": logsQuery, "correlationHref": "/correlation/" + PathSegment.encode(r.correlationID),
             "correlationID": r.correlationID, "cache": Self.cacheNote(r),
             "breakerOpen": r.errorMessage?.contains("circuit breaker is open") ?? false,
             "oneAttempt": Self.oneAttemptNote(r),
@@ -359,13 +342,6 @@ struct RequestsPage: Sendable {
         }
         if refusedHere(r) { return ["label": "not looked up", "tone": "", "text": "Gatehouse refused the call before the cache was consulted."] }
         return ["label": "not from cache", "tone": "", "text": "The call went upstream (the cache was off for it, or held no answer yet)."]
-    }
-
-    /// One path segment, escaped so an id with `/`, `?` or `#` stays one segment.
-    static func pathSegment(_ text: String) -> String {
-        var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// A query-language value: bare when it is one plain word, else a quoted phrase.
@@ -407,14 +383,13 @@ struct RequestsPage: Sendable {
             first = try await deps.requests.requests(query)
             names = format == .csv ? try await Self.keyNames(deps) : [:]
         } catch {
-            if let problem = Self.problem(error) { return console.renderer.page("unavailable", ["message": problem.message], status: problem.status) }
+            if let problem = PageProblem(error) { return console.renderer.page("unavailable", ["message": problem.message], status: problem.status) }
             Console.logger.error("console export failed", metadata: ["error": "\(Redactor.scrubText(String(describing: error)))"])
             return console.renderer.page("unavailable", ["message": "The store did not answer. Try again in a moment."], status: .serviceUnavailable)
         }
         var headers = PageRenderer.securityHeaders
         headers[.contentType] = format.contentType
-        let stamp = TimeExpressions.format(micros: TimeExpressions.nowMicros()).prefix(19).replacingOccurrences(of: ":", with: "")
-        headers[.contentDisposition] = "attachment; filename=\"gatehouse-requests-\(stamp).\(format.fileExtension)\""
+        headers[.contentDisposition] = "attachment; filename=\"gatehouse-requests-\(Format.fileStamp(TimeExpressions.nowMicros())).\(format.fileExtension)\""
         headers[.exportRowLimit] = String(Self.exportLimit)
         let store = deps.requests
         let body = ResponseBody { writer in

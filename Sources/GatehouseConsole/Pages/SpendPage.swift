@@ -41,11 +41,7 @@ struct SpendPage: Sendable {
         var fraction: String
     }
 
-    struct Threshold {
-        var label: String
-        var crossed: Bool
-    }
-
+    /// A budget's row: where it applies and its window, then its use as every page draws it.
     struct BudgetRow {
         var name: String
         var scope: String
@@ -53,16 +49,9 @@ struct SpendPage: Sendable {
         var period: String
         var windowStart: String
         var windowEnd: String
-        var used: String
-        var limit: String
         var reserved: String
-        var percent: String
-        var fraction: String
-        var low: String
-        var high: String
-        var thresholds: [Threshold]
-        var exhausted: Bool
-        var warn: Bool
+        var bar: BudgetBar
+        var warn: Bool { bar.warn }
     }
 
     struct EventRow {
@@ -130,7 +119,7 @@ struct SpendPage: Sendable {
                 body["needsProperty"] = true
             }
         } catch {
-            guard let problem = RequestsPage.problem(error) else { throw error }
+            guard let problem = PageProblem(error) else { throw error }
             status = problem.status
             body["error"] = problem.message
         }
@@ -158,19 +147,15 @@ struct SpendPage: Sendable {
          UsageQuery(fromMicros: range.previous.fromMicros, toMicros: range.previous.toMicros, filter: filter, includeLatency: false))
     }
 
-    /// The overview's figure cards, each against the range before.
-    static func kpis(_ t: UsageStats, _ p: UsageStats) -> [OverviewPage.KPI] {
-        func kpi(_ label: String, _ value: String, _ a: Double, _ b: Double, goodWhenUp: Bool = false) -> OverviewPage.KPI {
-            let trend = Format.trend(a, b)
-            return OverviewPage.KPI(label: label, value: value, trend: trend.text, direction: trend.direction, tone: goodWhenUp ? "goodwhenup" : "")
-        }
+    /// The spend page's figure cards, each against the range before.
+    static func kpis(_ t: UsageStats, _ p: UsageStats) -> [KPI] {
         func perCall(_ s: UsageStats) -> Double { s.requests > 0 ? Double(s.cost.value) / Double(s.requests) : 0 }
         return [
-            kpi("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
-            kpi("Requests", Format.count(t.requests), Double(t.requests), Double(p.requests), goodWhenUp: true),
-            kpi("Input tokens", Format.count(t.usage.inputTokens), Double(t.usage.inputTokens), Double(p.usage.inputTokens)),
-            kpi("Output tokens", Format.count(t.usage.outputTokens), Double(t.usage.outputTokens), Double(p.usage.outputTokens)),
-            kpi("Cost per request", Format.dollars(MicroDollars(Int64(perCall(t).rounded()))), perCall(t), perCall(p)),
+            KPI("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
+            KPI("Requests", Format.count(t.requests), Double(t.requests), Double(p.requests), goodWhenUp: true),
+            KPI("Input tokens", Format.count(t.usage.inputTokens), Double(t.usage.inputTokens), Double(p.usage.inputTokens)),
+            KPI("Output tokens", Format.count(t.usage.outputTokens), Double(t.usage.outputTokens), Double(p.usage.outputTokens)),
+            KPI("Cost per request", Format.dollars(MicroDollars(Int64(perCall(t).rounded()))), perCall(t), perCall(p)),
         ]
     }
 
@@ -194,20 +179,13 @@ struct SpendPage: Sendable {
     }
 
     static func budgetRow(_ use: BudgetUse, keyNames: [String: String]) -> BudgetRow {
-        let percent = use.fraction * 100
-        let thresholds = use.softThresholds.sorted()
+        // A key's own budget is named by the key's id; a per-key budget counts each key's id.
+        let name = keyNames[use.name].map { "key \($0)" } ?? Self.budgetName(use.name)
         return BudgetRow(
-            // A key's own budget is named by the key's id; a per-key budget counts each key's id.
-            name: keyNames[use.name].map { "key \($0)" } ?? Self.budgetName(use.name), scope: use.scope,
-            value: use.value.map { use.scope == "key" ? keyNames[$0] ?? $0 : $0 },
+            name: name, scope: use.scope, value: use.value.map { use.scope == "key" ? keyNames[$0] ?? $0 : $0 },
             period: use.period, windowStart: Format.dateTime(use.windowStartMicros), windowEnd: use.windowEndMicros.map(Format.dateTime) ?? "open-ended",
-            used: Format.dollars(MicroDollars(use.usedMicros)), limit: Format.dollars(MicroDollars(use.limitMicros)),
-            reserved: Format.dollars(MicroDollars(max(0, use.grantedMicros - use.usedMicros))), percent: Format.percent(use.fraction),
-            fraction: String(format: "%.4f", min(use.fraction, 1.2)),
-            // The meter turns amber at the first soft threshold and red at the last one below the limit.
-            low: String(format: "%.2f", thresholds.first ?? 0.5), high: String(format: "%.2f", thresholds.last(where: { $0 < 1 }) ?? 0.8),
-            thresholds: thresholds.map { Threshold(label: Format.percent($0), crossed: percent >= $0 * 100) },
-            exhausted: use.usedMicros >= use.limitMicros, warn: !thresholds.isEmpty && percent >= (thresholds.first ?? 1) * 100)
+            reserved: Format.dollars(MicroDollars(max(0, use.grantedMicros - use.usedMicros))),
+            bar: BudgetBar(use, name: name, window: use.period))
     }
 
     /// A budget counter as people name it: `key:<id>:budget/month` → `key <alias> · budget/month`,

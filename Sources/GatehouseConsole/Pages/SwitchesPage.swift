@@ -64,7 +64,7 @@ struct SwitchesPage: Sendable {
     /// Where a switched-off thing is seen: its key, or its calls.
     static func link(_ s: KillSwitch, range: TimeRange) -> String? {
         switch s.kind {
-        case .key: "/keys/" + s.value
+        case .key: "/keys/" + PathSegment.encode(s.value)
         case .model: Console.url("/requests", [("model", s.value)] + range.parameters)
         case .provider: Console.url("/requests", [("provider", s.value)] + range.parameters)
         case .maintenance, .property: nil

@@ -142,16 +142,3 @@ struct UptimeWindows {
     static func dot(_ up: Bool?) -> String { up.map { $0 ? "good" : "bad" } ?? "" }
     static func status(_ up: Bool?) -> String { up.map { $0 ? "up" : "down" } ?? "unknown" }
 }
-
-extension Format {
-    /// A span of time as "45s", "12m", "3h 5m", "2d 4h".
-    static func duration(micros: Int64) -> String {
-        let seconds = max(0, micros / 1_000_000)
-        switch seconds {
-        case ..<60: return "\(seconds)s"
-        case ..<3600: return "\(seconds / 60)m"
-        case ..<86_400: return "\(seconds / 3600)h" + (seconds % 3600 / 60 > 0 ? " \(seconds % 3600 / 60)m" : "")
-        default: return "\(seconds / 86_400)d" + (seconds % 86_400 / 3600 > 0 ? " \(seconds % 86_400 / 3600)h" : "")
-        }
-    }
-}

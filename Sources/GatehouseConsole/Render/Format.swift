@@ -23,7 +23,6 @@ enum Format {
         return t
     }
 
-    /// "$12.34", "$0.0042" (small amounts keep their significant digits), "$1.2k".
     /// "512 B", "3.4 KB", "1.2 GB" (powers of 1024, as disks are sized).
     static func bytes(_ count: Int64) -> String {
         let units = ["B", "KB", "MB", "GB", "TB"]
@@ -35,6 +34,7 @@ enum Format {
         return unit == 0 ? "\(Int(value)) B" : String(format: value >= 100 ? "%.0f" : "%.1f", value) + " " + units[unit]
     }
 
+    /// "$12.34", "$0.0042" (small amounts keep their significant digits), "$1.2k".
     static func dollars(_ amount: MicroDollars) -> String {
         let v = Double(amount.value) / 1_000_000
         if v == 0 { return "$0" }
@@ -57,10 +57,49 @@ enum Format {
         return p < 10 && p > 0 ? String(format: "%.1f%%", p) : String(format: "%.0f%%", p)
     }
 
+    // Times, all UTC, all cut from `TimeExpressions.format`'s `2026-11-30T14:05:09.123Z`.
+
     /// "2026-11-30 14:05:09 UTC".
     static func dateTime(_ micros: Int64) -> String {
         let text = TimeExpressions.format(micros: micros)
         return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ") + " UTC"
+    }
+
+    /// "11-30 14:05:09": a table row's time, whose full date is in its title.
+    static func rowTime(_ micros: Int64) -> String {
+        String(TimeExpressions.format(micros: micros).dropFirst(5).prefix(14)).replacingOccurrences(of: "T", with: " ")
+    }
+
+    /// "2026-11-30 14:05:09.123" from the API's RFC 3339 `2026-11-30T14:05:09.123Z`: a log
+    /// line's or timeline entry's time, to the millisecond.
+    static func millisecondTime(_ rfc3339: String) -> String {
+        String(rfc3339.replacingOccurrences(of: "T", with: " ").prefix(23))
+    }
+
+    /// "11-30": a chart's axis label over days.
+    static func monthDay(_ micros: Int64) -> String {
+        String(TimeExpressions.format(micros: micros).dropFirst(5).prefix(5))
+    }
+
+    /// "14:05": a chart's axis label within a day or two.
+    static func hourMinute(_ micros: Int64) -> String {
+        String(TimeExpressions.format(micros: micros).dropFirst(11).prefix(5))
+    }
+
+    /// "2026-11-30T140509": a time in a file name (no `:`, which some systems refuse).
+    static func fileStamp(_ micros: Int64) -> String {
+        TimeExpressions.format(micros: micros).prefix(19).replacingOccurrences(of: ":", with: "")
+    }
+
+    /// A span of time as "45s", "12m", "3h 5m", "2d 4h".
+    static func duration(micros: Int64) -> String {
+        let seconds = max(0, micros / 1_000_000)
+        switch seconds {
+        case ..<60: return "\(seconds)s"
+        case ..<3600: return "\(seconds / 60)m"
+        case ..<86_400: return "\(seconds / 3600)h" + (seconds % 3600 / 60 > 0 ? " \(seconds % 3600 / 60)m" : "")
+        default: return "\(seconds / 86_400)d" + (seconds % 86_400 / 3600 > 0 ? " \(seconds % 86_400 / 3600)h" : "")
+        }
     }
 
     /// "5s ago", "3m ago", "2h ago", "4d ago".

@@ -95,9 +95,7 @@ enum SVGChart {
     }
 
     private static func axisLabel(_ micros: Int64, range: TimeRange) -> String {
-        let text = TimeExpressions.format(micros: micros)  // 2026-11-30T14:05:00.000Z
-        let day = String(text.dropFirst(5).prefix(5)), time = String(text.dropFirst(11).prefix(5))
-        return range.lengthMicros > 2 * 86_400_000_000 ? day : time
+        range.lengthMicros > 2 * 86_400_000_000 ? Format.monthDay(micros) : Format.hourMinute(micros)
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
