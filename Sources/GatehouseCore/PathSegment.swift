@@ -5,6 +5,8 @@ public enum PathSegment {
     /// percent-encoded as UTF-8: an id holding `/`, `?`, `#`, `%`, a space or non-ASCII stays one
     /// segment and reads back as itself.
     public static func encode(_ text: some StringProtocol) -> String {
+        // A whole segment `.` or `..` is a dot-segment that a browser resolves away.
+        if text == "." || text == ".." { return String(repeating: "%2E", count: text.count) }
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
@@ -20,7 +22,8 @@ public enum PathSegment {
     }
 
     /// A segment as the router hands it over (still percent-encoded), decoded; a segment that is
-    /// not valid percent-encoded UTF-8 is returned as it came, so a lookup simply finds nothing.
+    /// not valid percent-encoded UTF-8, or holds a control character, is returned as it came, so
+    /// a lookup simply finds nothing.
     public static func decode(_ raw: some StringProtocol) -> String {
         let utf8 = Array(raw.utf8)
         var out: [UInt8] = []
@@ -36,6 +39,8 @@ public enum PathSegment {
                 i += 1
             }
         }
+        // A control byte is no id (and PostgreSQL refuses NUL in text): left encoded, it finds nothing.
+        guard !out.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return String(raw) }
         return String(validating: out, as: UTF8.self) ?? String(raw)
     }
 

@@ -98,6 +98,26 @@ import Testing
         #expect(OverviewPage.budgetBar(use).warn && SpendPage.budgetRow(use, keyNames: [:]).warn)
         #expect(Shown(Self.render("overview", ["budgets": [OverviewPage.budgetBar(use)], "hasBudgets": true])).warned)
     }
+
+    /// A threshold is crossed exactly when the controls write its budget event
+    /// (`used >= threshold × limit`), not by a comparison of rounded percents.
+    @Test func aThresholdIsCrossedWhenTheControlsSayItIs() {
+        for (used, limit, threshold) in [(700_000, 10_000_000, 0.07), (7_000_000, 10_000_000, 0.7), (6_999_999, 10_000_000, 0.7),
+                                         (290_000, 1_000_000, 0.29), (570_000, 1_000_000, 0.57)] as [(Int64, Int64, Double)] {
+            let bar = BudgetBar(name: "b", window: "day", usedMicros: used, limitMicros: limit, softThresholds: [threshold])
+            #expect(bar.thresholdMarks[0].crossed == (Double(used) >= threshold * Double(limit)), "\(used) of \(limit) at \(threshold)")
+            #expect(bar.warn == (Double(used) >= threshold * Double(limit)))
+        }
+    }
+
+    /// An id from a URL is shown as it was in the URL: a stranger's sentence in a link reads as
+    /// an address, not as the console's own words.
+    @Test func aForeignIdIsShownAsInTheLink() {
+        #expect(Format.foreignID("req_01abc-def.9") == "req_01abc-def.9")
+        let spoof = "” Your session expired — sign in at evil.example"
+        #expect(!Format.foreignID(spoof).contains("Your session expired"))
+        #expect(Format.foreignID(String(repeating: "a", count: 500)).count <= 101)
+    }
 }
 
 extension ConsoleConsistencyTests.Shown {

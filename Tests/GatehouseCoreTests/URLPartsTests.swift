@@ -62,7 +62,7 @@ import Testing
 
     @Test func decodesWhatItEncodes() {
         var rng = SystemRandomNumberGenerator()
-        let pool = Array("az09-._~/?#% +é€😀\u{0}")
+        let pool = Array("az09-._~/?#% +é€😀")
         for _ in 0..<2000 {
             let text = String((0..<Int.random(in: 0...20, using: &rng)).map { _ in pool.randomElement(using: &rng)! })
             let segment = PathSegment.encode(text)
@@ -71,5 +71,17 @@ import Testing
         }
         #expect(PathSegment.decode("a+b") == "a+b", "a plus is a plus in a path")
         for broken in ["%", "%2", "%zz", "a%C3", "%FF"] { #expect(PathSegment.decode(broken) == broken, "\(broken)") }
+    }
+
+    /// A NUL or other control byte is no id (PostgreSQL refuses NUL in text: a 503 instead of a
+    /// 404), so it stays encoded and the lookup finds nothing.
+    @Test func controlBytesAreNotDecoded() {
+        for raw in ["a%00", "%00", "a%0Ab", "a%0D%0A", "%7F", "%1B[31m"] { #expect(PathSegment.decode(raw) == raw, "\(raw)") }
+    }
+
+    /// `.` and `..` as a whole segment are dot-segments a browser resolves away: encoded.
+    @Test func dotSegmentsStayIds() {
+        #expect(PathSegment.encode(".") == "%2E" && PathSegment.encode("..") == "%2E%2E")
+        #expect(PathSegment.decode(PathSegment.encode("..")) == ".." && PathSegment.encode("a..b") == "a..b")
     }
 }

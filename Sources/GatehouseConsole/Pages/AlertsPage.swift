@@ -240,7 +240,7 @@ struct AlertsPage: Sendable {
 
     func expireSilence(_ viewer: ConsoleViewer, id: String) async throws -> String {
         guard id.utf8.count <= 100, try await deps.alertStore.expireSilence(id: id, atMicros: TimeExpressions.nowMicros()) else {
-            return Console.url("/alerts", [("error", "No silence has the id \(id.prefix(100)).")]) + "#silences"
+            return Console.url("/alerts", [("error", "No silence has the id \(Format.foreignID(id)).")]) + "#silences"
         }
         try await console.audit(viewer, action: "silence.expire", target: id)
         return Console.url("/alerts", [("ok", "Silence \(id.prefix(8)) expired: the alerts it matched notify again.")]) + "#silences"

@@ -126,7 +126,7 @@ struct IssuesPage: Sendable {
     /// over its latest 1,000 events, its latest events, and the triage buttons.
     func detail(_ id: String, _ input: Console.PageInput) async throws -> Console.PageOutput {
         guard let issue = try await deps.telemetry.issue(id: id) else {
-            throw Console.PageFailure.notFound("No issue has the id “\(id)”. Its events may all have been pruned by retention.")
+            throw Console.PageFailure.notFound("No issue has the id “\(Format.foreignID(id))”. Its events may all have been pruned by retention.")
         }
         let eventID = input.parameters["event"]
         async let position = deps.telemetry.issueEvent(issueID: id, eventID: eventID)
@@ -171,7 +171,7 @@ struct IssuesPage: Sendable {
             return Console.url(back, [("error", "Choose one of unresolved, resolved or ignored.")])
         }
         guard let before = try await deps.telemetry.issue(id: id), try await deps.telemetry.setIssueStatus(id: id, status: status) else {
-            throw GatewayError.notFound("No issue has the id “\(id)”.")
+            throw GatewayError.notFound("No issue has the id “\(Format.foreignID(id))”.")
         }
         let details = String(decoding: try APIJSON.encode(["from": before.status.rawValue, "status": status.rawValue]), as: UTF8.self)
         try await console.audit(viewer, action: "issue.status", target: id, details: details)

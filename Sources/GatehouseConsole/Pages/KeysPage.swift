@@ -130,7 +130,7 @@ struct KeysPage: Sendable {
 
     func detail(_ id: String, _ input: Console.PageInput) async throws -> Console.PageOutput {
         guard id.utf8.count <= 128, let key = try await deps.controls.key(id: id) else {
-            throw Console.PageFailure.notFound("There is no key with id \(id). It may have been typed wrong; revoked keys stay listed on the keys page.")
+            throw Console.PageFailure.notFound("There is no key with id \(Format.foreignID(id)). It may have been typed wrong; revoked keys stay listed on the keys page.")
         }
         let range = input.range
         async let usage = deps.requests.usage(Self.detailQuery(range, keyID: key.id))

@@ -74,7 +74,7 @@ struct LogsPage: Sendable {
         }
         let stamps = timeline.timeline.map { TimeExpressions.rfc3339Micros($0.timestamp) ?? 0 }
         guard let first = stamps.first, let last = stamps.last else {
-            throw Console.PageFailure.notFound("Nothing carries the correlation id “\(id)”: no log line, error or AI call. It may be older than the retention keeps.")
+            throw Console.PageFailure.notFound("Nothing carries the correlation id “\(Format.foreignID(id))”: no log line, error or AI call. It may be older than the retention keeps.")
         }
         let entries = zip(timeline.timeline, stamps).map { TimelineRow($0, offsetMicros: $1 - first, range: input.range) }
         // Links to the searches that find the same id, over the span the timeline covers (a little

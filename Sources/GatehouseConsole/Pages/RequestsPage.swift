@@ -242,11 +242,11 @@ struct RequestsPage: Sendable {
     func detail(_ input: Console.PageInput, id: String) async throws -> Console.PageOutput {
         async let keyNames = Self.keyNames(deps)
         guard id.utf8.count <= 200 else {
-            throw Console.PageFailure.notFound("No AI request has the id “\(String(id.prefix(200)))”. It may be older than the retention period, or the link is wrong.")
+            throw Console.PageFailure.notFound("No AI request has the id “\(Format.foreignID(id))”. It may be older than the retention period, or the link is wrong.")
         }
         async let bodies = deps.requests.bodies(requestID: id)
         guard let r = try await deps.requests.request(id: id) else {
-            throw Console.PageFailure.notFound("No AI request has the id “\(String(id.prefix(200)))”. It may be older than the retention period, or the link is wrong.")
+            throw Console.PageFailure.notFound("No AI request has the id “\(Format.foreignID(id))”. It may be older than the retention period, or the link is wrong.")
         }
         let names = try await keyNames
         let list = Console.url("/requests", input.range.parameters)

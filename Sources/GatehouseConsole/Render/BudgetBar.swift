@@ -38,10 +38,11 @@ struct BudgetBar {
         fraction = String(format: "%.4f", min(use, 1.2))
         low = String(format: "%.2f", sorted.first ?? 0.5)
         high = String(format: "%.2f", sorted.last(where: { $0 < 1 }) ?? 0.8)
-        // Compared in percent, as the thresholds are shown and as the controls' events count them.
-        thresholdMarks = sorted.map { Threshold(label: Format.percent($0), crossed: use * 100 >= $0 * 100) }
-        exhausted = usedMicros >= limitMicros
-        warn = exhausted || sorted.first.map { use * 100 >= $0 * 100 } ?? false
+        // Compared as the controls compare when they write a budget event (`QuotaLedger`).
+        func crossed(_ threshold: Double) -> Bool { limitMicros > 0 && Double(usedMicros) >= threshold * Double(limitMicros) }
+        thresholdMarks = sorted.map { Threshold(label: Format.percent($0), crossed: crossed($0)) }
+        exhausted = limitMicros > 0 && usedMicros >= limitMicros
+        warn = exhausted || sorted.first.map(crossed) ?? false
     }
 
     /// `use` as reported by the controls, under `name` and `window`.

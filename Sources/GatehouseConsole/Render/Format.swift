@@ -3,6 +3,14 @@ import GatehouseCore
 
 /// How numbers, money, durations and times read on the console's pages.
 enum Format {
+    /// An id taken from a URL, for a message: as it was in the link (percent-encoded where it
+    /// holds anything but unreserved ASCII, so a stranger's sentence reads as an address, not as
+    /// the console's words), at most 100 characters.
+    static func foreignID(_ id: String) -> String {
+        let encoded = PathSegment.encode(id)
+        return encoded.count > 100 ? String(encoded.prefix(100)) + "…" : encoded
+    }
+
     /// 1234567 → "1.23M", 12345 → "12.3k", 999 → "999".
     static func count(_ n: Int64) -> String {
         let v = Double(n)
