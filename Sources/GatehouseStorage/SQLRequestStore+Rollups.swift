@@ -68,13 +68,7 @@ extension SQLRequestStore {
     func rollupAggregate(_ query: UsageQuery, plan: RollupPlan, group: UsageGrouping?, bucket: Int64?) async throws
         -> [(key: String?, stats: UsageStats)] {
         var builder = SQLBuilder(dialect: dialect)
-        var keyExpression: String?
-        if let group { keyExpression = groupExpression(group, &builder) }
-        if let bucket {
-            let b1 = builder.bind(.int(bucket)), b2 = builder.bind(.int(bucket))
-            // An integer key: grouping by its text made SQLite format and sort a string per call.
-            keyExpression = "((ts / \(b1)) * \(b2))"
-        }
+        let keyExpression = aggregateKey(group: group, bucket: bucket, &builder)
         let sums = RequestRollups.sumColumns.dropFirst(2).joined(separator: ", ")
         var parts: [String] = []
         for part in plan.parts(plan.level) {

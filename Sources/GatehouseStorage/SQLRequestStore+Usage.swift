@@ -51,18 +51,22 @@ extension SQLRequestStore {
         }
     }
 
+    /// What an aggregate groups by: a grouping's column, a time bucket's start, or nothing.
+    func aggregateKey(group: UsageGrouping?, bucket: Int64?, _ builder: inout SQLBuilder) -> String? {
+        if let bucket {
+            let b1 = builder.bind(.int(bucket)), b2 = builder.bind(.int(bucket))
+            // An integer key: grouping by its text made SQLite format and sort a string per call.
+            return "((ts / \(b1)) * \(b2))"
+        }
+        return group.map { groupExpression($0, &builder) }
+    }
+
     func aggregate(_ query: UsageQuery, plan: RollupPlan?, group: UsageGrouping?, bucket: Int64?, skip: Bool = false) async throws
         -> [(key: String?, stats: UsageStats)] {
         if skip { return [] }
         if let plan { return try await rollupAggregate(query, plan: plan, group: group, bucket: bucket) }
         var builder = SQLBuilder(dialect: dialect)
-        var keyExpression: String?
-        if let group { keyExpression = groupExpression(group, &builder) }
-        if let bucket {
-            let b1 = builder.bind(.int(bucket)), b2 = builder.bind(.int(bucket))
-            // An integer key: grouping by its text made SQLite format and sort a string per call.
-            keyExpression = "((ts / \(b1)) * \(b2))"
-        }
+        let keyExpression = aggregateKey(group: group, bucket: bucket, &builder)
         var conditions = try filterConditions(query.filter, &builder)
         conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
         conditions.append("ts < \(builder.bind(.int(query.toMicros)))")

@@ -133,9 +133,11 @@ import Testing
         let gatehouse = try await GatehouseProcess.start(yaml: "recorder:\n  flush_interval_ms: \(flushInterval)\n")
         defer { if gatehouse.child.isRunning { kill(gatehouse.child.pid, SIGKILL) } }
         let load = Load(baseURL: gatehouse.baseURL, workers: 8, perSecond: 250)
-        let driver = Task { await load.run(for: .seconds(30)) }
-        // The load runs this long before the kill: the test is about a server killed under load.
-        try await Task.sleep(for: .seconds(4))
+        let driver = Task { await load.run(for: .seconds(90)) }
+        // The test is about a server killed under load: it is killed once a few hundred calls
+        // were answered (a fixed sleep got too few on a busy CI machine) and a little after.
+        try await Poll.until("400 calls answered", timeout: .seconds(60), every: .milliseconds(50)) { load.acknowledgedWithTimes.count >= 400 }
+        try await Task.sleep(for: .milliseconds(500))
         let killedAt = ContinuousClock.now
         kill(gatehouse.child.pid, SIGKILL)
         load.stop()
