@@ -28,6 +28,24 @@ import Testing
         #expect(report.totals.latency == nil && store.asked.withLock { $0 } == [true, false])
     }
 
+    /// The latency figures read like the others: a trend against the range before, "new" after
+    /// a range without calls, and none where either range has no percentiles.
+    @Test func latencyHasItsTrend() {
+        var now = UsageStats(), before = UsageStats()
+        now.requests = 10
+        now.latency = LatencyPercentiles(p50: 35_000, p95: 76_000, p99: 90_000)
+        #expect(OverviewPage.latencyKPIs(now: now, before: before).map(\.trend) == ["new in this range", "new in this range"])
+        before.requests = 8
+        before.latency = LatencyPercentiles(p50: 70_000, p95: 76_000, p99: 80_000)
+        let kpis = OverviewPage.latencyKPIs(now: now, before: before)
+        #expect(kpis.map(\.value) == ["35 ms", "76 ms"] && kpis[0].trend == "▼ 50% vs previous" && kpis[0].direction == "down")
+        #expect(kpis[1].trend == "≈ previous range")
+        before.latency = nil
+        #expect(OverviewPage.latencyKPIs(now: now, before: before).map(\.trend) == ["", ""])
+        now.latency = nil
+        #expect(OverviewPage.latencyKPIs(now: now, before: before).map(\.value) == ["–", "–"])
+    }
+
     /// A range too large for SQLite's percentiles still shows its sums, without latency.
     @Test func aRangeTooLargeToRankIsShownWithoutLatency() async throws {
         let store = TooLargeToRank()

@@ -31,6 +31,15 @@ struct OverviewPage: Sendable {
         }
     }
 
+    /// p50 and p95 against the range before: a trend where both ranges have percentiles, "new"
+    /// after a range without calls, none where a range was too large for SQLite to rank.
+    static func latencyKPIs(now: UsageStats, before: UsageStats) -> [KPI] {
+        [("Latency p50", \LatencyPercentiles.p50), ("Latency p95", \LatencyPercentiles.p95)].map { label, percentile in
+            guard let current = now.latency?[keyPath: percentile] else { return KPI(label, "–", 0, nil) }
+            return KPI(label, Format.latency(micros: current), current, before.requests == 0 ? 0 : before.latency?[keyPath: percentile])
+        }
+    }
+
     /// One budget's bar: its name (and the value a per-value budget counts), its window.
     static func budgetBar(_ use: BudgetUse) -> BudgetBar {
         BudgetBar(use, name: use.value.flatMap { $0.isEmpty ? nil : "\(SpendPage.budgetName(use.name)) · \($0)" } ?? SpendPage.budgetName(use.name),
@@ -54,12 +63,7 @@ struct OverviewPage: Sendable {
             KPI("Spend", Format.dollars(t.cost), Double(t.cost.value), Double(p.cost.value)),
             KPI("Tokens", Format.count(t.usage.totalTokens), Double(t.usage.totalTokens), Double(p.usage.totalTokens), goodWhenUp: true),
             KPI("Error rate", Format.percent(rate(t)), rate(t), rate(p)),
-            // A trend only where both ranges have percentiles (a range too large for SQLite's has none).
-            KPI("Latency p50", t.latency.map { Format.latency(micros: $0.p50) } ?? "–", t.latency?.p50 ?? 0,
-                t.latency == nil ? nil : p.latency?.p50),
-            KPI("Latency p95", t.latency.map { Format.latency(micros: $0.p95) } ?? "–", t.latency?.p95 ?? 0,
-                t.latency == nil ? nil : p.latency?.p95),
-        ]
+        ] + Self.latencyKPIs(now: t, before: p)
         let bucket = range.bucketMicros
         let requestChart = SVGChart.columns(now.series.map { .init(startMicros: $0.startMicros, value: Double($0.stats.requests)) },
                                             range: range, bucketMicros: bucket, integral: true) { Format.count(Int64($0)) + " calls" }
