@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "GatehouseStorage",
             dependencies: [
-                "GatehouseCore",
+                "GatehouseCore", "CCompression",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -151,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseAPI", "GatehouseServer",
+                "GatehouseCore", "GatehouseAPI", "GatehouseServer", "GatehouseStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

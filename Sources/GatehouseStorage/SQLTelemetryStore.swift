@@ -313,8 +313,9 @@ public final class SQLTelemetryStore: TelemetryStore {
 
     // MARK: - Storage and retention
 
-    /// Each kind's table, its time column, its row key, and an estimate of a row's size.
-    private static func table(_ kind: TelemetryKind) -> (name: String, key: String, size: String) {
+    /// Each kind's table, its time column, its row key, and an estimate of a row's size
+    /// (`StoreKinds` names its tables from here too).
+    static func table(_ kind: TelemetryKind) -> (name: String, key: String, size: String) {
         switch kind {
         case .requests: ("requests", "id", "200 + LENGTH(COALESCE(error_message, '')) + LENGTH(COALESCE(attempts, ''))")
         case .logs: ("logs", "seq", "64 + LENGTH(message) + LENGTH(CAST(attributes AS TEXT))")

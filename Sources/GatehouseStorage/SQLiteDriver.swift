@@ -179,7 +179,8 @@ final class SQLiteDriver: SQLDriver {
         try await writerLock.withLock { try await writer.close() }
     }
 
-    fileprivate static func run(_ sql: String, _ binds: [SQLValue], on connection: SQLiteConnection) async throws -> [SQLRow] {
+    /// Also `StoreBackup`'s, whose checks run on a connection of their own without deadlines.
+    static func run(_ sql: String, _ binds: [SQLValue], on connection: SQLiteConnection) async throws -> [SQLRow] {
         let rows = try await connection.query(sql, binds.map(Self.encode))
         return rows.map { row in
             var values: [String: SQLValue] = [:]
