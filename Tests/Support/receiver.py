@@ -87,7 +87,21 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200 if path != "/pagerduty" else 202, {"ok": True} if path != "/pagerduty" else {"status": "success", "message": "Event processed"})
 
 
+def exit_with_parent():
+    """A test that never stops this process (a failed expectation, a run killed half-way) must not
+    leave it running for good: it exits once the test process that started it is gone."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
