@@ -103,6 +103,8 @@ struct APIContractTests {
             for match in text.matches(of: pattern) { names.insert(String(text[match.range].dropFirst().dropLast())) }
         }
         #expect(names.count >= 20, "found \(names.sorted())")
+        // Quoted names that are tables, not metrics.
+        names.subtract(["gatehouse_migrations"])
         #expect(names.subtracting(MetricsRegistry.help.keys).sorted() == [], "metrics without HELP text")
     }
 }
