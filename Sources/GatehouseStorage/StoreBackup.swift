@@ -45,22 +45,24 @@ public enum StoreBackup {
             if !overwrite { throw BackupError("\(target.path) exists; pass --force to replace it") }
         }
         let stamp = UUID().uuidString.prefix(8)
-        let snapshot = (directory as NSString).appendingPathComponent(".\(target.lastPathComponent).\(stamp).sqlite.tmp")
-        let compressed = (directory as NSString).appendingPathComponent(".\(target.lastPathComponent).\(stamp).tmp")
+        // Every temporary file matches `.gatehouse-*.tmp` (docs/operations.md): a killed run's
+        // leftovers, a plaintext copy among them, are found and removed by that one pattern.
+        let snapshot = (directory as NSString).appendingPathComponent(".gatehouse-backup-\(stamp).sqlite.tmp")
+        let compressed = (directory as NSString).appendingPathComponent(".gatehouse-backup-\(stamp).gz.tmp")
         defer {
             removeDatabaseFiles(snapshot)
             try? FileManager.default.removeItem(atPath: compressed)
         }
         try await snapshotSQLite(source, into: snapshot, logger: logger)
         let report = try await verify(sqliteFile: snapshot, logger: logger)
-        guard report.ok else { throw BackupError("the snapshot failed its check: " + report.problems.joined(separator: "; ")) }
+        guard report.ok else { throw BackupError("the snapshot failed its check: " + report.problems.joined(separator: "; "), report: report) }
         try Gzip.compress(snapshot, to: compressed)
-        // Checked again just before the rename, which would otherwise replace a file that
-        // appeared meanwhile.
-        if !overwrite, FileManager.default.fileExists(atPath: target.path) {
-            throw BackupError("\(target.path) exists; pass --force to replace it")
+        if overwrite {
+            guard rename(compressed, target.path) == 0 else { throw BackupError("cannot write \(target.path): \(String(cString: strerror(errno)))") }
+        } else {
+            // No check-then-rename: a file that appeared meanwhile is kept.
+            try placeWithoutReplacing(compressed, at: target.path, hint: "; pass --force to replace it")
         }
-        guard rename(compressed, target.path) == 0 else { throw BackupError("cannot write \(target.path): \(String(cString: strerror(errno)))") }
         syncDirectory(directory)
         return report
     }
@@ -92,6 +94,13 @@ public enum StoreBackup {
     /// missing, and checks the result before it takes the database's name. On any failure the
     /// directory is left as it was found (one this call made is removed again).
     public static func restore(from input: String, toDatabaseAt databasePath: String, logger: Logger) async throws -> StoreReport {
+        try await restore(from: input, toDatabaseAt: databasePath, logger: logger, beforePlacing: nil)
+    }
+
+    /// `beforePlacing` runs once the copy has passed its check, just before it takes its name:
+    /// tests make another process's files appear there.
+    static func restore(from input: String, toDatabaseAt databasePath: String, logger: Logger,
+                        beforePlacing: (() throws -> Void)?) async throws -> StoreReport {
         guard isRegularFile(input) else { throw BackupError("there is no backup file at \(input)") }
         let target = URL(fileURLWithPath: databasePath).standardizedFileURL
         let directory = target.deletingLastPathComponent().path
@@ -112,19 +121,23 @@ public enum StoreBackup {
             }
             created = true
         }
-        let temporary = (directory as NSString).appendingPathComponent(".\(target.lastPathComponent).restoring-\(UUID().uuidString.prefix(8))")
+        let temporary = (directory as NSString).appendingPathComponent(".gatehouse-restore-\(UUID().uuidString.prefix(8)).tmp")
         do {
             try Gzip.decompress(input, to: temporary)
             let report = try await verify(sqliteFile: temporary, logger: logger)
-            guard report.ok else { throw BackupError("the restored database failed its check: " + report.problems.joined(separator: "; ")) }
-            guard !FileManager.default.fileExists(atPath: target.path) else { throw BackupError("\(target.path) appeared while restoring; nothing was replaced") }
-            guard rename(temporary, target.path) == 0 else { throw BackupError("cannot write \(target.path): \(String(cString: strerror(errno)))") }
+            guard report.ok else { throw BackupError("the restored database failed its check: " + report.problems.joined(separator: "; "), report: report) }
+            try beforePlacing?()
+            // link() fails on an existing name: a database that appeared meanwhile (a server
+            // started on the directory) is never replaced.
+            try placeWithoutReplacing(temporary, at: target.path)
             syncDirectory(directory)
             removeDatabaseFiles(temporary)  // SQLite removes its -wal and -shm on close; in case it did not
             return report
         } catch {
+            // Only what this run made: its temporary file, and the directory only while empty
+            // (rmdir refuses otherwise), since another process may have put files in it.
             removeDatabaseFiles(temporary)
-            if created { try? FileManager.default.removeItem(atPath: directory) }
+            if created { rmdir(directory) }
             throw error
         }
     }
@@ -134,7 +147,7 @@ public enum StoreBackup {
     /// Decompresses a backup into a temporary file (under `TMPDIR`), checks it and removes it.
     public static func verify(backupFile: String, logger: Logger) async throws -> StoreReport {
         guard isRegularFile(backupFile) else { throw BackupError("there is no backup file at \(backupFile)") }
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-verify-\(UUID().uuidString).sqlite").path
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent(".gatehouse-verify-\(UUID().uuidString.prefix(8)).tmp").path
         defer { removeDatabaseFiles(temporary) }
         try Gzip.decompress(backupFile, to: temporary)
         return try await verify(sqliteFile: temporary, logger: logger)
@@ -169,7 +182,7 @@ public enum StoreBackup {
         }
         let connection: SQLiteConnection
         do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            connection = try await SQLiteConnection.open(storage: .file(path: readOnlyURI(path)), logger: logger)
         } catch {
             return StoreReport.failed(database: "sqlite", problem: "SQLite cannot open it: \(error)")
         }
@@ -202,6 +215,7 @@ public enum StoreBackup {
     /// Schema version, row counts per kind and the newest record's time, on either database.
     static func report(driver: any SQLDriver, database: String, integrity: String?) async throws -> StoreReport {
         let tables: [String]
+        var virtualTables: [String] = []
         if driver.dialect.name == "postgres" {
             // Partitions are counted through their parent.
             tables = try await driver.query("""
@@ -209,7 +223,15 @@ public enum StoreBackup {
                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
                 """, []).compactMap { $0["name"].text }
         } else {
-            tables = try await driver.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'", []).compactMap { $0["name"].text }
+            // A virtual table's rows come from its module's code (a hostile file can name any
+            // module): listed by name, never read.
+            var plain: [String] = []
+            for row in try await driver.query("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'", []) {
+                guard let name = row["name"].text else { continue }
+                let sql = (row["sql"].text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+                if sql.hasPrefix("CREATE VIRTUAL") { virtualTables.append(name) } else { plain.append(name) }
+            }
+            tables = plain
         }
         let present = Set(tables)
         let known = Migrations.all.map(\.version).max() ?? 0
@@ -240,7 +262,24 @@ public enum StoreBackup {
             problems.append("tables missing for schema version \(version): \(missing.joined(separator: ", "))")
         }
         return StoreReport(database: database, integrityCheck: integrity, schemaVersion: version, knownSchemaVersion: Int64(known),
-                           newestRecordMicros: counts.compactMap(\.newestMicros).max(), kinds: counts, problems: problems)
+                           newestRecordMicros: counts.compactMap(\.newestMicros).max(), kinds: counts, virtualTables: virtualTables.sorted(), problems: problems)
+    }
+
+    /// SQLiteNIO opens with SQLITE_OPEN_URI, and `mode=ro` makes the connection read-only from
+    /// the start: no hot journal rolled back, no WAL checkpointed or removed on close (query_only
+    /// alone still lets the open and close write). `%`, `?` and `#` would end or escape the path.
+    static func readOnlyURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var escaped = ""
+        for character in absolute {
+            switch character {
+            case "%": escaped += "%25"
+            case "?": escaped += "%3F"
+            case "#": escaped += "%23"
+            default: escaped.append(character)
+            }
+        }
+        return "file:" + escaped + "?mode=ro"
     }
 
     static func quoted(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
@@ -257,6 +296,16 @@ public enum StoreBackup {
         defer { try? handle.close() }
         let head = try handle.read(upToCount: 16) ?? Data()
         return head == Data("SQLite format 3\0".utf8)
+    }
+
+    /// Gives the file `source` the name `destination` unless that name exists: link() then
+    /// unlink(), since rename() would replace whatever took the name after any check.
+    static func placeWithoutReplacing(_ source: String, at destination: String, hint: String = "; nothing was replaced") throws {
+        guard link(source, destination) == 0 else {
+            if errno == EEXIST { throw BackupError("\(destination) appeared meanwhile\(hint)") }
+            throw BackupError("cannot write \(destination): \(String(cString: strerror(errno)))")
+        }
+        unlink(source)
     }
 
     /// A database file with the journal files SQLite may have left beside it.
@@ -276,7 +325,12 @@ public enum StoreBackup {
 /// A backup, restore or check that cannot go on, in words for the operator.
 public struct BackupError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The report of a copy that was read but failed its check (exit 1 rather than 2).
+    public var report: StoreReport?
+    public init(_ message: String, report: StoreReport? = nil) {
+        self.message = message
+        self.report = report
+    }
     public var description: String { message }
 }
 
@@ -356,6 +410,8 @@ public struct StoreReport: Sendable, Encodable {
     public var knownSchemaVersion: Int64
     public var newestRecordMicros: Int64?
     public var kinds: [KindCount]
+    /// SQLite virtual tables, by name only: not counted, since reading one runs its module.
+    public var virtualTables: [String] = []
     /// Empty when the check passed.
     public var problems: [String]
 
@@ -365,12 +421,12 @@ public struct StoreReport: Sendable, Encodable {
 
     static func failed(database: String, problem: String, integrity: String? = nil) -> StoreReport {
         StoreReport(database: database, integrityCheck: integrity, schemaVersion: 0, knownSchemaVersion: Int64(Migrations.all.map(\.version).max() ?? 0),
-                    newestRecordMicros: nil, kinds: [], problems: [problem])
+                    newestRecordMicros: nil, kinds: [], virtualTables: [], problems: [problem])
     }
 
     enum CodingKeys: String, CodingKey {
         case ok, database, integrityCheck = "integrity_check", schemaVersion = "schema_version", knownSchemaVersion = "known_schema_version"
-        case newestRecord = "newest_record", kinds, problems
+        case newestRecord = "newest_record", kinds, virtualTables = "virtual_tables", problems
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -382,6 +438,7 @@ public struct StoreReport: Sendable, Encodable {
         try c.encode(knownSchemaVersion, forKey: .knownSchemaVersion)
         try c.encode(newestRecordMicros.map(TimeExpressions.format(micros:)), forKey: .newestRecord)
         try c.encode(kinds, forKey: .kinds)
+        try c.encode(virtualTables, forKey: .virtualTables)
         try c.encode(problems, forKey: .problems)
     }
 }
@@ -464,6 +521,11 @@ enum Gzip {
         var buffer = [UInt8](repeating: 0, count: StoreBackup.chunkSize)
         var ended = false
         var total: UInt64 = 0
+        // The SQLite header is checked as soon as its 16 bytes exist, before they are written: a
+        // small gzip of gigabytes of anything else is refused without filling the disk.
+        var head: [UInt8] = []
+        let header = Array("SQLite format 3\0".utf8)
+        let notSQLite = BackupError("\(source) is not a Gatehouse backup: the data in it is not a SQLite database (its first 16 bytes are no SQLite header)")
         while !ended {
             let data = try input.read(upToCount: StoreBackup.chunkSize) ?? Data()
             guard !data.isEmpty else { throw BackupError("\(source) is truncated: the gzip stream ends early (\(total) bytes decompressed)") }
@@ -477,6 +539,10 @@ enum Gzip {
                         stream.avail_out = uInt(out.count)
                         status = inflate(&stream, Z_NO_FLUSH)
                         return out.count - Int(stream.avail_out)
+                    }
+                    if head.count < header.count, produced > 0 {
+                        head += buffer[0..<min(produced, header.count - head.count)]
+                        if head != Array(header[0..<head.count]) { throw notSQLite }
                     }
                     if produced > 0 {
                         try output.write(contentsOf: Data(buffer[0..<produced]))
@@ -502,6 +568,7 @@ enum Gzip {
         if let rest = try input.read(upToCount: 1), !rest.isEmpty {
             throw BackupError("\(source) is damaged: data follows the gzip stream")
         }
+        guard head.count == header.count else { throw notSQLite }
         try output.synchronize()
         completed = true
     }

@@ -18,34 +18,94 @@ enum BackupCommands {
             print(text(report))
         }
         guard report.ok else {
-            if !json { FileHandle.standardError.write(Data("error: the check failed: \(report.problems.joined(separator: "; "))\n".utf8)) }
+            if !json { FileHandle.standardError.write(Data("error: the check failed: \(escaped(report.problems.joined(separator: "; ")))\n".utf8)) }
             throw ExitCode(1)
         }
     }
 
+    /// A command that could not do its job (unusable input, refused target, usage): exit 2, and
+    /// with --json a JSON object too, so a script reads one shape whatever happened. A copy that
+    /// failed its check is a report, exit 1.
+    static func fail(_ error: any Error, doing what: String, json: Bool, heading: String) throws -> Never {
+        if let error = error as? BackupError, let report = error.report {
+            try finish(report, json: json, heading: heading)
+        }
+        let message: String
+        if let error = error as? BackupError {
+            message = error.description
+        } else {
+            message = "\(what) failed: \(Redactor.scrubText(Redactor.maskURLCredentials(String(describing: error))))"
+        }
+        if json { Keys.printJSON(["ok": JSONScalar.bool(false), "error": .text(message)]) }
+        FileHandle.standardError.write(Data("error: \(escaped(message))\n".utf8))
+        throw ExitCode(2)
+    }
+
+    enum JSONScalar: Encodable {
+        case bool(Bool), text(String)
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .bool(let v): try c.encode(v)
+            case .text(let v): try c.encode(v)
+            }
+        }
+    }
+
+    /// Names and messages from the checked file, made safe for a terminal: control characters
+    /// (escape sequences) are shown as \u{…}, never sent.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     static func text(_ report: StoreReport) -> String {
         var lines: [String] = []
-        if let integrity = report.integrityCheck { lines.append("integrity_check  \(integrity)") }
+        if let integrity = report.integrityCheck { lines.append("integrity_check  \(escaped(integrity))") }
         lines.append("schema version   \(report.schemaVersion) (this binary knows up to \(report.knownSchemaVersion))")
         lines.append("newest record    \(report.newestRecordMicros.map(TimeExpressions.format(micros:)) ?? "none")")
         if !report.kinds.isEmpty {
             var table = TextTable(columns: [.init(header: "KIND"), .init(header: "TABLE"), .init(header: "ROWS", alignment: .right), .init(header: "NEWEST")])
             for kind in report.kinds {
-                table.rows.append([.init(text: kind.kind), .init(text: kind.table), .init(text: String(kind.rows)),
+                table.rows.append([.init(text: escaped(kind.kind)), .init(text: escaped(kind.table)), .init(text: String(kind.rows)),
                                    .init(text: kind.newestMicros.map(TimeExpressions.format(micros:)) ?? "")])
             }
             lines.append("")
             lines += table.render().map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }
         }
-        for problem in report.problems { lines.append("problem: \(problem)") }
+        if !report.virtualTables.isEmpty {
+            lines.append("not counted      virtual tables \(report.virtualTables.map(escaped).joined(separator: ", ")) (their module's code is not run)")
+        }
+        for problem in report.problems { lines.append("problem: \(escaped(problem))") }
         lines.append(report.ok ? "check passed" : "check FAILED")
         return lines.joined(separator: "\n")
     }
 
-    /// Store errors in words, without a URL's password.
-    static func failure(_ error: any Error, doing what: String) -> any Error {
-        if let error = error as? BackupError { return CLIError(error.description) }
-        return CLIError("\(what) failed: \(Redactor.scrubText(Redactor.maskURLCredentials(String(describing: error))))")
+    /// The store `serve` would open, from the flags, the `GATEHOUSE_DATA_DIR`/`GATEHOUSE_DATABASE_URL`
+    /// variables and the config file's top-level `data_dir`/`database_url` lines only: a cron backup
+    /// must not need the serving secrets (GATEHOUSE_ENCRYPTION_KEY) or a config valid in every other key.
+    static func storeLocation(_ options: ConfigOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        var yaml: String?
+        if let path = options.configFile ?? environment["GATEHOUSE_CONFIG"] {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
+            }
+            yaml = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { $0.hasPrefix("data_dir:") || $0.hasPrefix("database_url:") }.joined(separator: "\n")
+        }
+        let location = environment.filter { $0.key == "GATEHOUSE_DATA_DIR" || $0.key == "GATEHOUSE_DATABASE_URL" }
+        return try ConfigurationLoader.load(yaml: yaml, environment: location,
+                                            overrides: ConfigOverrides(dataDirectory: options.dataDirectory, databaseURL: options.databaseURL)).resolvedDatabaseURL
     }
 }
 
@@ -64,20 +124,20 @@ struct Backup: AsyncParsableCommand {
     @Flag(help: "Print the backup's report as JSON.") var json = false
 
     func run() async throws {
-        let config: GatehouseConfig
+        let heading = "Backed up to \(output):"
+        let databaseURL: String
         do {
-            config = try options.load()
-        } catch let errors as ConfigErrors {
-            FileHandle.standardError.write(Data("gatehouse: refusing to back up: \(errors)\n".utf8))
-            throw ExitCode(2)
+            databaseURL = try BackupCommands.storeLocation(options)
+        } catch {
+            try BackupCommands.fail(BackupError("refusing to back up: \(error)"), doing: "the backup", json: json, heading: heading)
         }
         let report: StoreReport
         do {
-            report = try await StoreBackup.backup(databaseURL: config.resolvedDatabaseURL, to: output, overwrite: force, logger: BackupCommands.logger)
+            report = try await StoreBackup.backup(databaseURL: databaseURL, to: output, overwrite: force, logger: BackupCommands.logger)
         } catch {
-            throw BackupCommands.failure(error, doing: "the backup")
+            try BackupCommands.fail(error, doing: "the backup", json: json, heading: heading)
         }
-        try BackupCommands.finish(report, json: json, heading: "Backed up to \(output):")
+        try BackupCommands.finish(report, json: json, heading: heading)
     }
 }
 
@@ -93,15 +153,16 @@ struct Restore: AsyncParsableCommand {
 
     func run() async throws {
         // The file `serve --data-dir DIR` opens, named where the configuration names it.
-        let config = try ConfigurationLoader.load(yaml: nil, environment: [:], overrides: ConfigOverrides(dataDirectory: dataDirectory))
-        guard case .sqlite(let path) = DatabaseURL(config.resolvedDatabaseURL) else { throw CLIError("\(dataDirectory) is not a usable data directory") }
+        let heading = "Restored \(input) into \(dataDirectory):"
         let report: StoreReport
         do {
+            let config = try ConfigurationLoader.load(yaml: nil, environment: [:], overrides: ConfigOverrides(dataDirectory: dataDirectory))
+            guard case .sqlite(let path) = DatabaseURL(config.resolvedDatabaseURL) else { throw BackupError("\(dataDirectory) is not a usable data directory") }
             report = try await StoreBackup.restore(from: input, toDatabaseAt: path, logger: BackupCommands.logger)
         } catch {
-            throw BackupCommands.failure(error, doing: "the restore")
+            try BackupCommands.fail(error, doing: "the restore", json: json, heading: heading)
         }
-        try BackupCommands.finish(report, json: json, heading: "Restored \(input) into \(dataDirectory):")
+        try BackupCommands.finish(report, json: json, heading: heading)
     }
 }
 
@@ -111,7 +172,8 @@ struct VerifyBackup: AsyncParsableCommand {
         abstract: "Check a backup file, or a restored database, and print its row counts per kind.",
         discussion: """
             Runs PRAGMA integrity_check (SQLite), reads the schema version and counts the rows of every kind. \
-            Exit status 1 when the check fails or the schema is newer than this binary knows. With --database-url \
+            Exit status 1 when the check fails or the schema is newer than this binary knows, 2 when the input \
+            is unusable (not gzip, cut short, damaged, not a SQLite database) or the command is refused. With --database-url \
             it checks a database in place, read-only (a PostgreSQL database restored with pg_restore, or a SQLite file).
             """)
 
@@ -124,6 +186,7 @@ struct VerifyBackup: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let subject = file ?? Redactor.redactURL(databaseURL ?? "")
         let report: StoreReport
         do {
             if let file {
@@ -132,9 +195,8 @@ struct VerifyBackup: AsyncParsableCommand {
                 report = try await StoreBackup.verify(databaseURL: databaseURL ?? "", logger: BackupCommands.logger)
             }
         } catch {
-            throw BackupCommands.failure(error, doing: "the check")
+            try BackupCommands.fail(error, doing: "the check", json: json, heading: "\(subject):")
         }
-        let subject = file ?? Redactor.redactURL(databaseURL ?? "")
         try BackupCommands.finish(report, json: json, heading: "\(subject):")
     }
 }

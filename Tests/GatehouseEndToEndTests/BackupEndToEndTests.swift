@@ -138,7 +138,7 @@ import Testing
         // Quiet now: a second backup replaces the first only with --force, and restores to the
         // very same usage totals as the server it came from.
         let refused = try await Self.run(["backup", "--data-dir", dataDirectory, "--output", file])
-        #expect(refused.status == 1 && refused.output.contains("exists; pass --force"), "\(refused.output)")
+        #expect(refused.status == 2 && refused.output.contains("exists; pass --force"), "\(refused.output)")
         let forced = try await Self.run(["backup", "--data-dir", dataDirectory, "--output", file, "--force"])
         #expect(forced.status == 0 && forced.output.contains("check passed"), "\(forced.output)")
         let second = work.appendingPathComponent("restored-2").path
@@ -160,7 +160,7 @@ import Testing
         #expect(try await Self.run(["backup", "--data-dir", dataDirectory, "--output", file]).status == 0)
 
         let notEmpty = try await Self.run(["restore", "--input", file, "--data-dir", dataDirectory])
-        #expect(notEmpty.status == 1 && notEmpty.output.contains("error: ") && notEmpty.output.contains("is not empty"), "\(notEmpty.output)")
+        #expect(notEmpty.status == 2 && notEmpty.output.contains("error: ") && notEmpty.output.contains("is not empty"), "\(notEmpty.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dataDirectory).contains("gatehouse.sqlite"))
 
         let whole = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -171,17 +171,17 @@ import Testing
         for (input, words) in [(cut, "truncated"), (garbage, "not a Gatehouse backup")] {
             let target = work.appendingPathComponent("target").path
             let restore = try await Self.run(["restore", "--input", input, "--data-dir", target])
-            #expect(restore.status == 1 && restore.output.contains(words), "\(restore.output)")
+            #expect(restore.status == 2 && restore.output.contains(words), "\(restore.output)")
             #expect(!FileManager.default.fileExists(atPath: target), "a refused restore leaves no directory")
             let verify = try await Self.run(["verify-backup", input])
-            #expect(verify.status == 1 && verify.output.contains(words), "\(verify.output)")
+            #expect(verify.status == 2 && verify.output.contains(words), "\(verify.output)")
         }
 
         let postgres = try await Self.run(["backup", "--database-url", "postgres://gatehouse:hunter2-secret@127.0.0.1:1/gatehouse", "--output", file + ".pg"])
-        #expect(postgres.status == 1 && postgres.output.contains("pg_dump") && !postgres.output.contains("hunter2-secret"), "\(postgres.output)")
+        #expect(postgres.status == 2 && postgres.output.contains("pg_dump") && !postgres.output.contains("hunter2-secret"), "\(postgres.output)")
         #expect(!FileManager.default.fileExists(atPath: file + ".pg"))
 
-        // Random damage through the binary: status 0 or 1, never a crash.
+        // Random damage through the binary: status 0, 1 (failed check) or 2 (unusable), never a crash.
         var seed: UInt64 = 0x5EED_0B0C
         func next() -> UInt64 {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -195,7 +195,7 @@ import Testing
             let path = work.appendingPathComponent("damaged-\(round).gz").path
             try Data(damaged).write(to: URL(fileURLWithPath: path))
             let verify = try await Self.run(["verify-backup", path])
-            #expect(verify.status == 0 || (verify.status == 1 && verify.output.contains("error: ")), "round \(round): \(verify.status)\n\(verify.output)")
+            #expect(verify.status == 0 || ((verify.status == 1 || verify.status == 2) && verify.output.contains("error: ")), "round \(round): \(verify.status)\n\(verify.output)")
         }
     }
 
@@ -236,6 +236,56 @@ import Testing
         try await copy.stop()
 
         let refused = try await Self.run(["backup", "--database-url", target, "--output", work.appendingPathComponent("pg.gz").path])
-        #expect(refused.status == 1 && refused.output.contains("pg_dump"), "\(refused.output)")
+        #expect(refused.status == 2 && refused.output.contains("pg_dump"), "\(refused.output)")
     }
+
+    /// A cron backup needs only the store's location: a configuration whose provider key is
+    /// encrypted (GATEHOUSE_ENCRYPTION_KEY unset) still backs up the database it names.
+    @Test func backupNeedsOnlyTheStoreLocationFromTheConfiguration() async throws {
+        let work = try TestEnvironment.temporaryDirectory()
+        let dataDirectory = work.appendingPathComponent("data").path
+        try await StoreFactory.withOpenedStore(databaseURL: "sqlite://" + dataDirectory + "/gatehouse.sqlite", logger: Logger(label: "test")) { _ in }
+        let config = work.appendingPathComponent("gatehouse.yaml").path
+        try Data("""
+            data_dir: "\(dataDirectory)"
+            providers:
+              - name: openai
+                kind: openai
+                api_key: "enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            """.utf8).write(to: URL(fileURLWithPath: config))
+        let file = work.appendingPathComponent("backup.gz").path
+        let backup = try await Self.run(["backup", "--config", config, "--output", file, "--json"])
+        #expect(backup.status == 0, "\(backup.output)")
+        #expect(FileManager.default.fileExists(atPath: file))
+        #expect((try? Self.json(backup.output))?["ok"] as? Bool == true, "the store the file's data_dir names: \(backup.output)")
+    }
+
+    /// With --json an unusable input is a JSON object too; 1 is a failed check, 2 an unusable file.
+    @Test func unusableInputsAnswerJSONAndStatus2() async throws {
+        let work = try TestEnvironment.temporaryDirectory()
+        let garbage = work.appendingPathComponent("garbage.gz").path
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: URL(fileURLWithPath: garbage))
+        let verify = try await Self.run(["verify-backup", garbage, "--json"])
+        #expect(verify.status == 2, "\(verify.status) \(verify.output)")
+        let braces = verify.output.firstIndex(of: "{").flatMap { start in verify.output.lastIndex(of: "}").map { start...$0 } }
+        let object = try? Self.json(braces.map { String(verify.output[$0]) } ?? verify.output)
+        #expect(object?["ok"] as? Bool == false && (object?["error"] as? String)?.contains("not gzip") == true, "\(verify.output)")
+        let restore = try await Self.run(["restore", "--input", garbage, "--data-dir", work.appendingPathComponent("t").path, "--json"])
+        #expect(restore.status == 2, "\(restore.status) \(restore.output)")
+    }
+
+    /// Table names from the checked file reach the terminal with their control characters
+    /// escaped: a name holding an escape sequence cannot repaint the operator's screen.
+    @Test func tableNamesAreEscapedInTheReport() async throws {
+        let work = try TestEnvironment.temporaryDirectory()
+        let path = work.appendingPathComponent("data/gatehouse.sqlite").path
+        try await StoreFactory.withOpenedStore(databaseURL: "sqlite://" + path, logger: Logger(label: "test")) { _ in }
+        let made = try await ProcessRunner.runAsync("/usr/bin/env", ["sqlite3", path, "CREATE TABLE \"evil\u{1B}[2Jname\"(x); CREATE VIRTUAL TABLE v USING fts5(x);"])
+        #expect(made.status == 0, "\(made.output)")
+        let verify = try await Self.run(["verify-backup", "--database-url", "sqlite://" + path])
+        #expect(verify.status == 0, "\(verify.output)")
+        #expect(!verify.output.contains("\u{1B}") && verify.output.contains("evil\\u{1b}[2Jname"), "\(verify.output.debugDescription)")
+        #expect(verify.output.contains("virtual tables v"), "\(verify.output)")
+    }
+
 }

@@ -162,7 +162,7 @@ import Testing
         let file = directory.appendingPathComponent("backup.sqlite.gz").path
         let original = try await StoreBackup.backup(databaseURL: url, to: file, overwrite: false, logger: Self.logger)
         let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
-        var random = SplitMix64(seed: 0x6A7E_B0C5)
+        var random = SplitMix(state: 0x6A7E_B0C5)
         var outcomes: [String: Int] = [:]
         for round in 0..<600 {
             var bytes = whole
@@ -213,7 +213,7 @@ import Testing
     /// boundary is crossed both ways, and damage past the first chunk is still caught.
     @Test func aLargeStoreStreamsThroughManyChunks() async throws {
         let (url, path, directory) = try await Self.filledSQLite()
-        var random = SplitMix64(seed: 0xB16)
+        var random = SplitMix(state: 0xB16)
         var batches: [[LogRecord]] = []
         for batch in 0..<12 {
             batches.append((0..<1000).map { n in
@@ -253,6 +253,76 @@ import Testing
         await #expect(throws: BackupError.self) { try await StoreBackup.verify(backupFile: damaged.path, logger: Self.logger) }
     }
 
+    /// A server that creates its database in the target while a restore runs keeps it: the
+    /// restore fails, removes only its own temporary file and never replaces or deletes theirs.
+    @Test func aFailedRestoreLeavesFilesItDidNotCreate() async throws {
+        let (url, _, directory) = try await Self.filledSQLite()
+        let file = directory.appendingPathComponent("backup.sqlite.gz").path
+        _ = try await StoreBackup.backup(databaseURL: url, to: file, overwrite: false, logger: Self.logger)
+        let target = directory.appendingPathComponent("restored")
+        let database = target.appendingPathComponent("gatehouse.sqlite").path
+        let refused = await #expect(throws: BackupError.self) {
+            try await StoreBackup.restore(from: file, toDatabaseAt: database, logger: Self.logger) {
+                try Data("theirs".utf8).write(to: URL(fileURLWithPath: database))
+                try Data("their wal".utf8).write(to: URL(fileURLWithPath: database + "-wal"))
+            }
+        }
+        #expect(refused?.message.contains("nothing was replaced") == true, "\(String(describing: refused))")
+        #expect((try? String(contentsOfFile: database, encoding: .utf8)) == "theirs", "their database is neither replaced nor removed")
+        #expect((try? String(contentsOfFile: database + "-wal", encoding: .utf8)) == "their wal")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: target.path).sorted()) ?? []
+        #expect(left == ["gatehouse.sqlite", "gatehouse.sqlite-wal"], "only the restore's own temporary file is removed: \(left)")
+    }
+
+    /// `verify-backup --database-url sqlite://…` is read-only: a WAL database whose last
+    /// transactions are still in its -wal keeps both files as they were (no recovery written, no
+    /// checkpoint on close), and the check still sees those transactions.
+    @Test func verifyingASQLiteDatabaseInPlaceWritesNothing() async throws {
+        let (_, path, directory) = try await Self.filledSQLite()
+        let copy = directory.appendingPathComponent("copy")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        // The copy is taken while sqlite3 holds the database open with frames not checkpointed.
+        let script = "PRAGMA journal_mode=WAL;\nPRAGMA wal_autocheckpoint=0;\nCREATE TABLE extra(x);\nINSERT INTO extra VALUES (1), (2);\n"
+            + ".system cp '\(path)' '\(copy.path)/gatehouse.sqlite' && cp '\(path)-wal' '\(copy.path)/gatehouse.sqlite-wal'\n"
+        let made = try await ProcessRunner.runAsync("/usr/bin/env", ["sqlite3", path], input: Data(script.utf8))
+        #expect(made.status == 0, "\(made.output)")
+        let main = copy.appendingPathComponent("gatehouse.sqlite").path
+        let before = try Data(contentsOf: URL(fileURLWithPath: main)), walBefore = try Data(contentsOf: URL(fileURLWithPath: main + "-wal"))
+        #expect(walBefore.count > 32, "frames are left in the -wal")
+        let report = try await StoreBackup.verify(databaseURL: "sqlite://" + main, logger: Self.logger)
+        #expect(report.rows("extra") == 2, "the -wal's transactions are read: \(report.kinds.map(\.kind))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: main)) == before, "the database file is not written")
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: main + "-wal"))) == walBefore, "the -wal is neither checkpointed nor removed")
+    }
+
+    /// A gzip stream of 200 MB of zeros is refused at its first bytes, not after writing them all.
+    @Test func aDecompressionBombIsRefusedAtItsHeader() async throws {
+        let directory = try TestEnvironment.temporaryDirectory()
+        let bomb = directory.appendingPathComponent("bomb.gz").path
+        let made = try await ProcessRunner.runAsync("/bin/sh", ["-c", "head -c 209715200 /dev/zero | gzip -1 > '\(bomb)'"])
+        #expect(made.status == 0, "\(made.output)")
+        let refused = await #expect(throws: BackupError.self) { try await StoreBackup.verify(backupFile: bomb, logger: Self.logger) }
+        #expect(refused?.message.contains("not a SQLite database") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("its first 16 bytes") == true, "it stops at the header: \(String(describing: refused))")
+        let target = directory.appendingPathComponent("restored")
+        let restore = await #expect(throws: BackupError.self) {
+            try await StoreBackup.restore(from: bomb, toDatabaseAt: target.appendingPathComponent("gatehouse.sqlite").path, logger: Self.logger)
+        }
+        #expect(restore?.message.contains("not a SQLite database") == true, "\(String(describing: restore))")
+        #expect(!FileManager.default.fileExists(atPath: target.path), "the temporary file and the new directory are removed")
+    }
+
+    /// A virtual table runs its module's code when read: a checked file's are not counted (the
+    /// CLI lists them by name), and the rest of the report is still given.
+    @Test func virtualTablesAreNotRead() async throws {
+        let (url, path, _) = try await Self.filledSQLite()
+        let made = try await ProcessRunner.runAsync("/usr/bin/env", ["sqlite3", path, "CREATE VIRTUAL TABLE v USING fts5(x); INSERT INTO v VALUES ('hello');"])
+        #expect(made.status == 0, "\(made.output)")
+        let report = try await StoreBackup.verify(databaseURL: url, logger: Self.logger)
+        #expect(!report.kinds.contains { $0.table == "v" }, "the virtual table is not counted: \(report.kinds.map(\.table))")
+        #expect(report.rows("requests") == 120 && report.integrityCheck == "ok", "\(report.problems)")
+    }
+
     /// `verify-backup --database-url postgres://…`: the same report from PostgreSQL, read-only.
     @Test func aPostgreSQLDatabaseIsCountedInPlace() async throws {
         let url = try Backend.postgres.databaseURL()
@@ -261,18 +331,5 @@ import Testing
         Self.expectFilledCounts(report)
         #expect(report.database == "postgres" && report.integrityCheck == nil)
         #expect(Set(report.kinds.map(\.table)).isSuperset(of: StoreKinds.all.map(\.table)), "every table of the schema is counted")
-    }
-}
-
-/// A small seeded generator, so a failing round can be run again.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
