@@ -38,8 +38,7 @@ struct BudgetBar {
         fraction = String(format: "%.4f", min(use, 1.2))
         low = String(format: "%.2f", sorted.first ?? 0.5)
         high = String(format: "%.2f", sorted.last(where: { $0 < 1 }) ?? 0.8)
-        // Compared as the controls compare when they write a budget event (`QuotaLedger`).
-        func crossed(_ threshold: Double) -> Bool { limitMicros > 0 && Double(usedMicros) >= threshold * Double(limitMicros) }
+        func crossed(_ threshold: Double) -> Bool { SoftThresholds.isCrossed(threshold, usedMicros: usedMicros, limitMicros: limitMicros) }
         thresholdMarks = sorted.map { Threshold(label: Format.percent($0), crossed: crossed($0)) }
         exhausted = limitMicros > 0 && usedMicros >= limitMicros
         warn = exhausted || sorted.first.map(crossed) ?? false

@@ -182,6 +182,12 @@ public enum SoftThresholds {
         }
         return fractions.count == values.count ? fractions : nil
     }
+
+    /// Whether `usedMicros` of a `limitMicros` budget has crossed `threshold` (a fraction): the
+    /// rule that writes a budget event, and the one every page that shows a budget draws by.
+    public static func isCrossed(_ threshold: Double, usedMicros: Int64, limitMicros: Int64) -> Bool {
+        limitMicros > 0 && Double(usedMicros) >= threshold * Double(limitMicros)
+    }
 }
 
 /// A budget crossing a soft threshold (or its hard limit) in one window.

@@ -246,8 +246,8 @@ public final class QuotaLedger: Sendable {
                 }
             }
             for count in counts {
-                guard let list = thresholds[count.counter], count.limit > 0 else { continue }
-                for t in list where Double(count.used) >= t * Double(count.limit) {
+                guard let list = thresholds[count.counter] else { continue }
+                for t in list where SoftThresholds.isCrossed(t, usedMicros: count.used, limitMicros: count.limit) {
                     let percent = Int(saturating: (t * 100).rounded())
                     let id = "\(count.counter)|\(count.windowStartMicros)|\(percent)"
                     guard crossed.withLock({ $0.insert(id).inserted }) else { continue }
