@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/onevcat/Rainbow.git", from: "4.2.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -145,6 +147,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                // HTTPS without a proxy (tls_cert_file), reloaded on SIGHUP; HTTP/2 by ALPN.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                // HTTP/2 frames: an idle connection's unanswered PING closes it (TLSServer.swift).
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -156,6 +165,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Rainbow", package: "Rainbow"),
             ],
             swiftSettings: strict
@@ -187,6 +197,9 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseAPI", "GatehouseHTTP", "GatehouseServer", "GatehouseStorage", "GatehouseTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // The deployment manifests' tests parse compose and Kubernetes YAML.
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

@@ -24,6 +24,8 @@ command -v chromium >/dev/null || need+=(chromium)
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 # deploy/systemd/gatehouse.service is checked by systemd-analyze.
 [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
+# deploy/compose/nginx.conf is checked and run in front of two instances (nginx -t, then for real).
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

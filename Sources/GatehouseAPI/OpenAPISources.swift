@@ -2395,7 +2395,8 @@ paths:
       summary: A job calling in (its heartbeat is up while pings keep coming)
       description: |
         Open to anyone, unless the heartbeat has a `token`: then it is needed, as `?token=` or
-        `Authorization: Bearer`. The body, if any, is ignored.
+        `Authorization: Bearer`. The body, if any, is ignored. The scheduled backups' built-in
+        heartbeat (`gatehouse-backup`) takes no pings over HTTP: 403 `built_in_heartbeat`.
       tags: [probes]
       security: []
       parameters:
@@ -2408,6 +2409,7 @@ paths:
             application/json:
               schema: { $ref: '#/components/schemas/HeartbeatReceipt' }
         '401': { $ref: '#/components/responses/HeartbeatUnauthorized' }
+        '403': { $ref: '#/components/responses/BuiltInHeartbeat' }
         '404': { $ref: '#/components/responses/NotFound' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/heartbeats/{name}/ping:
@@ -2427,6 +2429,7 @@ paths:
             application/json:
               schema: { $ref: '#/components/schemas/HeartbeatReceipt' }
         '401': { $ref: '#/components/responses/HeartbeatUnauthorized' }
+        '403': { $ref: '#/components/responses/BuiltInHeartbeat' }
         '404': { $ref: '#/components/responses/NotFound' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
 components:
@@ -2445,6 +2448,11 @@ components:
   responses:
     HeartbeatUnauthorized:
       description: The heartbeat has a token and it was missing or wrong (`code` is `invalid_heartbeat_token`).
+      content:
+        application/json:
+          schema: { $ref: '#/components/schemas/Error' }
+    BuiltInHeartbeat:
+      description: The heartbeat is Gatehouse's own (`gatehouse-backup`) and takes no pings over HTTP (`code` is `built_in_heartbeat`).
       content:
         application/json:
           schema: { $ref: '#/components/schemas/Error' }

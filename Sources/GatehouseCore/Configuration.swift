@@ -5,6 +5,10 @@ import Foundation
 public struct GatehouseConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// PEM certificate chain and its private key. Both set: Gatehouse serves HTTPS itself and
+    /// rereads them on SIGHUP; neither: plain HTTP (for a proxy that terminates TLS).
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
     public var dataDirectory = "./gatehouse-data"
     /// `sqlite:///path/file.sqlite` or `postgres://user:pass@host:port/db`; nil means SQLite in `dataDirectory`.
     public var databaseURL: String?
@@ -12,12 +16,17 @@ public struct GatehouseConfig: Sendable, Equatable {
     public var logLevel: LogLevel = .info
     /// 32 bytes, base64 or hex; encrypts provider keys at rest.
     public var encryptionKey: String?
+    /// `serve` applies pending schema migrations before it listens. Off where a separate step
+    /// runs `gatehouse migrate` (a Kubernetes Job): then a server on an older schema refuses to start.
+    public var migrateOnStart = true
     public var gateway = GatewaySettings()
     public var recorder = RecorderSettings()
     public var controls = ControlSettings()
     public var telemetry = TelemetrySettings()
     public var alerts = AlertSettings()
     public var metrics = MetricsSettings()
+    /// Scheduled backups of the SQLite store (`backups:`); nil: none.
+    public var backups: BackupSettings?
     /// Browser origins allowed to call Gatehouse (CORS); empty: no CORS headers at all.
     public var corsAllowedOrigins: [String] = []
     public var providers: [ProviderConfig] = []

@@ -61,6 +61,7 @@ public enum ConfigurationLoader {
         applyOverrides(overrides, to: &config, errors: &errors)
         decryptProviderKeys(in: &config, errors: &errors)
         addDefaultProviders(to: &config, environment: environment)
+        addBackupMonitor(to: &config)
         errors += validate(config)
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         return config
@@ -71,8 +72,14 @@ public enum ConfigurationLoader {
         if let v = env["GATEHOUSE_PORT"] {
             if let port = Int(v) { config.port = port } else { errors.append(.init(key: "GATEHOUSE_PORT", problem: "\"\(v)\" is not a port number")) }
         }
+        if let v = env["GATEHOUSE_TLS_CERT_FILE"], !v.isEmpty { config.tlsCertFile = v }
+        if let v = env["GATEHOUSE_TLS_KEY_FILE"], !v.isEmpty { config.tlsKeyFile = v }
         if let v = env["GATEHOUSE_DATA_DIR"] { config.dataDirectory = v }
         if let v = env["GATEHOUSE_DATABASE_URL"], !v.isEmpty { config.databaseURL = v }
+        // Turns scheduled backups on with their defaults when the file has no `backups:`.
+        if let v = env["GATEHOUSE_BACKUP_DIR"], !v.isEmpty {
+            if config.backups == nil { config.backups = BackupSettings(directory: v) } else { config.backups?.directory = v }
+        }
         if let v = env["GATEHOUSE_LOG_FORMAT"] { setEnum(v, key: "GATEHOUSE_LOG_FORMAT", into: &config.logFormat, errors: &errors) }
         if let v = env["GATEHOUSE_LOG_LEVEL"] { setEnum(v, key: "GATEHOUSE_LOG_LEVEL", into: &config.logLevel, errors: &errors) }
         if let v = env["GATEHOUSE_ENCRYPTION_KEY"], !v.isEmpty { config.encryptionKey = v }
@@ -82,6 +89,13 @@ public enum ConfigurationLoader {
             case "1", "true", "yes", "on": config.metrics.requireToken = true
             case "0", "false", "no", "off": config.metrics.requireToken = false
             default: errors.append(.init(key: "GATEHOUSE_METRICS_REQUIRE_TOKEN", problem: "\"\(v)\" is not true or false"))
+            }
+        }
+        if let v = env["GATEHOUSE_MIGRATE"], !v.isEmpty {
+            switch v.lowercased() {
+            case "1", "true", "yes", "on": config.migrateOnStart = true
+            case "0", "false", "no", "off": config.migrateOnStart = false
+            default: errors.append(.init(key: "GATEHOUSE_MIGRATE", problem: "\"\(v)\" is not true or false"))
             }
         }
         if let v = env["GATEHOUSE_CORS_ORIGINS"], !v.isEmpty {
@@ -140,10 +154,19 @@ public enum ConfigurationLoader {
         var errors: [ConfigError] = []
         if config.host.isEmpty { errors.append(.init(key: "host", problem: "must not be empty")) }
         if !(0...65535).contains(config.port) { errors.append(.init(key: "port", problem: "\(config.port) is outside 0…65535")) }
+        // Whether the files exist and pair up is checked where they are opened (TLSFiles), which
+        // check-config and serve both run; here only that one is not given without the other.
+        switch (config.tlsCertFile, config.tlsKeyFile) {
+        case (.some, nil): errors.append(.init(key: "tls_key_file", problem: "is required when tls_cert_file is set (GATEHOUSE_TLS_KEY_FILE)"))
+        case (nil, .some): errors.append(.init(key: "tls_cert_file", problem: "is required when tls_key_file is set (GATEHOUSE_TLS_CERT_FILE)"))
+        default: break
+        }
         if let url = config.databaseURL, DatabaseURL(url) == nil {
             errors.append(.init(key: "database_url", problem: "\(Redactor.redactURL(url)) is not a sqlite:// or postgres:// URL"))
         }
-        if let key = config.encryptionKey, EncryptionKeyParser.parse(key) == nil {
+        if let key = config.encryptionKey, isPlaceholder(key) {
+            errors.append(.init(key: "encryption_key", problem: "is an example's placeholder; generate one: openssl rand -base64 32, or leave it unset (GATEHOUSE_ENCRYPTION_KEY)"))
+        } else if let key = config.encryptionKey, EncryptionKeyParser.parse(key) == nil {
             errors.append(.init(key: "encryption_key", problem: "must be 32 bytes, written as 44 base64 or 64 hex characters"))
         }
         let g = config.gateway
@@ -224,6 +247,7 @@ public enum ConfigurationLoader {
         errors += validateControls(config.controls)
         errors += YAMLReader.validateTelemetry(config.telemetry)
         errors += YAMLReader.validateAlerts(config.alerts)
+        errors += validateBackups(config)
         for origin in config.corsAllowedOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             errors.append(.init(key: "cors_allowed_origins", problem: "\"\(origin)\" is not an origin such as https://app.example.com (or *)"))
         }
@@ -237,10 +261,19 @@ public enum ConfigurationLoader {
 }
 
 extension ConfigurationLoader {
+    /// The examples' stand-ins (`replace-with-…` in deploy/, `change-me`): long enough to pass the
+    /// length check, so a copy left unedited would otherwise start with a secret everyone knows.
+    static func isPlaceholder(_ secret: String) -> Bool {
+        let lowered = secret.trimmingCharacters(in: .whitespaces).lowercased()
+        return ["replace-with-", "change-me", "changeme", "change_me"].contains { lowered.hasPrefix($0) }
+    }
+
     static func validateControls(_ c: ControlSettings) -> [ConfigError] {
         var errors: [ConfigError] = []
         if let token = c.adminToken, token.count < 16 {
             errors.append(.init(key: "admin_token", problem: "must be at least 16 characters (GATEHOUSE_ADMIN_TOKEN)"))
+        } else if let token = c.adminToken, isPlaceholder(token) {
+            errors.append(.init(key: "admin_token", problem: "is an example's placeholder; generate one: openssl rand -hex 32 (GATEHOUSE_ADMIN_TOKEN)"))
         }
         var ids = Set<String>()
         for (i, rule) in (c.rateLimits + c.budgets).enumerated() where !ids.insert(rule.id).inserted {

@@ -19,11 +19,14 @@ extension GatehouseConfig {
         var root: [(String, Node)] = [
             ("host", Y.text(host)),
             ("port", Y.number(port)),
+            ("tls_cert_file", tlsCertFile.map(Y.text) ?? Y.null),
+            ("tls_key_file", tlsKeyFile.map(Y.text) ?? Y.null),
             ("data_dir", Y.text(dataDirectory)),
             ("database_url", Y.text(Redactor.redactURL(resolvedDatabaseURL))),
             ("log_format", Y.word(logFormat.rawValue)),
             ("log_level", Y.word(logLevel.rawValue)),
             ("encryption_key", optionalSecret(encryptionKey)),
+            ("migrate_on_start", Y.bool(migrateOnStart)),
             ("cors_allowed_origins", Y.sequence(corsAllowedOrigins.map(Y.text), style: .flow)),
             ("gateway", Y.mapping([
                 ("max_request_body_bytes", Y.number(gateway.maxRequestBodyBytes)),
@@ -69,6 +72,10 @@ extension GatehouseConfig {
             return (Y.text(a.alias), target)
         }, .implicit, .block)))
         root.append(("metrics", Y.mapping([("require_token", Y.bool(metrics.requireToken))])))
+        root.append(("backups", backups.map { b in
+            flow([("dir", Y.text(b.directory)), ("interval", Y.word(TimeExpressions.formatDuration(micros: Int64(b.intervalSeconds) * 1_000_000))),
+                  ("keep", Y.number(b.keep))])
+        } ?? Y.null))
         let slow = telemetry.slow, retention = telemetry.retention
         let kinds = TelemetryKind.allCases
         root.append(("telemetry", Y.mapping([
@@ -169,12 +176,14 @@ enum RedactedYAML {
 
     /// Why a value is empty, next to it (the emitter writes no comments; these lines are ours).
     static let notes: [String: String] = [
+        "tls_cert_file: null": "plain HTTP: TLS is terminated in front of Gatehouse, if at all",
         "cors_allowed_origins: []": "no CORS headers: browsers on other origins cannot call",
         "api_key: null": "caller's own credential is passed through",
         "projects: []": "open mode: ingest takes logs and events without a key",
         "routes: []": "every alert goes to default_receiver",
         "default_receiver: null": "alerts no route matches are recorded, not sent",
         "admin_token: null": "admin API off",
+        "backups: null": "no scheduled backups",
         "prices: []": "shipped table only",
     ]
 

@@ -248,7 +248,7 @@ public enum TimeExpressions {
     }
 
     /// The Gregorian date `days` after 1970-01-01 (valid for every Int64 day count a timestamp gives).
-    static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = days + 719_468
         let era = floorDivide(z, 146_097)
         let dayOfEra = z - era * 146_097

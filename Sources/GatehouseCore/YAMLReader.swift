@@ -4,12 +4,16 @@ import Foundation
 /// wrongly typed value with its path instead of stopping at the first.
 struct YAMLReader {
     var errors: [ConfigError]
+    /// Monitors Gatehouse adds itself (the scheduled backups' heartbeat), which rules may name.
+    var builtInMonitors: Set<String> = []
 
     mutating func apply(root: Any, to config: inout GatehouseConfig, environment: [String: String]) {
         guard let map = mapping(root, at: "(file)") else { return }
-        check(map, at: "", allowed: ["host", "port", "data_dir", "database_url", "log_format", "log_level",
+        check(map, at: "", allowed: ["host", "port", "tls_cert_file", "tls_key_file", "data_dir", "database_url", "log_format", "log_level",
                                       "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
-                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins", "metrics"])
+                                      "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins", "metrics", "migrate_on_start", "backups"])
+        if let b = map["backups"] { config.backups = readBackups(b) }
+        if map["backups"] != nil || !(environment["GATEHOUSE_BACKUP_DIR"] ?? "").isEmpty { builtInMonitors.insert(BackupSettings.heartbeatName) }
         if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
         readControls(map, into: &config.controls)
         if let t = map["telemetry"] { readTelemetry(t, into: &config.telemetry) }
@@ -17,11 +21,14 @@ struct YAMLReader {
         if let v = strings(map["cors_allowed_origins"], at: "cors_allowed_origins") { config.corsAllowedOrigins = v }
         if let v = string(map["host"], at: "host") { config.host = v }
         if let v = int(map["port"], at: "port") { config.port = v }
+        if let v = string(map["tls_cert_file"], at: "tls_cert_file") { config.tlsCertFile = v }
+        if let v = string(map["tls_key_file"], at: "tls_key_file") { config.tlsKeyFile = v }
         if let v = string(map["data_dir"], at: "data_dir") { config.dataDirectory = v }
         if let v = string(map["database_url"], at: "database_url") { config.databaseURL = v }
         if let v = string(map["log_format"], at: "log_format") { ConfigurationLoader.setEnum(v, key: "log_format", into: &config.logFormat, errors: &errors) }
         if let v = string(map["log_level"], at: "log_level") { ConfigurationLoader.setEnum(v, key: "log_level", into: &config.logLevel, errors: &errors) }
         if let v = string(map["encryption_key"], at: "encryption_key") { config.encryptionKey = v }
+        if let v = bool(map["migrate_on_start"], at: "migrate_on_start") { config.migrateOnStart = v }
 
         if let g = map["gateway"].flatMap({ mapping($0, at: "gateway") }) {
             check(g, at: "gateway", allowed: ["max_request_body_bytes", "upstream_timeout_seconds", "stream_idle_timeout_seconds", "client_disconnect_grace_seconds", "connect_timeout_seconds", "trust_forwarded_for",

@@ -136,7 +136,7 @@ public struct Gateway: Sendable {
         meter.stream = inbound.stream
         let subject = CallSubject(route: route, requestedModel: meter.requestedModel, key: key,
                                   credentialFingerprint: key == nil ? meter.keyID : nil,
-                                  clientIP: config.gateway.trustForwardedFor ? Self.forwardedClientIP(request.headers) ?? context.clientIP : context.clientIP,
+                                  clientIP: context.clientIP,
                                   userID: meter.userID, properties: meter.properties)
         let candidates: [RoutedModel]
         do {
@@ -457,14 +457,6 @@ public struct Gateway: Sendable {
         return nil
     }
 
-    /// The first address of `X-Forwarded-For`, else `X-Real-IP`.
-    static func forwardedClientIP(_ headers: HTTPFields) -> String? {
-        if let list = headers[.xForwardedFor], let first = list.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !first.isEmpty {
-            return String(first.prefix(64))
-        }
-        return headers[.xRealIP].map { String($0.trimmingCharacters(in: .whitespaces).prefix(64)) }
-    }
-
     static func dialectMismatch(route: GatewayRoute, provider: ProviderConfig) -> String? {
         switch (route.dialect, provider.kind) {
         case (.anthropic, .openAI), (.anthropic, .openAICompatible), (.anthropic, .azure):
@@ -521,6 +513,4 @@ extension HTTPField.Name {
     static let gatehouseCapture = Self("Gatehouse-Capture")!
     static let heliconeCache = Self("Helicone-Cache")!
     static let heliconeRateLimitPolicy = Self("Helicone-RateLimit-Policy")!
-    static let xForwardedFor = Self("X-Forwarded-For")!
-    static let xRealIP = Self("X-Real-IP")!
 }

@@ -10,7 +10,8 @@ public struct GatehouseRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `CorrelationMiddleware` before any route runs.
     public var correlationID: String
-    /// The TCP peer's address (the `ip` scope of rate limits).
+    /// The client's address: the TCP peer's, or the forwarded one behind a trusted proxy
+    /// (`ClientAddressMiddleware`). The `ip` scope of rate limits and the sign-in throttle count by it.
     public var clientIP: String?
     /// The client's connection: closed by a route whose response can no longer be delivered (a
     /// client that stopped reading would otherwise hold a write, and its request, forever).

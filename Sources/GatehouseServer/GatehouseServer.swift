@@ -36,6 +36,8 @@ public struct GatehouseServer: Sendable {
     public static func build(config: GatehouseConfig, logger: Logger,
                              onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> GatehouseServer {
         _ = MetricsRegistry.bootstrap()
+        // Before the store opens: a certificate that cannot be served stops the start here.
+        let tls = try await Self.tlsServing(config, logger: logger)
         let opened = try await StoreFactory.open(databaseURL: config.resolvedDatabaseURL, logger: logger)
         let recorder = Recorder(store: opened.store, settings: config.recorder, logger: logger)
 
@@ -62,6 +64,7 @@ public struct GatehouseServer: Sendable {
                               keepBodies: { bodyRecorder.offer($0) })
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
+        router.add(middleware: ClientAddressMiddleware(trustForwardedFor: config.gateway.trustForwardedFor))
         router.add(middleware: CORSAllowList(origins: config.corsAllowedOrigins))
         router.add(middleware: HTTPMetricsMiddleware())
         // Every route is registered with the access it needs (`APIRouter`); the check runs on the
@@ -111,7 +114,7 @@ public struct GatehouseServer: Sendable {
         let store = opened.store
         var application = Application(
             responder: router.buildResponder(),
-            server: Self.httpServer(config),
+            server: Self.httpServer(config, tls: tls.context),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "gatehouse"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? config.port) },
             logger: logger)
@@ -125,16 +128,37 @@ public struct GatehouseServer: Sendable {
         // sync's final report, then the recorder's flush, then the pool.
         let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
         let sessionPruner = ConsoleSessionPruner(accounts: opened.accounts, logger: logger)
+        // A written backup pings its built-in heartbeat; a failed one turns it DOWN at once, and
+        // the heartbeat's rule raises the alert.
+        let alertStore = opened.alerts
+        let backups = config.backups.map { settings in
+            ScheduledBackupService(settings: settings, databaseURL: config.resolvedDatabaseURL, logger: logger) { at, failure in
+                if let failure {
+                    await probes.heartbeatFailed(BackupSettings.heartbeatName, atMicros: at, error: failure)
+                } else {
+                    try await alertStore.recordHeartbeat(name: BackupSettings.heartbeatName, atMicros: at)
+                }
+            }
+        }
         // Alert evaluation stops before deliveries, which stop before the HTTP client closes.
         // Migrations need the PostgreSQL pool running, which starts with the service group; every
         // service that touches the store, and the application, starts only once they are done.
         let gate = MigrationGate()
         let storeUsers: [any Service] = [recorder, bodyRecorder, logRecorder, eventRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
-        let services: [any Service] = opened.services + [MigrationService(migrate: { try await store.migrate() }, gate: gate),
+            + (backups.map { [$0] } ?? [])
+            + (opened.store.partitionMaintenance(logger: logger).map { [$0] } ?? [])
+        // Told not to migrate (a separate `gatehouse migrate` step owns the schema), it only
+        // checks the version, so pods of a rollout never race that step or each other.
+        let migrateOnStart = config.migrateOnStart
+        let migrate: @Sendable () async throws -> Void = {
+            if migrateOnStart { try await store.migrate() } else { try await store.requireCurrentSchema() }
+        }
+        let services: [any Service] = opened.services + [MigrationService(migrate: migrate, gate: gate),
                                                          HTTPClientService(client: httpClient)]
-            + storeUsers.map { AfterMigrations(service: $0, gate: gate) }
+            + storeUsers.map { AfterMigrations(service: $0, gate: gate) } + [tls.reloader]
         return GatehouseServer(config: config, store: opened.store, recorder: recorder,
-                               application: AfterMigrations(service: application, gate: gate), routes: api.routes, routesWithoutAccess: routesWithoutAccess,
+                               application: AfterMigrations(service: BoundedDrain(service: application, limit: Self.httpDrainLimit, logger: logger), gate: gate),
+                               routes: api.routes, routesWithoutAccess: routesWithoutAccess,
                                services: services, closeStore: opened.close, logger: logger)
     }
 

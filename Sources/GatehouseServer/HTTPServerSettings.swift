@@ -12,9 +12,13 @@ extension GatehouseServer {
     /// head or body — is closed (a slow client cannot hold a connection open for ever), and the
     /// 400s the HTTP parser answers carry a JSON error body like every other error.
     public static func httpServer(_ config: GatehouseConfig) -> HTTPServerBuilder {
-        .http1(configuration: .init(
-            additionalChannelHandlers: [ParserErrorBodyHandler()],
-            idleTimeout: .seconds(Int64(config.gateway.clientIdleTimeoutSeconds))))
+        .http1(configuration: http1Configuration(config))
+    }
+
+    /// Also each HTTP/2 stream's configuration when Gatehouse serves TLS (`TLSServer.swift`).
+    static func http1Configuration(_ config: GatehouseConfig) -> HTTP1Channel.Configuration {
+        .init(additionalChannelHandlers: [ParserErrorBodyHandler()],
+              idleTimeout: .seconds(Int64(config.gateway.clientIdleTimeoutSeconds)))
     }
 }
 

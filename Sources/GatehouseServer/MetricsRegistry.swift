@@ -37,6 +37,8 @@ public enum MetricsRegistry {
         "gatehouse_ai_request_duration_seconds": "Whole AI call duration including streaming, by provider and model.",
         "gatehouse_ai_time_to_first_token_seconds": "Time from request to the first response byte from the provider.",
         "gatehouse_recorder_queue_depth": "Request records waiting to be written to the store.",
+        "gatehouse_tls_reloads_total": "Certificate reloads on SIGHUP, by result (ok, failed: the previous certificate stays in use).",
+        "gatehouse_tls_certificate_expiry_timestamp_seconds": "When the certificate being served expires (Unix time).",
         "gatehouse_recorder_dropped_records_total": "Request records dropped because the recorder queue was full.",
         "gatehouse_recorder_written_records_total": "Request records written to the store.",
         "gatehouse_recorder_write_failures_total": "Failed batch writes to the store (each retried).",
@@ -53,6 +55,8 @@ public enum MetricsRegistry {
         "gatehouse_probe_duration_seconds": "Duration of the probe's last check.",
         "gatehouse_probe_checks_total": "Probe checks, by probe and result.",
         "gatehouse_heartbeat_up": "1 while the heartbeat arrives on time, 0 once it is late.",
+        "gatehouse_backups_total": "Scheduled backups, by result (success, failure).",
+        "gatehouse_backup_last_success_timestamp_seconds": "Unix time of the last scheduled backup written.",
     ]
 
     /// The exposition text with `# HELP` lines added before each known metric's `# TYPE`.

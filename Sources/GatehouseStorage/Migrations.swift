@@ -13,7 +13,7 @@ struct Migration: Sendable {
     func statements(for dialect: any SQLDialect) -> [String] { dialect.name == "postgres" ? postgres : sqlite }
 }
 
-enum Migrations {
+public enum Migrations {
     static let all: [Migration] = [
         Migration(
             version: 1, name: "request records",
@@ -101,7 +101,7 @@ enum Migrations {
             // AUTOINCREMENT: a log's seq is never reused, even after retention empties the table (a tail resumes by seq).
             sqlite: telemetryTables(bigint: "INTEGER", json: "TEXT", jsonDefault: "'{}'", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"),
             postgres: telemetryTables(bigint: "BIGINT", json: "JSONB", jsonDefault: "'{}'::jsonb", serial: "BIGSERIAL PRIMARY KEY") + [
-                // Retention deletes by age; partitions come when measurements ask for them (docs/architecture.md).
+                // Retention deletes by age here; version 10 partitions the table by day.
                 "CREATE INDEX logs_attributes ON logs USING GIN (attributes jsonb_path_ops)",
             ]),
         Migration(
@@ -133,6 +133,24 @@ enum Migrations {
             version: 9, name: "console at scale: request and probe rollups, sort, probe and issue-user indexes, body sizes",
             sqlite: consoleAtScale(sqlite: true),
             postgres: consoleAtScale(sqlite: false)),
+        Migration(
+            // Issue 12: months of data on PostgreSQL, with retention dropping whole days instead of
+            // deleting rows. SQLite keeps its plain tables.
+            version: 10, name: "PostgreSQL: requests, logs and error events partitioned by day",
+            sqlite: [],
+            postgres: DayPartitions.migration()),
+        Migration(
+            // An event's id and project, unique, in a table not partitioned by time: a retried
+            // event may carry another `ts`, which the partitioned table's key includes. SQLite's
+            // error_events keeps its (project, event_id) key.
+            version: 11, name: "PostgreSQL: error event ids, to store each event once",
+            sqlite: [],
+            postgres: [
+                "CREATE TABLE error_event_ids (project TEXT NOT NULL, event_id TEXT NOT NULL, ts BIGINT NOT NULL, PRIMARY KEY (project, event_id))",
+                "INSERT INTO error_event_ids (project, event_id, ts) SELECT project, event_id, MIN(ts) FROM error_events GROUP BY project, event_id",
+                // Retention deletes the ids with their events, by age.
+                "CREATE INDEX error_event_ids_ts ON error_event_ids (ts)",
+            ]),
     ]
 
     /// Half-hourly and daily request rollups and hourly probe rollups (backfilled from the calls and
@@ -381,20 +399,25 @@ enum Migrations {
         ]
     }
 
+    /// The schema version this binary migrates to.
+    public static var newestVersion: Int64 { Int64(all.map(\.version).max() ?? 0) }
+
     /// Applies every migration newer than the database's version, each in its own transaction,
-    /// and returns the versions applied. It logs the run: a migration that fills a new table
+    /// and says what it did. It logs the run: a migration that fills a new table
     /// from a large one can take minutes, during which the server does not listen yet.
     @discardableResult
     static func apply(to driver: any SQLDriver, migrations: [Migration] = all,
-                      logger: Logger = Logger(label: "gatehouse.storage")) async throws -> [Int] {
+                      logger: Logger = Logger(label: "gatehouse.storage")) async throws -> MigrationRun {
         let applied = AppliedVersions()
         try await driver.withMigrationLock { driver in
             _ = try await driver.query(
                 "CREATE TABLE IF NOT EXISTS gatehouse_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)", [])
             let rows = try await driver.query("SELECT COALESCE(MAX(version), 0) AS version FROM gatehouse_migrations", [])
             let current = rows.first?["version"].int ?? 0
+            // Read under the lock: a run that waited for another reports where that one left it.
+            await applied.start(at: current)
             if let newest = migrations.map(\.version).max(), current > Int64(newest) {
-                throw StoreError.unavailable("the database is at schema version \(current), newer than this binary knows (\(newest)); upgrade Gatehouse")
+                throw SchemaNotCurrent(current: current, needed: Int64(newest))
             }
             let pending = migrations.sorted(by: { $0.version < $1.version }).filter { $0.version > current }
             guard let target = pending.last?.version else { return }
@@ -416,11 +439,53 @@ enum Migrations {
                 await applied.add(migration.version)
             }
         }
-        return await applied.versions
+        let from = await applied.from, versions = await applied.versions
+        return MigrationRun(from: from, to: versions.last.map(Int64.init) ?? from, applied: versions)
     }
 
     private actor AppliedVersions {
+        var from: Int64 = 0
         var versions: [Int] = []
+        func start(at version: Int64) { from = version }
         func add(_ v: Int) { versions.append(v) }
+    }
+
+    /// The database's schema version, read without changing anything: 0 for a database no
+    /// Gatehouse has migrated yet (no `gatehouse_migrations` table).
+    static func currentVersion(of driver: any SQLDriver) async throws -> Int64 {
+        let exists = driver.dialect.name == "postgres"
+            ? "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'gatehouse_migrations'"
+            : "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'gatehouse_migrations'"
+        guard try await driver.query(exists, []).first?["n"].int ?? 0 > 0 else { return 0 }
+        return try await driver.query("SELECT COALESCE(MAX(version), 0) AS version FROM gatehouse_migrations", []).first?["version"].int ?? 0
+    }
+
+    /// For a server told not to migrate: the schema must be exactly the one this binary knows.
+    static func requireCurrent(_ driver: any SQLDriver) async throws {
+        let current = try await currentVersion(of: driver)
+        if current != newestVersion { throw SchemaNotCurrent(current: current, needed: newestVersion) }
+    }
+}
+
+/// What one `Migrations.apply` found and did; `applied` is empty when the schema was current.
+public struct MigrationRun: Sendable, Equatable {
+    public var from: Int64
+    public var to: Int64
+    public var applied: [Int]
+}
+
+/// A server started without migrating found a schema other than its own.
+public struct SchemaNotCurrent: Error, CustomStringConvertible, Sendable {
+    public var current: Int64
+    public var needed: Int64
+    public var description: String {
+        current < needed
+            ? "the database is at schema version \(current) and this Gatehouse needs \(needed), and migrations on start are off "
+                + "(--no-migrate, GATEHOUSE_MIGRATE=false or migrate_on_start: false): run `gatehouse migrate` with the same store options first"
+            // Refused, never run on: this binary cannot tell whether the newer versions kept
+            // what it reads and writes (no compatibility record exists).
+            : "the database is at schema version \(current), newer than this Gatehouse knows (\(needed)): a newer release migrated it. "
+                + "Run that release (or newer), or roll back by restoring the backup taken before the upgrade "
+                + "(docs/deployment.md, \"Rollback\")"
     }
 }

@@ -53,10 +53,18 @@ final class PostgresDriver: SQLDriver {
         var query: Duration = .seconds(30)
         var transaction: Duration = .seconds(15)
         /// The whole migration run, the advisory lock wait included, after a connection that
-        /// may take longer to come at startup.
-        var migration: Duration = .seconds(600)
+        /// may take longer to come at startup. Nil: no deadline (`gatehouse migrate`, whose
+        /// copy of a big store may take longer than any bound a server start should have).
+        var migration: Duration? = .seconds(600)
+        /// Waiting for the first connection at startup (migrating or checking the schema): the
+        /// database may be failing over or starting alongside the servers.
         var migrationLease: Duration = .seconds(60)
     }
+
+    /// The migration lock's key: instances and `gatehouse migrate` runs take it in turn.
+    static let migrationLockKey: Int64 = 7263591034
+    /// Says what a migration waits for even when the driver's own logger is silenced (the CLI).
+    private static let progress = Logger(label: "gatehouse.storage")
 
     init(client: PostgresClient, logger: Logger, timeouts: Timeouts = Timeouts()) {
         self.client = client
@@ -103,18 +111,46 @@ final class PostgresDriver: SQLDriver {
     }
 
     func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws {
-        let logger = self.logger
-        try await withConnection(timeout: timeouts.migration, leaseTimeout: timeouts.migrationLease) { connection in
+        let logger = self.logger, key = Self.migrationLockKey
+        let waiting = WaitingFlag()
+        let seconds = timeouts.migration?.components.seconds ?? 0
+        // The deadline closes the connection: what was underway rolls back with it.
+        let timedOut: @Sendable () -> String = {
+            waiting.isSet
+                ? "the migration did not finish within \(seconds) seconds: it was still waiting for another migration to release the lock"
+                : "the migration did not finish within \(seconds) seconds and was rolled back"
+        }
+        try await withConnection(timeout: timeouts.migration ?? Self.noDeadline, leaseTimeout: timeouts.migrationLease, timedOut: timedOut) { connection in
             // A session-level advisory lock: concurrent instances wait here, then see the
-            // migrations the first one applied.
-            try await Self.run("SELECT pg_advisory_lock(7263591034)", [], on: connection, logger: logger)
+            // migrations the first one applied. Tried first, so a wait is said out loud.
+            let free = try await Self.collect(try await connection.query(Self.makeQuery("SELECT pg_try_advisory_lock(\(key)) AS locked", []), logger: logger))
+            if free.first?["locked"].int != 1 {
+                waiting.set(true)
+                Self.progress.notice("waiting for another migration to finish (it holds the migration lock)",
+                                     metadata: ["advisory_lock": "\(key)"])
+                try await Self.run("SELECT pg_advisory_lock(\(key))", [], on: connection, logger: logger)
+                waiting.set(false)
+                Self.progress.notice("the other migration finished; checking the schema")
+            }
             do {
                 try await body(ConnectionDriver(connection: connection, logger: logger))
-                try await Self.run("SELECT pg_advisory_unlock(7263591034)", [], on: connection, logger: logger)
+                try await Self.run("SELECT pg_advisory_unlock(\(key))", [], on: connection, logger: logger)
             } catch {
-                if !connection.isClosed { _ = try? await Self.run("SELECT pg_advisory_unlock(7263591034)", [], on: connection, logger: logger) }
+                if !connection.isClosed { _ = try? await Self.run("SELECT pg_advisory_unlock(\(key))", [], on: connection, logger: logger) }
                 throw error
             }
+        }
+    }
+
+    /// A century: a deadline that never comes, for calls that must not have one.
+    private static let noDeadline: Duration = .seconds(100 * 365 * 24 * 3600)
+
+    /// Runs `body` on one connection, waiting for it as long as a migration does: the schema
+    /// check of a server that does not migrate must outlast a failover as migrating does.
+    func withStartupConnection<T: Sendable>(_ body: @escaping @Sendable (any SQLDriver) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await withConnection(timeout: timeouts.query, leaseTimeout: timeouts.migrationLease) { connection in
+            try await body(ConnectionDriver(connection: connection, logger: logger))
         }
     }
 
@@ -122,7 +158,7 @@ final class PostgresDriver: SQLDriver {
 
     /// Leases a connection and runs `body` on it, within the deadlines; errors come out as
     /// `StoreError.unavailable` (no connection, no answer, connection lost) or `DatabaseError`.
-    private func withConnection<T: Sendable>(timeout: Duration, leaseTimeout: Duration? = nil,
+    private func withConnection<T: Sendable>(timeout: Duration, leaseTimeout: Duration? = nil, timedOut: (@Sendable () -> String)? = nil,
                                              _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let current = LeasedConnection()
         let client = self.client
@@ -130,7 +166,7 @@ final class PostgresDriver: SQLDriver {
         do {
             return try await Deadline.run(lease, timeoutError: {
                 current.everLeased
-                    ? StoreError.unavailable("PostgreSQL did not answer within \(timeout); the connection was closed")
+                    ? StoreError.unavailable(timedOut?() ?? "PostgreSQL did not answer within \(timeout); the connection was closed")
                     : StoreError.unavailable("no PostgreSQL connection within \(lease)")
             }, onTimeout: {
                 current.close()
@@ -292,4 +328,11 @@ private final class LeasedConnection: Sendable {
     func close() {
         if let connection = state.withLock({ $0.connection }) { PostgresDriver.closeSoon(connection) }
     }
+}
+
+/// Whether a migration is waiting for the lock, for the words of its time-out.
+private final class WaitingFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set(_ newValue: Bool) { value.store(newValue, ordering: .relaxed) }
 }

@@ -76,8 +76,9 @@ public final class SQLRequestStore: RequestStore {
             }
             rows.append("(" + placeholders.joined(separator: ", ") + ")")
         }
-        // A record id is unique: re-inserting a batch after an ambiguous failure must not duplicate.
-        let sql = "INSERT INTO requests (\(Self.columns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING"
+        // A record is unique (by id; on PostgreSQL by id and time, its day partitions' key, which a
+        // retry carries unchanged): re-inserting a batch after an ambiguous failure must not duplicate.
+        let sql = "INSERT INTO requests (\(Self.columns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING"
         return SQLStatement(sql, builder.binds)
     }
 

@@ -114,11 +114,14 @@ public final class SQLTelemetryStore: TelemetryStore {
     static let eventColumns = ["event_id", "project", "issue_id", "ts", "severity", "type", "value", "title", "culprit", "release",
                                "environment", "correlation_id", "user_key", "document"]
 
+    /// Stores each event once and counts it into its issue once, however often and from however
+    /// many instances at once an SDK sends it (it retries after a timeout). An event is stored
+    /// only if its (project, event_id) was new, in the statement that claims it, so two inserts of
+    /// it racing cannot both see it missing: on PostgreSQL the claim is a row of
+    /// `error_event_ids` (the partitioned table's key includes `ts`, and a retry of an event
+    /// without a timestamp has another); on SQLite it is error_events' own key.
     public func insertErrorEvents(_ events: [ErrorEvent]) async throws {
-        guard !events.isEmpty else { return }
-        // An SDK may send an event again after a timeout; it must not count twice.
-        let known = try await existingEventKeys(events)
-        var seen = known
+        var seen = Set<String>()
         let fresh = events.filter { seen.insert($0.project + "\u{0}" + $0.eventID).inserted }
         guard !fresh.isEmpty else { return }
         var statements: [SQLStatement] = []
@@ -129,24 +132,31 @@ public final class SQLTelemetryStore: TelemetryStore {
                 .text(event.type), .text(event.value), .text(event.title), .text(event.culprit), Self.text(event.release),
                 Self.text(event.environment), Self.text(event.correlationID), Self.text(event.userKey), .text(event.documentJSON),
             ]
-            let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
-            statements.append(SQLStatement("INSERT INTO error_events (\(Self.eventColumns.joined(separator: ", "))) VALUES (\(placeholders)) ON CONFLICT DO NOTHING", b.binds))
-            statements.append(issueUpsert(event))
+            let columns = Self.eventColumns.joined(separator: ", ")
+            if dialect.name == "postgres" {
+                let claim = [b.bind(.text(event.project)), b.bind(.text(event.eventID)), b.bind(.int(event.timestampMicros))].joined(separator: ", ")
+                let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
+                let upsert = issueUpsert(event, from: "FROM stored", &b)
+                statements.append(SQLStatement("""
+                    WITH claimed AS (INSERT INTO error_event_ids (project, event_id, ts) VALUES (\(claim)) ON CONFLICT DO NOTHING RETURNING 1),
+                    stored AS (INSERT INTO error_events (\(columns)) SELECT \(placeholders) FROM claimed ON CONFLICT DO NOTHING RETURNING 1)
+                    \(upsert)
+                    """, b.binds))
+            } else {
+                let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
+                statements.append(SQLStatement("INSERT INTO error_events (\(columns)) VALUES (\(placeholders)) ON CONFLICT DO NOTHING", b.binds))
+                // Counted only if the insert just before stored it (one writer: nothing runs between).
+                var u = SQLBuilder(dialect: dialect)
+                statements.append(SQLStatement(issueUpsert(event, from: "WHERE changes() = 1", &u), u.binds))
+            }
         }
         try await driver.transaction(statements)
     }
 
-    private func existingEventKeys(_ events: [ErrorEvent]) async throws -> Set<String> {
-        var b = SQLBuilder(dialect: dialect)
-        let ids = Set(events.map(\.eventID)).map { b.bind(.text($0)) }.joined(separator: ", ")
-        let rows = try await driver.query("SELECT project, event_id FROM error_events WHERE event_id IN (\(ids))", b.binds)
-        return Set(rows.map { ($0["project"].text ?? "") + "\u{0}" + ($0["event_id"].text ?? "") })
-    }
-
     /// Creates the event's issue or counts the event into it. A resolved issue that happens again
     /// becomes unresolved and is marked as a regression; an ignored one stays ignored.
-    private func issueUpsert(_ e: ErrorEvent) -> SQLStatement {
-        var b = SQLBuilder(dialect: dialect)
+    /// `source` ends the SELECT of the event's values: the rows it is counted for.
+    private func issueUpsert(_ e: ErrorEvent, from source: String, _ b: inout SQLBuilder) -> String {
         let values = [
             b.bind(.text(e.issueID)), b.bind(.text(e.project)), b.bind(.text(e.title)), b.bind(.text(e.type)), b.bind(.text(e.culprit)),
             b.bind(.int(Int64(e.level.severity))), b.bind(.int(e.timestampMicros)), b.bind(.int(e.timestampMicros)), b.bind(Self.text(e.release)),
@@ -154,7 +164,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         let d = dialect
         let sql = """
             INSERT INTO issues (id, project, title, type, culprit, severity, status, regressed, first_seen, last_seen, event_count, last_release)
-            VALUES (\(values[0]), \(values[1]), \(values[2]), \(values[3]), \(values[4]), \(values[5]), 'unresolved', 0, \(values[6]), \(values[7]), 1, \(values[8]))
+            SELECT \(values[0]), \(values[1]), \(values[2]), \(values[3]), \(values[4]), \(values[5]), 'unresolved', 0, \(values[6]), \(values[7]), 1, \(values[8]) \(source)
             ON CONFLICT (id) DO UPDATE SET
                 event_count = issues.event_count + 1,
                 first_seen = \(d.least("issues.first_seen", "excluded.first_seen")),
@@ -166,7 +176,7 @@ public final class SQLTelemetryStore: TelemetryStore {
                 regressed = CASE WHEN issues.status = 'resolved' THEN 1 ELSE issues.regressed END,
                 status = CASE WHEN issues.status = 'resolved' THEN 'unresolved' ELSE issues.status END
             """
-        return SQLStatement(sql, b.binds)
+        return sql
     }
 
     private static let issueSelect = """
@@ -342,8 +352,10 @@ public final class SQLTelemetryStore: TelemetryStore {
             let oldest = try await driver.query("SELECT MIN(ts) AS oldest FROM \(t.name)", []).first?["oldest"].int
             var planner: (rows: Int64, bytes: Int64)?
             if dialect.name == "postgres" {
+                // A partitioned table is the sum of its partitions (the parent itself holds no rows).
                 let row = try await driver.query("""
-                    SELECT CAST(reltuples AS BIGINT) AS estimate, pg_table_size(oid) AS bytes FROM pg_class WHERE oid = to_regclass(\(dialect.placeholder(1)))
+                    SELECT CAST(SUM(GREATEST(reltuples, 0)) AS BIGINT) AS estimate, CAST(SUM(pg_table_size(oid)) AS BIGINT) AS bytes FROM pg_class
+                    WHERE oid = to_regclass(\(dialect.placeholder(1))) OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(\(dialect.placeholder(1))))
                     """, [.text(t.name)]).first
                 planner = (row?["estimate"].int ?? -1, row?["bytes"].int ?? 0)
             }
@@ -371,14 +383,53 @@ public final class SQLTelemetryStore: TelemetryStore {
         return result
     }
 
+    /// On PostgreSQL, whole day partitions older than the cutoff are dropped (after any older row
+    /// elsewhere is deleted), then what is left before it is deleted row by row: rows of the
+    /// default partition, and those of the day the cutoff falls in. Retention's cutoffs fall on
+    /// day boundaries there (`retentionStepMicros`), so it deletes no partition's rows.
     public func prune(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int {
+        var removed = 0
+        if dialect.name == "postgres", DayPartitions.isPartitioned(kind) {
+            removed = try await DayPartitions.dropPartitions(of: Self.table(kind).name, before: beforeMicros, batch: batch, driver: driver) {
+                try await self.deleteOldest(kind, beforeMicros: $0, batch: batch)
+            }
+        }
+        if removed < batch { removed += try await deleteOldest(kind, beforeMicros: beforeMicros, batch: batch - removed) }
+        if kind == .requests { try await pruneRollups(beforeMicros: beforeMicros) }
+        if kind == .errors, dialect.name == "postgres" { try await pruneEventIDs(beforeMicros: beforeMicros, batch: batch) }
+        return removed
+    }
+
+    /// Deletes the ids of events older than the cutoff (`insertErrorEvents`), in batches: a day
+    /// partition dropped at once leaves a day of them. An id is dated by its event's `ts`, so the
+    /// two go together.
+    private func pruneEventIDs(beforeMicros: Int64, batch: Int) async throws {
+        while true {
+            let deleted = try await driver.query("""
+                WITH doomed AS (DELETE FROM error_event_ids WHERE (project, event_id) IN
+                    (SELECT project, event_id FROM error_event_ids WHERE ts < $1 LIMIT $2) RETURNING 1)
+                SELECT COUNT(*) AS n FROM doomed
+                """, [.int(beforeMicros), .int(Int64(batch))]).first?["n"].int ?? 0
+            if deleted < batch { return }
+        }
+    }
+
+    public func retentionStepMicros(_ kind: TelemetryKind) -> Int64 {
+        dialect.name == "postgres" && DayPartitions.isPartitioned(kind) ? DayPartitions.dayMicros : 1
+    }
+
+    /// Deletes up to `batch` of the oldest rows before `beforeMicros`.
+    private func deleteOldest(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int {
         let t = Self.table(kind)
         var b = SQLBuilder(dialect: dialect)
+        let before = b.bind(.int(beforeMicros))
         // Oldest first: what is left is then all newer than what went, which the request rollups rely on.
-        let selection = "SELECT \(t.key) FROM \(t.name) WHERE ts < \(b.bind(.int(beforeMicros))) ORDER BY ts LIMIT \(b.bind(.int(Int64(batch))))"
-        let deleted = try await deleteCounting(t, selection: selection, binds: b.binds)
-        if kind == .requests { try await pruneRollups(beforeMicros: beforeMicros) }
-        return deleted
+        let selection = "SELECT \(t.key) FROM \(t.name) WHERE ts < \(before) ORDER BY ts LIMIT \(b.bind(.int(Int64(batch))))"
+        let count = try await driver.query("SELECT COUNT(*) AS n FROM (\(selection)) doomed", b.binds).first?["n"].int ?? 0
+        guard count > 0 else { return 0 }
+        // The bound on ts again: on PostgreSQL it keeps the DELETE to the partitions before the cutoff.
+        try await driver.transaction([SQLStatement("DELETE FROM \(t.name) WHERE ts < \(before) AND \(t.key) IN (\(selection))", b.binds)])
+        return Int(count)
     }
 
     /// Deletes the request rollup slots (half hours and days) that hold no call any more: those
@@ -408,13 +459,6 @@ public final class SQLTelemetryStore: TelemetryStore {
         let cutoffSQL = "SELECT ts FROM \(t.name) ORDER BY ts DESC LIMIT 1 OFFSET \(b.bind(.int(keep)))"
         guard let cutoff = try await driver.query(cutoffSQL, b.binds).first?["ts"].int else { return 0 }
         return try await prune(kind, beforeMicros: cutoff + 1, batch: batch)
-    }
-
-    private func deleteCounting(_ t: (name: String, key: String, size: String), selection: String, binds: [SQLValue]) async throws -> Int {
-        let before = try await driver.query("SELECT COUNT(*) AS n FROM (\(selection)) doomed", binds).first?["n"].int ?? 0
-        guard before > 0 else { return 0 }
-        try await driver.transaction([SQLStatement("DELETE FROM \(t.name) WHERE \(t.key) IN (\(selection))", binds)])
-        return Int(before)
     }
 
     // MARK: - Helpers

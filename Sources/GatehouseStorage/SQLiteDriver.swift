@@ -139,9 +139,17 @@ final class SQLiteDriver: SQLDriver {
             try Task.checkCancellation()
             _ = try await writer.query("COMMIT", [])
         } catch {
-            _ = try? await writer.query("ROLLBACK", [])
+            await Self.rollback(writer)
             throw error
         }
+    }
+
+    /// ROLLBACK even when the caller was cancelled (its deadline passed): NIOThreadPool skips
+    /// work whose task is cancelled, which would leave the writer inside the transaction and
+    /// fail every later BEGIN ("cannot start a transaction within a transaction"). A task of
+    /// its own does not inherit the cancellation.
+    private static func rollback(_ connection: SQLiteConnection) async {
+        await Task { _ = try? await connection.query("ROLLBACK", []) }.value
     }
 
     /// Runs `body` inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock serializes
@@ -154,7 +162,7 @@ final class SQLiteDriver: SQLDriver {
                     try await body(LockedWriter(connection: writer))
                     _ = try await writer.query("COMMIT", [])
                 } catch {
-                    _ = try? await writer.query("ROLLBACK", [])
+                    await Self.rollback(writer)
                     throw error
                 }
             }

@@ -4,6 +4,7 @@ import GatehouseCore
 import Logging
 import PostgresNIO
 import SQLiteNIO
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,7 +24,10 @@ public enum StoreBackup {
     /// Writes a compressed snapshot of the SQLite database of `databaseURL` to `output`, checks
     /// the snapshot and returns its report. The file appears whole or not at all (a temporary
     /// file beside it, renamed once synced). PostgreSQL is refused: `pg_dump` does it better.
-    public static func backup(databaseURL: String, to output: String, overwrite: Bool, logger: Logger) async throws -> StoreReport {
+    /// `temporaryName` names the temporary files (`.gatehouse-NAME-….tmp`), so their writer can
+    /// find a killed run's leftovers.
+    public static func backup(databaseURL: String, to output: String, overwrite: Bool, temporaryName: String = "backup",
+                              logger: Logger) async throws -> StoreReport {
         let source: String
         switch DatabaseURL(databaseURL) {
         case .sqlite(let path): source = path
@@ -47,16 +51,26 @@ public enum StoreBackup {
         let stamp = UUID().uuidString.prefix(8)
         // Every temporary file matches `.gatehouse-*.tmp` (docs/operations.md): a killed run's
         // leftovers, a plaintext copy among them, are found and removed by that one pattern.
-        let snapshot = (directory as NSString).appendingPathComponent(".gatehouse-backup-\(stamp).sqlite.tmp")
-        let compressed = (directory as NSString).appendingPathComponent(".gatehouse-backup-\(stamp).gz.tmp")
+        let snapshot = (directory as NSString).appendingPathComponent(".gatehouse-\(temporaryName)-\(stamp).sqlite.tmp")
+        let compressed = (directory as NSString).appendingPathComponent(".gatehouse-\(temporaryName)-\(stamp).gz.tmp")
         defer {
             removeDatabaseFiles(snapshot)
             try? FileManager.default.removeItem(atPath: compressed)
         }
+        // Cancelling the task abandons the backup between steps and between compressed chunks
+        // (the server's shutdown must not wait for a backup of a large store); the temporary
+        // files go with it.
         try await snapshotSQLite(source, into: snapshot, logger: logger)
+        try Task.checkCancellation()
         let report = try await verify(sqliteFile: snapshot, logger: logger)
+        try Task.checkCancellation()
         guard report.ok else { throw BackupError("the snapshot failed its check: " + report.problems.joined(separator: "; "), report: report) }
-        try Gzip.compress(snapshot, to: compressed)
+        let abandoned = AbandonFlag()
+        try await withTaskCancellationHandler {
+            try await onOwnThread { try Gzip.compress(snapshot, to: compressed, abandonIf: abandoned.isSet) }
+        } onCancel: {
+            abandoned.set()
+        }
         if overwrite {
             guard rename(compressed, target.path) == 0 else { throw BackupError("cannot write \(target.path): \(String(cString: strerror(errno)))") }
         } else {
@@ -65,6 +79,23 @@ public enum StoreBackup {
         }
         syncDirectory(directory)
         return report
+    }
+
+    /// Runs blocking `work` (compressing a whole store takes a minute for a GB) on a thread of its
+    /// own: never on an event loop, which the server's tasks run on, nor on the thread pool that
+    /// every SQLite query shares.
+    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result(catching: work)) }
+            thread.name = "gatehouse-backup"
+            thread.start()
+        }
+    }
+
+    /// Closes `connection` even when the task was cancelled: NIOThreadPool skips a cancelled
+    /// task's work, and an open connection would be leaked (and trap in debug builds).
+    static func closeEvenIfCancelled(_ connection: SQLiteConnection) async {
+        await Task { try? await connection.close() }.value
     }
 
     /// `VACUUM INTO` on a connection of its own: it reads in one transaction (WAL: beside the
@@ -81,9 +112,10 @@ public enum StoreBackup {
         do {
             _ = try await connection.query("PRAGMA busy_timeout=30000", [])
             _ = try await connection.query("VACUUM INTO ?1", [.text(destination)])
-            try await connection.close()
+            await closeEvenIfCancelled(connection)
         } catch {
-            try? await connection.close()
+            await closeEvenIfCancelled(connection)
+            if error is CancellationError { throw error }
             throw BackupError("cannot copy \(source): \(error)")
         }
     }
@@ -202,11 +234,11 @@ public enum StoreBackup {
             } else {
                 result = StoreReport.failed(database: "sqlite", problem: "integrity_check: \(integrity)", integrity: integrity)
             }
-            try await connection.close()
+            await closeEvenIfCancelled(connection)
             return result
         } catch {
-            try? await connection.close()
-            if error is BackupError { throw error }
+            await closeEvenIfCancelled(connection)
+            if error is BackupError || error is CancellationError { throw error }
             // Corruption integrity_check did not get to (or that stops it) is a finding too.
             return StoreReport.failed(database: "sqlite", problem: "SQLite cannot read it: \(error)", integrity: "\(error)")
         }
@@ -458,10 +490,18 @@ struct SingleSQLiteConnection: SQLDriver {
     func close() async throws { try await connection.close() }
 }
 
+/// Set once, from a cancellation handler, and read by work on another thread.
+final class AbandonFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    @Sendable func isSet() -> Bool { flag.load(ordering: .relaxed) }
+}
+
 /// gzip files through zlib, a chunk at a time.
 enum Gzip {
     /// Compresses `source` into a new file `destination` (created 0600, synced).
-    static func compress(_ source: String, to destination: String) throws {
+    /// `abandonIf` is asked before each chunk; when true the compression stops with a CancellationError.
+    static func compress(_ source: String, to destination: String, abandonIf: @Sendable () -> Bool = { false }) throws {
         guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError("cannot read \(source)") }
         defer { try? input.close() }
         let output = try createExclusively(destination)
@@ -474,6 +514,7 @@ enum Gzip {
         var buffer = [UInt8](repeating: 0, count: StoreBackup.chunkSize)
         var finished = false
         while !finished {
+            if abandonIf() { throw CancellationError() }
             let data = try input.read(upToCount: StoreBackup.chunkSize) ?? Data()
             let flush = data.isEmpty ? Z_FINISH : Z_NO_FLUSH
             try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in

@@ -23,6 +23,10 @@ public enum StoreFactory {
     /// For PostgreSQL the pool's `run()` has to be going while migrations run, so it is started
     /// in `runTask`'s scope by the caller: use `withStore` where no ServiceGroup exists.
     public static func open(databaseURL: String, logger: Logger) async throws -> OpenedStore {
+        try await open(databaseURL: databaseURL, logger: logger, postgresTimeouts: PostgresDriver.Timeouts())
+    }
+
+    static func open(databaseURL: String, logger: Logger, postgresTimeouts: PostgresDriver.Timeouts) async throws -> OpenedStore {
         guard let url = DatabaseURL(databaseURL) else {
             throw StoreError.unavailable("unsupported database URL \(Redactor.redactURL(databaseURL))")
         }
@@ -33,7 +37,7 @@ public enum StoreFactory {
                                accounts: SQLAccountStore(driver: driver), services: [], close: { try await driver.close() }, kind: "sqlite")
         case .postgres(let text):
             let client = PostgresClient(configuration: try PostgresDriver.configuration(fromURL: text), backgroundLogger: logger)
-            let driver = PostgresDriver(client: client, logger: logger)
+            let driver = PostgresDriver(client: client, logger: logger, timeouts: postgresTimeouts)
             return OpenedStore(store: SQLRequestStore(driver: driver), controls: SQLControlStore(driver: driver), telemetry: SQLTelemetryStore(driver: driver), alerts: SQLAlertStore(driver: driver),
                                accounts: SQLAccountStore(driver: driver), services: [PostgresService(client: client, driver: driver, logger: logger)],
                                close: {}, kind: "postgres")
@@ -52,15 +56,37 @@ public enum StoreFactory {
         try await withOpenedStore(databaseURL: databaseURL, logger: logger) { try await body($0.store, $0.controls) }
     }
 
-    /// Opens every store on one database, migrated, runs `body` with them and closes them.
-    public static func withOpenedStore<T: Sendable>(databaseURL: String, logger: Logger,
+    /// `gatehouse migrate`: applies pending migrations and says from which version to which.
+    /// Instances and other runs of it may start at the same time: the migration lock (an
+    /// advisory lock on PostgreSQL, the write lock on SQLite) lets one apply, the others wait and
+    /// then find the schema current.
+    ///
+    /// `timeout` bounds the whole run on PostgreSQL, the wait for another run's lock included;
+    /// nil (the default) sets no bound, since a big store's migration may take longer than any
+    /// bound a server start should have. A run cut off by it rolls back its current version.
+    public static func migrate(databaseURL: String, logger: Logger, timeout: Duration? = nil) async throws -> MigrationRun {
+        var timeouts = PostgresDriver.Timeouts()
+        timeouts.migration = timeout
+        return try await withOpenedStore(databaseURL: databaseURL, logger: logger, migrating: false, postgresTimeouts: timeouts) {
+            try await $0.store.migrate()
+        }
+    }
+
+    /// Opens every store on one database, migrated (unless `migrating` is false), runs `body`
+    /// with them and closes them.
+    public static func withOpenedStore<T: Sendable>(databaseURL: String, logger: Logger, migrating: Bool = true,
                                                     _ body: @Sendable (OpenedStore) async throws -> T) async throws -> T {
-        let opened = try await open(databaseURL: databaseURL, logger: logger)
+        try await withOpenedStore(databaseURL: databaseURL, logger: logger, migrating: migrating, postgresTimeouts: PostgresDriver.Timeouts(), body)
+    }
+
+    private static func withOpenedStore<T: Sendable>(databaseURL: String, logger: Logger, migrating: Bool, postgresTimeouts: PostgresDriver.Timeouts,
+                                                     _ body: @Sendable (OpenedStore) async throws -> T) async throws -> T {
+        let opened = try await open(databaseURL: databaseURL, logger: logger, postgresTimeouts: postgresTimeouts)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for service in opened.services { group.addTask { try await service.run() } }
             defer { group.cancelAll() }
             do {
-                try await opened.store.migrate()
+                if migrating { try await opened.store.migrate() }
                 let result = try await body(opened)
                 try await opened.close()
                 return result
@@ -75,8 +101,30 @@ public enum StoreFactory {
 
 extension SQLRequestStore {
     /// Applies pending migrations (a no-op when already current).
-    public func migrate() async throws {
-        try await Migrations.apply(to: driver)
+    @discardableResult
+    public func migrate() async throws -> MigrationRun {
+        let run = try await Migrations.apply(to: driver)
+        // Today's and the coming week's day partitions, before anything writes (PostgreSQL only).
+        // One that cannot be made now (a long read holds its table) must not stop a start or
+        // `gatehouse migrate`: the default partition takes its rows, and maintenance retries.
+        do {
+            try await DayPartitions.ensure(driver: driver)
+        } catch {
+            Logger(label: "gatehouse.storage").warning("could not create every day partition; rows of those days go to the default partition and the servers' maintenance tries again",
+                                                      metadata: ["error": "\(error)"])
+        }
+        return run
+    }
+
+    /// Throws `SchemaNotCurrent` unless the schema is the one this binary knows; changes nothing.
+    /// Waits for PostgreSQL as long as a migrating start does: pods started during a failover
+    /// must not exit for a database that is a few seconds away.
+    public func requireCurrentSchema() async throws {
+        if let postgres = driver as? PostgresDriver {
+            try await postgres.withStartupConnection { try await Migrations.requireCurrent($0) }
+        } else {
+            try await Migrations.requireCurrent(driver)
+        }
     }
 }
 

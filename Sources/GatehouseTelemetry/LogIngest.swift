@@ -205,12 +205,14 @@ public struct LogIngest: Sendable {
         guard fields.attributeCount <= limits.maxAttributes else {
             throw LineError(reason: "the line has \(fields.attributeCount) attributes; at most \(limits.maxAttributes) are kept")
         }
+        var attributesJSON = fields.attributesJSON
         var timestamp = received
         if let v = first(Self.timestampKeys) {
             guard let t = Self.timestamp(v) else {
                 throw LineError(reason: "`timestamp` must be RFC 3339 or a Unix time in seconds, milliseconds, microseconds or nanoseconds")
             }
-            timestamp = t
+            timestamp = Self.acceptedTimestamp(t, received: received)
+            if timestamp != t { attributesJSON = Self.adding(#""original_timestamp":"\#(TimeExpressions.format(micros: t))""#, to: attributesJSON) }
         }
         var level = LogLevel.info
         if let v = first(Self.levelKeys) {
@@ -226,10 +228,9 @@ public struct LogIngest: Sendable {
         if let v = first(Self.messageKeys) {
             message = (v as? String) ?? (v as? RawJSON)?.text ?? (v as? NSNumber)?.stringValue ?? ""
         }
-        var attributesJSON = fields.attributesJSON
         if message.utf8.count > limits.maxMessageBytes {
             message = String(decoding: message.utf8.prefix(limits.maxMessageBytes), as: UTF8.self)
-            attributesJSON = attributesJSON == "{}" ? #"{"message_truncated":true}"# : String(attributesJSON.dropLast()) + #","message_truncated":true}"#
+            attributesJSON = Self.adding(#""message_truncated":true"#, to: attributesJSON)
         }
         var duration: Int64?
         if let v = first(Self.durationKeys) {
@@ -245,6 +246,25 @@ public struct LogIngest: Sendable {
         return LogRecord(timestampMicros: timestamp, project: project, level: level, message: message, service: text(Self.serviceKeys),
                          environment: text(Self.environmentKeys), correlationID: text(Self.correlationKeys), function: text(Self.functionKeys),
                          durationMicros: duration, attributesJSON: attributesJSON, slow: !reasons.isEmpty)
+    }
+
+    /// How far past the time it was received a sender's timestamp may be: a clock running
+    /// somewhat fast. Sentry's Relay allows a minute by default (`max_secs_in_future`); an hour
+    /// keeps the lines of a badly set clock in order while still stopping what matters: every
+    /// sender picks its own timestamps (a browser's Sentry DSN is public), and rows dated years
+    /// ahead would outlive retention (PostgreSQL's default partition, which each new day's
+    /// partition has to scan, would only grow).
+    public static let maxFutureSkewMicros: Int64 = 3_600_000_000
+
+    /// `timestamp`, or the receive time for one further ahead of it than `maxFutureSkewMicros`.
+    /// Old timestamps are kept: retention removes them.
+    public static func acceptedTimestamp(_ timestamp: Int64, received: Int64) -> Int64 {
+        timestamp.subtractingSaturated(maxFutureSkewMicros) > received ? received : timestamp
+    }
+
+    /// A JSON object's text with one more member (`"key":value`).
+    static func adding(_ member: String, to object: String) -> String {
+        object == "{}" ? "{\(member)}" : String(object.dropLast()) + ",\(member)}"
     }
 
     /// NUL characters removed from every string, at any depth: PostgreSQL stores none in TEXT or JSONB.

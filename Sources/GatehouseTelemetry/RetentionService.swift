@@ -4,7 +4,9 @@ import Metrics
 import ServiceLifecycle
 
 /// Deletes what is older than each kind's retention, or beyond its row limit, in small batches
-/// so that ingest (which shares the store's one SQLite writer) never waits long behind it.
+/// so that ingest (which shares the store's one SQLite writer) never waits long behind it. On
+/// PostgreSQL requests, logs and error events go by whole UTC days (their day partitions are
+/// dropped), so a row is kept between `days` and `days + 1` days.
 public struct RetentionService: Service {
     let store: any TelemetryStore
     let retention: Retention
@@ -34,7 +36,10 @@ public struct RetentionService: Service {
         for kind in TelemetryKind.allCases {
             do {
                 if let days = retention.days[kind], days > 0 {
-                    let cutoff = nowMicros.subtractingSaturated(Int64(days).multipliedSaturated(by: 86_400_000_000))
+                    let exact = nowMicros.subtractingSaturated(Int64(days).multipliedSaturated(by: 86_400_000_000))
+                    // Down to a whole day where the store drops day partitions (PostgreSQL): no row deletes.
+                    let step = max(1, store.retentionStepMicros(kind))
+                    let cutoff = exact.subtractingSaturated(((exact % step) + step) % step)
                     while !Task.isCancelled {
                         let n = try await store.prune(kind, beforeMicros: cutoff, batch: Self.batch)
                         removed[kind, default: 0] += n

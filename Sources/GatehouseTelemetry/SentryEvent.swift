@@ -47,12 +47,22 @@ public enum SentryEventReader {
             guard let v = user?[key], !(v is NSNull) else { return nil }
             return "\(v)"
         }.first
-        let document = LogIngest.withoutNUL(Redactor.redactJSON(withoutRequestSecrets(event)))
+        // A timestamp far ahead is replaced by the receive time, as Relay does, and noted in the
+        // event's `errors` the way Relay notes it (`future_timestamp`, with both times).
+        let sent = timestamp(event["timestamp"])
+        let timestampMicros = sent.map { LogIngest.acceptedTimestamp($0, received: receivedMicros) } ?? receivedMicros
+        var stored = event
+        if let sent, sent != timestampMicros {
+            let note: [String: Any] = ["type": "future_timestamp", "name": "timestamp",
+                                       "sdk_time": TimeExpressions.format(micros: sent), "server_time": TimeExpressions.format(micros: receivedMicros)]
+            stored["errors"] = ((event["errors"] as? [Any]) ?? []) + [note]
+        }
+        let document = LogIngest.withoutNUL(Redactor.redactJSON(withoutRequestSecrets(stored)))
         let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return ErrorEvent(
             eventID: eventID, project: project, issueID: Fingerprint.issueID(project: project, components: components),
-            timestampMicros: timestamp(event["timestamp"]) ?? receivedMicros,
+            timestampMicros: timestampMicros,
             level: (event["level"] as? String).flatMap(LogLevel.init(loose:)) ?? .error,
             type: String(type.prefix(256)).removingNUL, value: String(value.prefix(8192)).removingNUL, title: String(titleText.prefix(256)).removingNUL,
             culprit: String(culprit(primary, transaction: event["transaction"] as? String).prefix(256)).removingNUL,

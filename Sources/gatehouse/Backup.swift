@@ -12,7 +12,7 @@ enum BackupCommands {
     /// Prints `report` as a table or JSON; a report that did not pass ends the command with status 1.
     static func finish(_ report: StoreReport, json: Bool, heading: String) throws {
         if json {
-            Keys.printJSON(report)
+            printJSON(report)
         } else {
             print(heading)
             print(text(report))
@@ -36,7 +36,7 @@ enum BackupCommands {
         } else {
             message = "\(what) failed: \(Redactor.scrubText(Redactor.maskURLCredentials(String(describing: error))))"
         }
-        if json { Keys.printJSON(["ok": JSONScalar.bool(false), "error": .text(message)]) }
+        if json { printJSON(["ok": JSONScalar.bool(false), "error": .text(message)]) }
         FileHandle.standardError.write(Data("error: \(escaped(message))\n".utf8))
         throw ExitCode(2)
     }
@@ -87,26 +87,6 @@ enum BackupCommands {
         lines.append(report.ok ? "check passed" : "check FAILED")
         return lines.joined(separator: "\n")
     }
-
-    /// The store `serve` would open, from the flags, the `GATEHOUSE_DATA_DIR`/`GATEHOUSE_DATABASE_URL`
-    /// variables and the config file's top-level `data_dir`/`database_url` lines only: a cron backup
-    /// must not need the serving secrets (GATEHOUSE_ENCRYPTION_KEY) or a config valid in every other key.
-    static func storeLocation(_ options: ConfigOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        var yaml: String?
-        if let path = options.configFile ?? environment["GATEHOUSE_CONFIG"] {
-            let text: String
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
-            }
-            yaml = text.split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { $0.hasPrefix("data_dir:") || $0.hasPrefix("database_url:") }.joined(separator: "\n")
-        }
-        let location = environment.filter { $0.key == "GATEHOUSE_DATA_DIR" || $0.key == "GATEHOUSE_DATABASE_URL" }
-        return try ConfigurationLoader.load(yaml: yaml, environment: location,
-                                            overrides: ConfigOverrides(dataDirectory: options.dataDirectory, databaseURL: options.databaseURL)).resolvedDatabaseURL
-    }
 }
 
 struct Backup: AsyncParsableCommand {
@@ -118,7 +98,7 @@ struct Backup: AsyncParsableCommand {
             name. The store is the one `serve` would open with the same options.
             """)
 
-    @OptionGroup var options: ConfigOptions
+    @OptionGroup var store: StoreOptions
     @Option(name: .customLong("output"), help: "The backup file to write (e.g. gatehouse-2026-12-02.sqlite.gz).") var output: String
     @Flag(help: "Replace the output file if it exists.") var force = false
     @Flag(help: "Print the backup's report as JSON.") var json = false
@@ -127,7 +107,7 @@ struct Backup: AsyncParsableCommand {
         let heading = "Backed up to \(output):"
         let databaseURL: String
         do {
-            databaseURL = try BackupCommands.storeLocation(options)
+            databaseURL = try store.location()
         } catch {
             try BackupCommands.fail(BackupError("refusing to back up: \(error)"), doing: "the backup", json: json, heading: heading)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatehouseCore
+import GatehouseServer
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +13,10 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let config = try options.load()
+            let tls = TLSFiles(config)
+            let tlsProblems = tls?.problems() ?? []
+            if !tlsProblems.isEmpty { throw ConfigErrors(errors: tlsProblems) }
+            if let expired = tls?.expiryWarning() { FileHandle.standardError.write(Data("warning: tls_cert_file: \(expired)\n".utf8)) }
             print("# configuration is valid; effective settings (secrets redacted):")
             print(config.redactedYAML(), terminator: "")
         } catch let errors as ConfigErrors {

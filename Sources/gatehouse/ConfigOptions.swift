@@ -2,14 +2,9 @@ import ArgumentParser
 import Foundation
 import GatehouseCore
 
-/// The options every command that needs a configuration shares.
-struct ConfigOptions: ParsableArguments {
-    @Option(help: "Address to listen on (GATEHOUSE_HOST). Default 127.0.0.1.")
-    var host: String?
-
-    @Option(help: "Port to listen on (GATEHOUSE_PORT). Default 8080.")
-    var port: Int?
-
+/// Where the store is: the options of every command that opens it (`serve`, `migrate`,
+/// `backup`), and nothing else, so commands that never listen do not offer `--host`/`--port`.
+struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database (GATEHOUSE_DATA_DIR). Default ./gatehouse-data.")
     var dataDirectory: String?
 
@@ -19,6 +14,39 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "YAML configuration file (GATEHOUSE_CONFIG).")
     var configFile: String?
 
+    /// The store `serve` would open, from the flags, the `GATEHOUSE_DATA_DIR`/`GATEHOUSE_DATABASE_URL`
+    /// variables and the config file's top-level `data_dir`/`database_url` lines only: a cron backup
+    /// or a migration Job must not need the serving secrets (GATEHOUSE_ENCRYPTION_KEY) or a config
+    /// valid in every other key.
+    func location(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        var yaml: String?
+        if let path = configFile ?? environment["GATEHOUSE_CONFIG"] {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
+            }
+            yaml = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { $0.hasPrefix("data_dir:") || $0.hasPrefix("database_url:") }.joined(separator: "\n")
+        }
+        let location = environment.filter { $0.key == "GATEHOUSE_DATA_DIR" || $0.key == "GATEHOUSE_DATABASE_URL" }
+        return try ConfigurationLoader.load(yaml: yaml, environment: location,
+                                            overrides: ConfigOverrides(dataDirectory: dataDirectory, databaseURL: databaseURL)).resolvedDatabaseURL
+    }
+}
+
+/// The options every command that needs the whole configuration shares (`serve`, `check-config`,
+/// `healthcheck`).
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "Address to listen on (GATEHOUSE_HOST). Default 127.0.0.1.")
+    var host: String?
+
+    @Option(help: "Port to listen on (GATEHOUSE_PORT). Default 8080.")
+    var port: Int?
+
+    @OptionGroup var store: StoreOptions
+
     @Option(name: .customLong("log-format"), help: "auto, json or text (GATEHOUSE_LOG_FORMAT). auto: text at a terminal, JSON otherwise.")
     var logFormat: String?
 
@@ -27,7 +55,7 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads and validates the effective configuration.
     func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatehouseConfig {
-        let path = configFile ?? environment["GATEHOUSE_CONFIG"]
+        let path = store.configFile ?? environment["GATEHOUSE_CONFIG"]
         var yaml: String?
         if let path {
             do {
@@ -38,7 +66,7 @@ struct ConfigOptions: ParsableArguments {
         }
         return try ConfigurationLoader.load(
             yaml: yaml, environment: environment,
-            overrides: ConfigOverrides(host: host, port: port, dataDirectory: dataDirectory, databaseURL: databaseURL,
+            overrides: ConfigOverrides(host: host, port: port, dataDirectory: store.dataDirectory, databaseURL: store.databaseURL,
                                        logFormat: logFormat, logLevel: logLevel))
     }
 }

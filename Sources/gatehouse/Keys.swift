@@ -75,14 +75,6 @@ struct Keys: AsyncParsableCommand {
         }
     }
 
-    /// The API's answer as `--json` prints it: sorted keys, indented.
-    static func printJSON(_ answer: some Encodable) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        guard let data = try? encoder.encode(answer) else { return }
-        print(String(decoding: data, as: UTF8.self))
-    }
-
     static func output(_ key: KeyView, json: Bool) {
         if json { return printJSON(key) }
         print(KeyTable.describe(key))
@@ -110,7 +102,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         func run() async throws {
             let list = try await APIClient(url: connection.url).get("/api/v1/keys", as: KeyList.self)
-            if connection.json { return Keys.printJSON(list) }
+            if connection.json { return printJSON(list) }
             print(KeyTable.render(list.data))
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatehouseCore
 import GatehouseServer
+import GatehouseStorage
 import Logging
 
 struct Serve: AsyncParsableCommand {
@@ -10,10 +11,19 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
+    @Flag(name: .customLong("no-migrate"),
+          help: "Do not apply schema migrations; refuse to start unless `gatehouse migrate` has brought the schema up to date (GATEHOUSE_MIGRATE=false).")
+    var noMigrate = false
+
     func run() async throws {
         let config: GatehouseConfig
         do {
-            config = try options.load()
+            var loaded = try options.load()
+            if noMigrate { loaded.migrateOnStart = false }
+            config = loaded
+            // The certificate and key are opened here too, so a bad pair is refused like a bad key.
+            let tlsProblems = TLSFiles(config)?.problems() ?? []
+            if !tlsProblems.isEmpty { throw ConfigErrors(errors: tlsProblems) }
         } catch let errors as ConfigErrors {
             FileHandle.standardError.write(Data("gatehouse: refusing to start: \(errors)\n".utf8))
             throw ExitCode(2)
@@ -26,7 +36,7 @@ struct Serve: AsyncParsableCommand {
             server = try await GatehouseServer.build(config: config, logger: logger) { port in
                 let elapsed = ContinuousClock.now - started
                 logger.notice("gatehouse is listening", metadata: [
-                    "address": "http://\(config.host):\(port)", "store": "\(Redactor.redactURL(config.resolvedDatabaseURL))",
+                    "address": "\(TLSFiles(config) == nil ? "http" : "https")://\(config.host):\(port)", "store": "\(Redactor.redactURL(config.resolvedDatabaseURL))",
                     "providers": "\(config.providers.map(\.name).joined(separator: ","))",
                     "startup_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
                 ])
@@ -41,6 +51,10 @@ struct Serve: AsyncParsableCommand {
             // Said plainly on standard error (whatever the log format), and exit 1.
             logger.critical("gatehouse could not listen", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as SchemaNotCurrent {
+            logger.critical("gatehouse refused to start", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("gatehouse: refusing to start: \(error)\n".utf8))
             throw ExitCode(1)
         }
         logger.notice("gatehouse stopped")

@@ -35,7 +35,7 @@ struct Users: AsyncParsableCommand {
             }
             let created = try await APIClient(url: connection.url).send(
                 .POST, "/api/v1/users", json: NewAccount(email: email, role: role.rawValue, password: password), as: CreatedAccount.self)
-            if connection.json { return Keys.printJSON(created) }
+            if connection.json { return printJSON(created) }
             print("Created \(created.view.email) (\(created.view.role), \(created.view.id)).")
             if let generated = created.password {
                 print("Password: ".bold + generated.green.bold)
@@ -49,7 +49,7 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var connection: Keys.Connection
         func run() async throws {
             let list = try await APIClient(url: connection.url).get("/api/v1/users", as: AccountList.self)
-            if connection.json { return Keys.printJSON(list) }
+            if connection.json { return printJSON(list) }
             print(Users.table(list.data))
         }
     }
@@ -70,7 +70,7 @@ struct Users: AsyncParsableCommand {
                 throw CLIError("\(id) is not an account id")
             }
             let deletion = try await client.send(.DELETE, "/api/v1/users/" + path, as: AccountDeletion.self)
-            if connection.json { return Keys.printJSON(deletion) }
+            if connection.json { return printJSON(deletion) }
             print("Deleted \(deletion.deleted.email) (\(deletion.deleted.id)).")
         }
     }

@@ -91,6 +91,29 @@ import Yams
         }
     }
 
+    /// The examples' placeholders (deploy/compose/.env.example, the example Secret) are long
+    /// enough to pass the length check: a copy left unedited must not start.
+    @Test func placeholderSecretsAreRefused() throws {
+        for token in ["replace-with-a-long-random-admin-token", "change-me-0123456789abcdef", "ChangeMe0123456789abcdef"] {
+            do {
+                _ = try ConfigurationLoader.load(yaml: nil, environment: ["GATEHOUSE_ADMIN_TOKEN": token], overrides: ConfigOverrides())
+                Issue.record("the placeholder admin token \(token) was accepted")
+            } catch let errors as ConfigErrors {
+                let problem = errors.errors.first { $0.key == "admin_token" }?.problem ?? ""
+                #expect(problem.contains("placeholder"), "\(errors)")
+            }
+        }
+        do {
+            _ = try ConfigurationLoader.load(yaml: nil, environment: ["GATEHOUSE_ENCRYPTION_KEY": "replace-with-a-32-byte-base64-key"], overrides: ConfigOverrides())
+            Issue.record("the placeholder encryption key was accepted")
+        } catch let errors as ConfigErrors {
+            #expect(errors.errors.first { $0.key == "encryption_key" }?.problem.contains("placeholder") == true, "\(errors)")
+        }
+        // A real token that merely contains the words is fine.
+        let real = try ConfigurationLoader.load(yaml: nil, environment: ["GATEHOUSE_ADMIN_TOKEN": "0123456789abcdef-change-me"], overrides: ConfigOverrides())
+        #expect(real.controls.adminToken == "0123456789abcdef-change-me")
+    }
+
     @Test func redactedYAMLHidesEverySecret() throws {
         let yaml = """
         database_url: postgres://gh:hunter2secret@db.internal:5432/gatehouse

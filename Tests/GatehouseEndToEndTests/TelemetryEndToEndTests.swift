@@ -354,6 +354,56 @@ private func text(_ value: JSONValue?) -> String? {
         try await gatehouse.stop()
     }
 
+    /// A sender chooses the time of its log lines and Sentry events (a DSN is public in a
+    /// browser's JavaScript): one far in the future is stored at the time it was received, its
+    /// own time kept beside it, so retention removes it like any other; a clock a few minutes fast
+    /// keeps its time.
+    @Test(arguments: Backend.allCases)
+    func timestampsFarInTheFutureTakeTheReceiveTime(_ backend: Backend) async throws {
+        let gatehouse = try await GatehouseProcess.start(yaml: telemetryConfig, databaseURL: try backend.databaseURL())
+        let api = TypedAPI(baseURL: gatehouse.baseURL)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        func seconds(_ text: String) -> Double? {
+            (formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text))?.timeIntervalSince1970
+        }
+        let before = Date().timeIntervalSince1970
+        let soon = Int(before) + 300
+        let lines = #"{"timestamp":"3000-01-01T00:00:00Z","message":"far future"}"# + "\n" + #"{"timestamp":\#(soon),"message":"five minutes fast"}"#
+        let logs = try await api.raw(.POST, "/api/v1/logs", body: Data(lines.utf8), headers: [("Authorization", "Bearer \(ingestKey)")])
+        #expect(try logs.status == 200 && decodeAnswer(logs, as: LogIngestResult.self).accepted == 2)
+        let auth = [("X-Sentry-Auth", "Sentry sentry_key=\(ingestKey)")]
+        let far = #"{"event_id":"a0000000000000000000000000000001","timestamp":"3000-01-01T00:00:00Z","exception":{"values":[{"type":"FarFuture","value":"x"}]}}"#
+        let near = #"{"event_id":"a0000000000000000000000000000002","timestamp":\#(soon),"exception":{"values":[{"type":"FiveMinutesFast","value":"x"}]}}"#
+        for event in [far, near] { #expect(try await api.raw(.POST, "/api/42/store/", body: Data(event.utf8), headers: auth).status == 200) }
+        let after = Date().timeIntervalSince1970
+
+        let stored = try await pollLogs(api, "project:web", "2 lines") { $0.count == 2 }
+        let byMessage = Dictionary(stored.map { ($0.message, $0) }, uniquingKeysWith: { a, _ in a })
+        let farLine = try #require(byMessage["far future"])
+        #expect(seconds(farLine.timestamp).map { $0 >= before - 1 && $0 <= after + 1 } == true, "\(farLine.timestamp)")
+        #expect(farLine.attributes["original_timestamp"] == .string("3000-01-01T00:00:00.000Z"))
+        #expect(byMessage["five minutes fast"].flatMap { seconds($0.timestamp) } == Double(soon))
+        #expect(byMessage["five minutes fast"]?.attributes["original_timestamp"] == nil)
+
+        let issues = try await Poll.until("2 issues") {
+            let list = try await api.get("/api/v1/issues", as: IssueList.self).data
+            return list.count == 2 ? list : nil
+        }
+        for issue in issues {
+            let event = try #require(try await api.get("/api/v1/issues/\(issue.id)", as: IssueDetail.self).events.first)
+            let at = try #require(seconds(event.timestamp))
+            if issue.type == "FarFuture" {
+                #expect(at >= before - 1 && at <= after + 1, "\(event.timestamp)")
+                let errors = elements(event.event?["errors"])
+                #expect(errors.contains { text($0["type"]) == "future_timestamp" && text($0["sdk_time"]) == "3000-01-01T00:00:00.000Z" })
+            } else {
+                #expect(at == Double(soon), "\(event.timestamp)")
+            }
+        }
+        try await gatehouse.stop()
+    }
+
     /// With an admin token set, the read routes need it (401 without it or with another one);
     /// the ingest routes still take project keys, and the admin token is not one.
     @Test func readRoutesNeedTheAdminTokenWhenOneIsSet() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseAPI
 import GatehouseCore
+import GatehouseHTTP
 import HTTPTypes
 import Logging
 import Synchronization
@@ -157,11 +158,11 @@ struct NoCachedAnswers: ResponseCacheStore {
     @Test func theForwardedClientAddressIsTheFirstHop() {
         var headers = HTTPFields()
         headers[HTTPField.Name("X-Forwarded-For")!] = " 203.0.113.7 , 10.0.0.2"
-        #expect(Gateway.forwardedClientIP(headers) == "203.0.113.7")
+        #expect(ClientAddress.forwarded(headers) == "203.0.113.7")
         var real = HTTPFields()
         real[HTTPField.Name("X-Real-IP")!] = "198.51.100.9"
-        #expect(Gateway.forwardedClientIP(real) == "198.51.100.9")
-        #expect(Gateway.forwardedClientIP(HTTPFields()) == nil)
+        #expect(ClientAddress.forwarded(real) == "198.51.100.9")
+        #expect(ClientAddress.forwarded(HTTPFields()) == nil)
     }
 
     @Test func heliconePoliciesParse() throws {

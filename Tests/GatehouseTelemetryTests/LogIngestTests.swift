@@ -4,7 +4,9 @@ import GatehouseCore
 import Testing
 @testable import GatehouseTelemetry
 
-let now: Int64 = 1_795_999_000_000_000
+/// When the lines are received: 2026-11-30T12:00:00Z, after every time they carry (one further
+/// ahead than an hour would be replaced by it).
+let now: Int64 = 1_796_040_000_000_000
 let ingest = LogIngest(limits: IngestLimits(), slow: SlowThresholds())
 
 func parse(_ text: String, limits: IngestLimits = IngestLimits()) throws -> LogIngest.Result {
@@ -29,6 +31,20 @@ func attributes(_ line: LogRecord) -> [String: Any] {
         #expect(line.slow, "237 ms and 15 DB calls are over the Tanvex thresholds")
         let a = attributes(line)
         #expect(a["module"] as? String == "tasks" && (a["dbCalls"] as? NSNumber)?.intValue == 15 && a["message"] == nil)
+    }
+
+    /// A time more than an hour past the receive time is the sender's to choose, not a clock
+    /// running fast: the receive time replaces it, the sender's kept beside it.
+    @Test func timestampsFarAheadTakeTheReceiveTime() throws {
+        let result = try parse("""
+            {"message":"far","timestamp":"3000-01-01T00:00:00Z","k":1}
+            {"message":"59 minutes","ts":\((now + 59 * 60_000_000) / 1000)}
+            {"message":"61 minutes","ts":\((now + 61 * 60_000_000) / 1000)}
+            {"message":"old","timestamp":"2001-01-01T00:00:00Z"}
+            """)
+        #expect(result.lines.map(\.timestampMicros) == [now, now + 59 * 60_000_000, now, TimeExpressions.rfc3339Micros("2001-01-01T00:00:00Z")])
+        #expect(attributes(result.lines[0])["original_timestamp"] as? String == "3000-01-01T00:00:00.000Z" && attributes(result.lines[0])["k"] as? Int == 1)
+        #expect(attributes(result.lines[1]).isEmpty && attributes(result.lines[3]).isEmpty)
     }
 
     @Test func arraysAndNDJSONReportEachBadLineByIndex() throws {

@@ -4,6 +4,8 @@ import Testing
 @testable import GatehouseTelemetry
 
 @Suite struct SentryTests {
+    /// When the events are received: an hour after `event`'s time.
+    static let received: Int64 = 1_764_500_400_000_000
     static let event = #"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","timestamp":1764496800.25,"level":"error","release":"app@1","environment":"prod","exception":{"values":[{"type":"ZeroDivisionError","value":"division by zero"},{"type":"RuntimeError","value":"report 42 failed","stacktrace":{"frames":[{"module":"lib","function":"outer","in_app":false},{"module":"app.reports","function":"build","in_app":true,"lineno":12},{"module":"lib.io","function":"write","in_app":false}]}}]},"tags":{"correlation_id":"corr-9"},"user":{"email":"ada@example.com"},"request":{"headers":{"Authorization":"Bearer secret-token","Accept":"*/*"}}}"#
 
     @Test func envelopesWithAndWithoutLengthsParse() throws {
@@ -25,17 +27,17 @@ import Testing
     }
 
     @Test func anEventKeepsItsChainAndLiftsWhatIssuesNeed() throws {
-        let e = try SentryEventReader.read(Array(Self.event.utf8)[...], project: "web", receivedMicros: 1)
+        let e = try SentryEventReader.read(Array(Self.event.utf8)[...], project: "web", receivedMicros: Self.received)
         #expect(e.type == "RuntimeError" && e.title == "RuntimeError: report 42 failed" && e.culprit == "app.reports in build")
         #expect(e.timestampMicros == 1_764_496_800_250_000 && e.release == "app@1" && e.correlationID == "corr-9" && e.userKey == "ada@example.com")
         #expect(e.eventID == "9ec79c33ec9942ab8353589fcb2e04dc" && e.level == .error)
         #expect(e.documentJSON.contains("ZeroDivisionError") && e.documentJSON.contains("app.reports"), "the whole chain and frames are kept")
         #expect(!e.documentJSON.contains("secret-token"), "credentials in request headers are masked")
-        let again = try SentryEventReader.read(Array(Self.event.replacingOccurrences(of: "report 42", with: "report 7").utf8)[...], project: "web", receivedMicros: 1)
+        let again = try SentryEventReader.read(Array(Self.event.replacingOccurrences(of: "report 42", with: "report 7").utf8)[...], project: "web", receivedMicros: Self.received)
         #expect(again.issueID == e.issueID, "numbers are not part of the grouping")
-        let other = try SentryEventReader.read(Array(Self.event.replacingOccurrences(of: "\"RuntimeError\"", with: "\"IOError\"").utf8)[...], project: "web", receivedMicros: 1)
+        let other = try SentryEventReader.read(Array(Self.event.replacingOccurrences(of: "\"RuntimeError\"", with: "\"IOError\"").utf8)[...], project: "web", receivedMicros: Self.received)
         #expect(other.issueID != e.issueID)
-        let elsewhere = try SentryEventReader.read(Array(Self.event.utf8)[...], project: "api", receivedMicros: 1)
+        let elsewhere = try SentryEventReader.read(Array(Self.event.utf8)[...], project: "api", receivedMicros: Self.received)
         #expect(elsewhere.issueID != e.issueID, "issues belong to a project")
     }
 
@@ -61,7 +63,7 @@ import Testing
                        "URL-KEY-8", "QS-TOKEN-9", "QS-CODE-10", "COOKIE-12", "COOKIE-13", "FORM-PW-14", "FORM-CODE-15", "FRAG-TOKEN-16"]
         var documents: [[String: Any]] = []
         for text in [asObjects, asLists] {
-            let event = try SentryEventReader.read(Array(text.utf8)[...], project: "web", receivedMicros: 1)
+            let event = try SentryEventReader.read(Array(text.utf8)[...], project: "web", receivedMicros: Self.received)
             for secret in secrets { #expect(!event.documentJSON.contains(secret), "\(secret) kept in \(event.documentJSON)") }
             documents.append(try #require(try JSONSerialization.jsonObject(with: Data(event.documentJSON.utf8)) as? [String: Any]))
         }
@@ -110,7 +112,7 @@ import Testing
             guard let envelope = try? SentryEnvelope.parse(bytes) else { continue }
             parsed += 1
             for item in envelope.items where item.type == "event" {
-                if let event = try? SentryEventReader.read(item.payload, project: "p", receivedMicros: 1) {
+                if let event = try? SentryEventReader.read(item.payload, project: "p", receivedMicros: Self.received) {
                     #expect(event.issueID.count == 32 && event.eventID.count == 32)
                 }
             }

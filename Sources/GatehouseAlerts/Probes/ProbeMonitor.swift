@@ -32,6 +32,9 @@ public actor ProbeMonitor: Service {
     let client: HTTPClient
     let logger: Logger
     private var probeStates: [String: State] = [:]
+    /// A built-in heartbeat's job that failed (a scheduled backup), by heartbeat: DOWN at once
+    /// with the failure, until a ping newer than it arrives.
+    private var heartbeatFailures: [String: (atMicros: Int64, error: String)] = [:]
     private let startedMicros = TimeExpressions.nowMicros()
 
     public init(probes: [ProbeConfig], heartbeats: [HeartbeatConfig], store: any AlertStore, client: HTTPClient, logger: Logger) {
@@ -78,7 +81,11 @@ public actor ProbeMonitor: Service {
             for h in heartbeats {
                 var s = State(name: h.name, kind: "heartbeat")
                 let allowed = Int64(h.intervalSeconds + h.graceSeconds) * 1_000_000
-                if let last = pings[h.name] {
+                if let failure = heartbeatFailures[h.name], failure.atMicros > pings[h.name] ?? .min {
+                    s.lastCheckMicros = pings[h.name]
+                    s.up = false
+                    s.lastError = failure.error
+                } else if let last = pings[h.name] {
                     s.lastCheckMicros = last
                     s.up = nowMicros - last <= allowed
                     if s.up == false { s.lastError = "no ping for \((nowMicros - last) / 1_000_000)s (expected every \(h.intervalSeconds)s + \(h.graceSeconds)s grace)" }
@@ -92,6 +99,11 @@ public actor ProbeMonitor: Service {
             }
         }
         return result
+    }
+
+    /// The job behind a built-in heartbeat failed: it is DOWN with `error` until its next ping.
+    public func heartbeatFailed(_ name: String, atMicros: Int64, error: String) {
+        heartbeatFailures[name] = (atMicros, error)
     }
 
     /// One check: request, expectations, state change after `retries` failures in a row.

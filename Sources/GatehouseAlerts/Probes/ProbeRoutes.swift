@@ -55,6 +55,10 @@ public struct ProbeRoutes: Sendable {
     /// A job calling in. Needs the heartbeat's token when it has one (`?token=` or a bearer token).
     func ping(_ request: Request, name: String) async throws -> Response {
         guard let heartbeat = settings.heartbeats.first(where: { $0.name == name }) else { throw GatewayError.notFound("no heartbeat named \(name)") }
+        guard !heartbeat.isBuiltIn else {
+            throw GatewayError(status: .forbidden, message: "\(name) is Gatehouse's own heartbeat: only its scheduled backups report to it", type: "permission_error",
+                               code: "built_in_heartbeat")
+        }
         if let token = heartbeat.token {
             let given = FormParameters(query: request.uri.query).get("token") ?? request.headers[.authorization].flatMap(BearerToken.token)
             guard let given, ConstantTime.equal(given, token) else {

@@ -108,6 +108,8 @@ public struct HeartbeatConfig: Sendable, Equatable {
     public var token: String?
     /// Shown on the public status page (`/status`): name and up/down only.
     public var isPublic: Bool
+    /// Pinged by Gatehouse itself (scheduled backups), never over HTTP.
+    public var isBuiltIn = false
     public init(name: String, intervalSeconds: Int, graceSeconds: Int = 60, token: String? = nil, isPublic: Bool = false) {
         self.name = name
         self.intervalSeconds = intervalSeconds

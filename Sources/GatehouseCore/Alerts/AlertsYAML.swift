@@ -65,7 +65,7 @@ extension YAMLReader {
                 return HeartbeatConfig(name: name, intervalSeconds: interval, graceSeconds: grace, token: token, isPublic: isPublic)
             }
         }
-        let monitored = Set(a.probes.map(\.name) + a.heartbeats.map(\.name))
+        let monitored = Set(a.probes.map(\.name) + a.heartbeats.map(\.name)).union(builtInMonitors)
         for (at, rule) in rulesAt where rule.expression.signal == .probeDown {
             if let name = rule.expression.argument, !monitored.contains(name) {
                 errors.append(.init(key: "\(at).expr", problem: "no probe or heartbeat is named \"\(name)\""))

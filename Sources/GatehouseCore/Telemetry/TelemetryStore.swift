@@ -94,6 +94,14 @@ public protocol TelemetryStore: Sendable {
     func prune(_ kind: TelemetryKind, beforeMicros: Int64, batch: Int) async throws -> Int
     /// Deletes up to `batch` of the oldest rows of `kind` beyond the newest `keep`.
     func trim(_ kind: TelemetryKind, keep: Int64, batch: Int) async throws -> Int
+    /// Retention's cutoff for `kind` is rounded down to a multiple of this: a day where the store
+    /// keeps the kind in day partitions (it then drops whole partitions instead of deleting
+    /// rows, and keeps a row up to a day longer), 1 µs elsewhere.
+    func retentionStepMicros(_ kind: TelemetryKind) -> Int64
+}
+
+extension TelemetryStore {
+    public func retentionStepMicros(_ kind: TelemetryKind) -> Int64 { 1 }
 }
 
 /// How many events one issue had in one time bucket.

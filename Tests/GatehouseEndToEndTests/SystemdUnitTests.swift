@@ -4,7 +4,7 @@ import Testing
 
 /// The files in `deploy/` that can be checked on a machine without a Docker engine or a cluster:
 /// the systemd unit is verified by systemd itself, and it starts the binary with flags it has.
-@Suite struct DeploymentFilesTests {
+@Suite struct SystemdUnitTests {
     static let unit = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/systemd/gatehouse.service")
 
     /// The unit as installed, except that it runs the binary under test (`verify` checks that
@@ -33,6 +33,15 @@ import Testing
         for setting in ["User=gatehouse", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=on-failure", "StateDirectory=gatehouse"] {
             #expect(text.contains("\n" + setting + "\n"), "\(setting)")
         }
+    }
+
+    /// `systemctl reload gatehouse` sends SIGHUP, which rereads the TLS certificate (and is
+    /// harmless without TLS), so certificate renewal needs no drop-in. The unit links nothing
+    /// that does not exist (no public repository address has been published).
+    @Test func theUnitReloadsWithSIGHUPAndNamesNoMadeUpAddress() throws {
+        let text = try String(contentsOf: Self.unit, encoding: .utf8)
+        #expect(text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"))
+        #expect(!text.contains("https://"), "Documentation= names an address that does not exist")
     }
 
     /// ExecStart's command and flags are ones `gatehouse` has.
