@@ -181,9 +181,14 @@ public struct JSONObjectScanner {
     private mutating func skipNumber() throws {
         let start = i
         if peek == UInt8(ascii: "-") { i += 1 }
+        let integerStart = i
         var digits = 0
         while let c = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) { i += 1; digits += 1 }
         guard digits > 0 else { throw SyntaxError(offset: start, expected: "a number") }
+        // JSON has no leading zeros (`03`); the scanned bytes are stored as JSON text as they are.
+        guard digits == 1 || bytes[integerStart] != UInt8(ascii: "0") else {
+            throw SyntaxError(offset: integerStart, expected: "a number without a leading zero")
+        }
         if peek == UInt8(ascii: ".") {
             i += 1
             var fraction = 0

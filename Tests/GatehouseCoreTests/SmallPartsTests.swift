@@ -137,3 +137,17 @@ import Testing
         #expect(LatencyPercentiles.compute(sorted: [42])?.p99 == 42)
     }
 }
+
+/// The scanner's numbers follow JSON's grammar: log ingest stores a line's attributes as the
+/// scanned bytes, and one `03` in them made every later attribute query fail in SQLite's
+/// json functions ("malformed JSON": a 503 from the log search, found by the ingest fuzz test).
+@Suite struct JSONNumberGrammarTests {
+    @Test func leadingZerosAreNotJSON() {
+        for bad in [#"{"n":03}"#, #"{"n":-01}"#, #"{"n":00.5}"#, #"{"n":1.}"#, #"{"n":-}"#] {
+            #expect((try? JSONObjectScanner.members(of: Array(bad.utf8))) == nil, "\(bad)")
+        }
+        for good in [#"{"n":0}"#, #"{"n":-0}"#, #"{"n":0.5}"#, #"{"n":10}"#, #"{"n":-0e3}"#, #"{"n":503}"#] {
+            #expect((try? JSONObjectScanner.members(of: Array(good.utf8))) != nil, "\(good)")
+        }
+    }
+}
