@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,18 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "telemetry"))
-from bench_telemetry import make_line  # noqa: E402  (the same log lines as the telemetry benchmark)
+from bench_telemetry import free_port, make_line  # noqa: E402  (the telemetry benchmark's log lines and port helper)
 
 BODY = json.dumps({"model": "mock/gpt-4o-mini", "max_tokens": 20,
                    "messages": [{"role": "user", "content": "Summarise the ticket in one sentence."}]})
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_ready(port, proc):

@@ -19,6 +19,20 @@ public struct BackupSettings: Sendable, Equatable {
     public static let intervalRange = 10...(31 * 86_400)
     public static let keepRange = 1...1000
 
+    /// Turns backups on with their defaults, or moves the file's `backups.dir`.
+    public static let directoryVariable = "GATEHOUSE_BACKUP_DIR"
+
+    /// Whether backups are on: asked while the file is read (before the environment is
+    /// applied), so its rules may name the built-in heartbeat.
+    static func requested(inFile: Bool, environment: [String: String]) -> Bool {
+        inFile || directory(in: environment) != nil
+    }
+
+    /// `GATEHOUSE_BACKUP_DIR`, when set and not empty.
+    static func directory(in environment: [String: String]) -> String? {
+        environment[directoryVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// The heartbeat every successful scheduled backup pings, and the rule that alerts on it.
     public static let heartbeatName = "gatehouse-backup"
     public static let alertName = "GatehouseBackupMissing"

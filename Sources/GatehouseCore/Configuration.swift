@@ -9,6 +9,8 @@ public struct GatehouseConfig: Sendable, Equatable {
     /// rereads them on SIGHUP; neither: plain HTTP (for a proxy that terminates TLS).
     public var tlsCertFile: String?
     public var tlsKeyFile: String?
+    /// Both files set (loading refuses one without the other).
+    public var servesHTTPS: Bool { tlsCertFile != nil && tlsKeyFile != nil }
     public var dataDirectory = "./gatehouse-data"
     /// `sqlite:///path/file.sqlite` or `postgres://user:pass@host:port/db`; nil means SQLite in `dataDirectory`.
     public var databaseURL: String?
@@ -55,8 +57,10 @@ public struct GatehouseConfig: Sendable, Equatable {
         /// then the call is charged an estimate and the upstream request is cancelled.
         public var clientDisconnectGraceSeconds = 10
         public var connectTimeoutSeconds = 10
-        /// Take the client address for the `ip` rate-limit scope from `X-Forwarded-For` (its
-        /// first entry) or `X-Real-IP`. Only behind a proxy that sets them: clients can forge them.
+        /// Take the client's address from `X-Forwarded-For` (its first entry) or `X-Real-IP`
+        /// instead of the TCP peer (read once per request, `GatehouseHTTP/ClientAddress.swift`;
+        /// used by the `ip` rate-limit scope, the console sign-in throttle and the audit log).
+        /// Only behind a proxy that sets them: clients can forge them.
         public var trustForwardedFor = false
         /// A client connection that sends nothing for this long (between requests, or in the
         /// middle of a request's head or body) is closed.

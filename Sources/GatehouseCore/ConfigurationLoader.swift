@@ -77,27 +77,15 @@ public enum ConfigurationLoader {
         if let v = env["GATEHOUSE_DATA_DIR"] { config.dataDirectory = v }
         if let v = env["GATEHOUSE_DATABASE_URL"], !v.isEmpty { config.databaseURL = v }
         // Turns scheduled backups on with their defaults when the file has no `backups:`.
-        if let v = env["GATEHOUSE_BACKUP_DIR"], !v.isEmpty {
+        if let v = BackupSettings.directory(in: env) {
             if config.backups == nil { config.backups = BackupSettings(directory: v) } else { config.backups?.directory = v }
         }
         if let v = env["GATEHOUSE_LOG_FORMAT"] { setEnum(v, key: "GATEHOUSE_LOG_FORMAT", into: &config.logFormat, errors: &errors) }
         if let v = env["GATEHOUSE_LOG_LEVEL"] { setEnum(v, key: "GATEHOUSE_LOG_LEVEL", into: &config.logLevel, errors: &errors) }
         if let v = env["GATEHOUSE_ENCRYPTION_KEY"], !v.isEmpty { config.encryptionKey = v }
         if let v = env["GATEHOUSE_ADMIN_TOKEN"], !v.isEmpty { config.controls.adminToken = v }
-        if let v = env["GATEHOUSE_METRICS_REQUIRE_TOKEN"], !v.isEmpty {
-            switch v.lowercased() {
-            case "1", "true", "yes", "on": config.metrics.requireToken = true
-            case "0", "false", "no", "off": config.metrics.requireToken = false
-            default: errors.append(.init(key: "GATEHOUSE_METRICS_REQUIRE_TOKEN", problem: "\"\(v)\" is not true or false"))
-            }
-        }
-        if let v = env["GATEHOUSE_MIGRATE"], !v.isEmpty {
-            switch v.lowercased() {
-            case "1", "true", "yes", "on": config.migrateOnStart = true
-            case "0", "false", "no", "off": config.migrateOnStart = false
-            default: errors.append(.init(key: "GATEHOUSE_MIGRATE", problem: "\"\(v)\" is not true or false"))
-            }
-        }
+        setBool(env, "GATEHOUSE_METRICS_REQUIRE_TOKEN", into: &config.metrics.requireToken, errors: &errors)
+        setBool(env, "GATEHOUSE_MIGRATE", into: &config.migrateOnStart, errors: &errors)
         if let v = env["GATEHOUSE_CORS_ORIGINS"], !v.isEmpty {
             config.corsAllowedOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
@@ -124,6 +112,16 @@ public enum ConfigurationLoader {
             do { config.providers[i].apiKey = try SecretBox.decrypt(value, key: secret) } catch {
                 errors.append(.init(key: key, problem: "\(error)"))
             }
+        }
+    }
+
+    /// A true/false environment variable; unset or empty leaves `target` as it is.
+    static func setBool(_ env: [String: String], _ key: String, into target: inout Bool, errors: inout [ConfigError]) {
+        guard let v = env[key], !v.isEmpty else { return }
+        switch v.lowercased() {
+        case "1", "true", "yes", "on": target = true
+        case "0", "false", "no", "off": target = false
+        default: errors.append(.init(key: key, problem: "\"\(v)\" is not true or false"))
         }
     }
 

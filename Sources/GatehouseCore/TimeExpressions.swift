@@ -111,9 +111,23 @@ public enum TimeExpressions {
         return "\(micros / 1000)ms"
     }
 
-    // MARK: Instants
+    // MARK: UTC days
 
-    private static let microsPerDay: Int64 = 86_400_000_000
+    /// A UTC day in microseconds (Unix time has no leap seconds). The one spelling of it for day
+    /// arithmetic: `today`, day partitions, daily rollups, retention's whole days.
+    public static let microsPerDay: Int64 = 86_400_000_000
+
+    /// The UTC day holding `micros`, as days since 1970-01-01; an instant before 1970 belongs to
+    /// the earlier day (division rounds down, not toward zero).
+    public static func utcDay(micros: Int64) -> Int64 { floorDivide(micros, microsPerDay) }
+
+    /// `micros` rounded down to a multiple of `step` (positive), also before 1970; saturating at
+    /// Int64's low end. With `microsPerDay`: the UTC midnight starting the day of `micros`.
+    public static func floorMicros(_ micros: Int64, toMultipleOf step: Int64) -> Int64 {
+        micros.subtractingSaturated(floorModulo(micros, step))
+    }
+
+    // MARK: Instants
 
     /// A point in time: `now`, a relative `-24h` / `24h` (both mean 24 hours ago), an RFC 3339
     /// timestamp, a date `2026-11-22` (UTC midnight), `today` (UTC midnight), or Unix seconds.
@@ -132,7 +146,7 @@ public enum TimeExpressions {
         let t = text.trimmingCharacters(in: .whitespaces)
         let nowMicros = Int64(saturating: now.timeIntervalSince1970 * 1_000_000)
         if t == "now" { return nowMicros }
-        if t == "today" { return floorDivide(nowMicros, microsPerDay).multipliedSaturated(by: microsPerDay) }
+        if t == "today" { return floorMicros(nowMicros, toMultipleOf: microsPerDay) }
         if let d = durationMicros(t.hasPrefix("-") ? String(t.dropFirst()) : t) { return nowMicros.subtractingSaturated(d) }
         if let seconds = Int64(t), t.count >= 9 {
             let (v, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)

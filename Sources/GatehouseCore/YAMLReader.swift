@@ -13,7 +13,7 @@ struct YAMLReader {
                                       "encryption_key", "gateway", "recorder", "providers", "aliases", "prices", "admin_token",
                                       "rate_limits", "budgets", "token_caps", "retries", "circuit_breaker", "cache", "controls", "telemetry", "alerts", "cors_allowed_origins", "metrics", "migrate_on_start", "backups"])
         if let b = map["backups"] { config.backups = readBackups(b) }
-        if map["backups"] != nil || !(environment["GATEHOUSE_BACKUP_DIR"] ?? "").isEmpty { builtInMonitors.insert(BackupSettings.heartbeatName) }
+        if BackupSettings.requested(inFile: map["backups"] != nil, environment: environment) { builtInMonitors.insert(BackupSettings.heartbeatName) }
         if let v = string(map["admin_token"], at: "admin_token") { config.controls.adminToken = v }
         readControls(map, into: &config.controls)
         if let t = map["telemetry"] { readTelemetry(t, into: &config.telemetry) }

@@ -128,16 +128,11 @@ public struct GatehouseServer: Sendable {
         // sync's final report, then the recorder's flush, then the pool.
         let retention = RetentionService(store: telemetry, retention: config.telemetry.retention, logger: logger)
         let sessionPruner = ConsoleSessionPruner(accounts: opened.accounts, logger: logger)
-        // A written backup pings its built-in heartbeat; a failed one turns it DOWN at once, and
-        // the heartbeat's rule raises the alert.
-        let alertStore = opened.alerts
+        // A written backup pings its built-in heartbeat (and, at start, the newest one on disk);
+        // a failed one turns it DOWN at once, and the heartbeat's rule raises the alert.
         let backups = config.backups.map { settings in
             ScheduledBackupService(settings: settings, databaseURL: config.resolvedDatabaseURL, logger: logger) { at, failure in
-                if let failure {
-                    await probes.heartbeatFailed(BackupSettings.heartbeatName, atMicros: at, error: failure)
-                } else {
-                    try await alertStore.recordHeartbeat(name: BackupSettings.heartbeatName, atMicros: at)
-                }
+                try await probes.builtInJobReported(BackupSettings.heartbeatName, atMicros: at, failure: failure)
             }
         }
         // Alert evaluation stops before deliveries, which stop before the HTTP client closes.

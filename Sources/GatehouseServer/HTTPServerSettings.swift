@@ -3,6 +3,7 @@ import GatehouseCore
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import NIOCore
 import NIOHTTPTypes
 
@@ -15,10 +16,33 @@ extension GatehouseServer {
         .http1(configuration: http1Configuration(config))
     }
 
-    /// Also each HTTP/2 stream's configuration when Gatehouse serves TLS (`TLSServer.swift`).
+    /// Also each HTTP/2 stream's configuration when Gatehouse serves TLS (below).
     static func http1Configuration(_ config: GatehouseConfig) -> HTTP1Channel.Configuration {
         .init(additionalChannelHandlers: [ParserErrorBodyHandler()],
               idleTimeout: .seconds(Int64(config.gateway.clientIdleTimeoutSeconds)))
+    }
+
+    /// HTTPS with HTTP/2 and HTTP/1.1 when `tls` is set, plain HTTP/1.1 otherwise.
+    static func httpServer(_ config: GatehouseConfig, tls: ReloadableTLSContext?) -> HTTPServerBuilder {
+        guard let tls else { return httpServer(config) }
+        let idle = config.gateway.clientIdleTimeoutSeconds
+        let streams = {
+            var streams = http1Configuration(config)
+            let handlers = streams.additionalChannelHandlers
+            streams.additionalChannelHandlers = { handlers() + [HTTPSScheme()] }
+            return streams
+        }()
+        // An idle HTTP/2 connection is sent GOAWAY and a PING; one that answers gets the drain
+        // limit to finish streams it opened meanwhile, one that does not is closed (`PingAnswerDeadline`).
+        let http2 = HTTP2ChannelConfiguration(idleTimeout: .seconds(idle), gracefulCloseTimeout: httpDrainLimit, streamConfiguration: streams)
+        return HTTPServerBuilder { responder in
+            ReloadableTLSChannel(
+                tls: tls,
+                http1: HTTP1Channel(responder: responder, configuration: streams),
+                http2: HTTP2Channel(responder: responder, configuration: http2),
+                handshakeTimeout: .seconds(Int64(idle)),
+                pingAnswerTimeout: .seconds(Int64(idle)))
+        }
     }
 }
 

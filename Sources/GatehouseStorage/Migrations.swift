@@ -13,7 +13,7 @@ struct Migration: Sendable {
     func statements(for dialect: any SQLDialect) -> [String] { dialect.name == "postgres" ? postgres : sqlite }
 }
 
-public enum Migrations {
+enum Migrations {
     static let all: [Migration] = [
         Migration(
             version: 1, name: "request records",
@@ -135,10 +135,10 @@ public enum Migrations {
             postgres: consoleAtScale(sqlite: false)),
         Migration(
             // Issue 12: months of data on PostgreSQL, with retention dropping whole days instead of
-            // deleting rows. SQLite keeps its plain tables.
+            // deleting rows. SQLite keeps its plain tables. The SQL: `Migrations+Partitions.swift`.
             version: 10, name: "PostgreSQL: requests, logs and error events partitioned by day",
             sqlite: [],
-            postgres: DayPartitions.migration()),
+            postgres: partitionByDay()),
         Migration(
             // An event's id and project, unique, in a table not partitioned by time: a retried
             // event may carry another `ts`, which the partitioned table's key includes. SQLite's
@@ -151,6 +151,11 @@ public enum Migrations {
                 // Retention deletes the ids with their events, by age.
                 "CREATE INDEX error_event_ids_ts ON error_event_ids (ts)",
             ]),
+        Migration(
+            // A failed scheduled backup kept DOWN across restarts (it was in one process's memory).
+            version: 12, name: "heartbeats: the last failure of a built-in heartbeat's job",
+            sqlite: SQLAlertStore.heartbeatFailureMigration(sqlite: true),
+            postgres: SQLAlertStore.heartbeatFailureMigration(sqlite: false)),
     ]
 
     /// Half-hourly and daily request rollups and hourly probe rollups (backfilled from the calls and
@@ -400,7 +405,7 @@ public enum Migrations {
     }
 
     /// The schema version this binary migrates to.
-    public static var newestVersion: Int64 { Int64(all.map(\.version).max() ?? 0) }
+    static var newestVersion: Int64 { Int64(all.map(\.version).max() ?? 0) }
 
     /// Applies every migration newer than the database's version, each in its own transaction,
     /// and says what it did. It logs the run: a migration that fills a new table

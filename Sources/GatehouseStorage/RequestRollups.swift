@@ -33,7 +33,6 @@ enum RequestRollups {
     /// Half an hour: the console's 24-hour charts have half-hour buckets, and an hour or a day is
     /// a whole number of slots.
     static let slotMicros: Int64 = 1_800_000_000
-    static let dayMicros: Int64 = 86_400_000_000
 
     /// Which dimensions a rollup row keeps.
     enum Level: Int64, CaseIterable {
@@ -44,7 +43,7 @@ enum RequestRollups {
     /// slots. Series read slots (their buckets are often shorter than a day).
     enum Grain: CaseIterable {
         case slot, day
-        var micros: Int64 { self == .slot ? slotMicros : dayMicros }
+        var micros: Int64 { self == .slot ? slotMicros : TimeExpressions.microsPerDay }
     }
 
     /// The `level` column of a level at a grain: 1–3 per slot, 4–6 per day.

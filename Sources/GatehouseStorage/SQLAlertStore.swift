@@ -262,6 +262,32 @@ public final class SQLAlertStore: AlertStore {
         return result
     }
 
+    public func recordHeartbeatFailure(_ failure: HeartbeatFailure) async throws {
+        var b = SQLBuilder(dialect: dialect)
+        let n = b.bind(.text(failure.name)), t = b.bind(.int(failure.atMicros)), e = b.bind(.text(String(failure.error.prefix(500))))
+        // An older report arriving late does not replace a newer one.
+        try await driver.transaction([SQLStatement("""
+            INSERT INTO heartbeat_failures (name, failed_at, error) VALUES (\(n), \(t), \(e))
+            ON CONFLICT (name) DO UPDATE SET failed_at = excluded.failed_at, error = excluded.error
+            WHERE excluded.failed_at >= heartbeat_failures.failed_at
+            """, b.binds)])
+    }
+
+    public func heartbeatFailures() async throws -> [String: HeartbeatFailure] {
+        var result: [String: HeartbeatFailure] = [:]
+        for row in try await driver.query("SELECT name, failed_at, error FROM heartbeat_failures", []) {
+            if let name = row["name"].text, let t = row["failed_at"].int {
+                result[name] = HeartbeatFailure(name: name, atMicros: t, error: row["error"].text ?? "")
+            }
+        }
+        return result
+    }
+
+    /// Failures of built-in heartbeats' jobs (scheduled backups), so DOWN survives a restart.
+    static func heartbeatFailureMigration(sqlite: Bool) -> [String] {
+        ["CREATE TABLE heartbeat_failures (name TEXT PRIMARY KEY, failed_at \(sqlite ? "INTEGER" : "BIGINT") NOT NULL, error TEXT NOT NULL)"]
+    }
+
     public func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool {
         var b = SQLBuilder(dialect: dialect)
         let n = b.bind(.text(name)), h = b.bind(.text(holder)), expires = b.bind(.int(nowMicros + durationMicros)), now = b.bind(.int(nowMicros))

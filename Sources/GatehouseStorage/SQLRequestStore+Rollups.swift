@@ -23,7 +23,7 @@ extension SQLRequestStore {
 
         /// The rollup rows to read: `level` column values with their [from, to) slots.
         func parts(_ level: RequestRollups.Level) -> [(stored: Int64, from: Int64, to: Int64)] {
-            let day = RequestRollups.dayMicros
+            let day = TimeExpressions.microsPerDay
             let slot = RequestRollups.stored(level, .slot)
             let dayFrom = slotFrom % day == 0 ? slotFrom : (slotFrom / day + 1) * day, dayTo = (slotTo / day) * day
             guard useDays, dayFrom < dayTo else { return [(slot, slotFrom, slotTo)] }

@@ -415,7 +415,7 @@ public final class SQLTelemetryStore: TelemetryStore {
     }
 
     public func retentionStepMicros(_ kind: TelemetryKind) -> Int64 {
-        dialect.name == "postgres" && DayPartitions.isPartitioned(kind) ? DayPartitions.dayMicros : 1
+        dialect.name == "postgres" && DayPartitions.isPartitioned(kind) ? TimeExpressions.microsPerDay : 1
     }
 
     /// Deletes up to `batch` of the oldest rows before `beforeMicros`.

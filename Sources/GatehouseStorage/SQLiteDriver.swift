@@ -48,20 +48,30 @@ final class SQLiteDriver: SQLDriver {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes
-        // (an OS crash may lose the last commits), the usual trade for a log-like workload.
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
-            _ = try await writer.query(pragma, [])
+        var opened: [SQLiteConnection] = []
+        do {
+            let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            opened.append(writer)
+            // busy_timeout first: SQLiteNIO's own busy handler retries for ever, so until this
+            // replaces it a file another process holds locked spins the open at full CPU.
+            // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes
+            // (an OS crash may lose the last commits), the usual trade for a log-like workload.
+            for pragma in ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
+                _ = try await writer.query(pragma, [])
+            }
+            for _ in 0..<readerCount {
+                let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                opened.append(reader)
+                _ = try await reader.query("PRAGMA busy_timeout=5000", [])
+                // Readers only read: a write sent to one fails at once instead of racing the writer.
+                _ = try await reader.query("PRAGMA query_only=ON", [])
+            }
+        } catch {
+            // A connection dropped unclosed leaks its file (and asserts in debug builds).
+            for connection in opened { await connection.closeEvenIfCancelled() }
+            throw error
         }
-        var readers: [SQLiteConnection] = []
-        for _ in 0..<readerCount {
-            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            _ = try await reader.query("PRAGMA busy_timeout=5000", [])
-            // Readers only read: a write sent to one fails at once instead of racing the writer.
-            _ = try await reader.query("PRAGMA query_only=ON", [])
-            readers.append(reader)
-        }
+        let writer = opened[0], readers = Array(opened.dropFirst())
         return SQLiteDriver(writer: writer, readers: readers)
     }
 
@@ -214,5 +224,13 @@ final class SQLiteDriver: SQLDriver {
         case .blob(let buffer): .text(String(buffer: buffer))
         case .null: .null
         }
+    }
+}
+
+extension SQLiteConnection {
+    /// Closes the connection even when the task was cancelled: NIOThreadPool skips a cancelled
+    /// task's work, and an open connection would be leaked (and trap in debug builds).
+    func closeEvenIfCancelled() async {
+        await Task { try? await self.close() }.value
     }
 }

@@ -12,7 +12,8 @@ import Synchronization
 /// SQLite serves one instance, so one service backs it up; PostgreSQL is refused by the
 /// configuration (pg_dump and PITR back up every instance's data at once).
 public struct ScheduledBackupService: Service {
-    /// Told after every attempt: when it ended, and why it failed (nil: it succeeded).
+    /// Told after every attempt (when it ended, and why it failed; nil: it succeeded), and once
+    /// at start for the newest backup on disk (its name's time, nil).
     public typealias Report = @Sendable (_ atMicros: Int64, _ failure: String?) async throws -> Void
 
     let settings: BackupSettings
@@ -22,7 +23,8 @@ public struct ScheduledBackupService: Service {
     /// Future-dated names already warned about, so the log says it once per file.
     private let warnedFutureNames = WarnedNames()
 
-    /// Temporary files are `.gatehouse-scheduled-….tmp`: only this service writes that name.
+    /// Temporary files are `.gatehouse-scheduled-….tmp` (`StoreBackup.temporaryFileName`): only
+    /// this service writes that name.
     static let temporaryName = "scheduled"
     static let prefix = "gatehouse-", suffix = ".sqlite.gz"
     /// A name dated later than now plus this is not taken for a backup of this service's: a
@@ -39,6 +41,7 @@ public struct ScheduledBackupService: Service {
     public func run() async throws {
         for result in ["success", "failure"] { Counter(label: "gatehouse_backups_total", dimensions: [("result", result)]).increment(by: 0) }
         removeLeftovers()
+        await reportNewestOnDisk()
         let wait = secondsUntilFirstBackup()
         var due = ContinuousClock.now + .seconds(wait)
         logger.info("scheduled backups on", metadata: ["dir": "\(settings.directory)", "interval_seconds": "\(settings.intervalSeconds)",
@@ -57,8 +60,28 @@ public struct ScheduledBackupService: Service {
 
     /// A restart does not take an extra backup, nor wait a whole interval after the last one.
     func secondsUntilFirstBackup() -> Double {
-        let newest = backupFiles(now: Date()).first.flatMap(Self.date(ofName:))
-        return newest.map { max(0, $0.timeIntervalSinceNow + Double(settings.intervalSeconds)) } ?? 0
+        newestBackupDate().map { max(0, $0.timeIntervalSinceNow + Double(settings.intervalSeconds)) } ?? 0
+    }
+
+    /// When the newest of this service's backups in the directory began (its name's time).
+    func newestBackupDate() -> Date? { backupFiles(now: Date()).first.flatMap(Self.date(ofName:)) }
+
+    /// The newest backup on disk is a success at its time, whatever the store remembers: a store
+    /// restored from an older backup (or started on a new disk) holds an older ping or none, and
+    /// would report the backup missing until the next one, an interval away. A ping never moves
+    /// the heartbeat back in time, and a failure stored after this backup still stands.
+    func reportNewestOnDisk() async {
+        guard let newest = newestBackupDate() else { return }
+        Gauge(label: "gatehouse_backup_last_success_timestamp_seconds").record(newest.timeIntervalSince1970)
+        await send(atMicros: Int64(saturating: newest.timeIntervalSince1970 * 1_000_000), failure: nil)
+    }
+
+    private func send(atMicros: Int64, failure: String?) async {
+        do {
+            try await report(atMicros, failure)
+        } catch {
+            logger.error("the scheduled backup's heartbeat could not be recorded", metadata: ["error": "\(error)"])
+        }
     }
 
     /// One backup, its pruning and its report.
@@ -87,11 +110,7 @@ public struct ScheduledBackupService: Service {
             logger.error("scheduled backup failed", metadata: ["dir": "\(settings.directory)", "error": "\(error)"])
         }
         Counter(label: "gatehouse_backups_total", dimensions: [("result", failure == nil ? "success" : "failure")]).increment()
-        do {
-            try await report(TimeExpressions.nowMicros(), failure)
-        } catch {
-            logger.error("the scheduled backup's heartbeat could not be recorded", metadata: ["error": "\(error)"])
-        }
+        await send(atMicros: TimeExpressions.nowMicros(), failure: failure)
     }
 
     /// Keeps the newest `keep` files this service named, and always `kept` (just written); any
@@ -111,7 +130,8 @@ public struct ScheduledBackupService: Service {
     }
 
     /// The names of this service's backups in the directory, newest first (the name sorts by
-    /// time); names dated past `now` + `futureMargin` are left out, with a warning.
+    /// time); names dated past `now` + `futureMargin` are left out, with a warning, and so is
+    /// anything that is not a regular gzip file.
     func backupFiles(now: Date = Date()) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: settings.directory)) ?? []
         return entries.filter { name in
@@ -123,17 +143,27 @@ public struct ScheduledBackupService: Service {
                 }
                 return false
             }
-            // A link or directory with a backup's name was not written here.
-            let attributes = try? FileManager.default.attributesOfItem(atPath: (settings.directory as NSString).appendingPathComponent(name))
-            return attributes?[.type] as? FileAttributeType == .typeRegular
+            // A link, a directory, or a file that is not gzip (an empty one `touch` made) with a
+            // backup's name was not written here: it must neither count as the newest backup (a
+            // ping at start, the next one put off) nor be pruned.
+            let path = (settings.directory as NSString).appendingPathComponent(name)
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            return attributes?[.type] as? FileAttributeType == .typeRegular && Self.startsLikeGzip(path)
         }.sorted(by: >)
+    }
+
+    /// The two bytes every gzip file begins with (RFC 1952).
+    static func startsLikeGzip(_ path: String) -> Bool {
+        guard let file = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? file.close() }
+        return (try? file.read(upToCount: 2)) == Data([0x1f, 0x8b])
     }
 
     /// Temporary files of a run that was killed (SIGKILL, power loss) before it could remove
     /// them: one may be a whole uncompressed copy of the store.
     func removeLeftovers() {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: settings.directory)) ?? []
-        for name in entries where name.hasPrefix(".gatehouse-\(Self.temporaryName)-") && name.contains(".tmp") {
+        for name in entries where StoreBackup.isTemporaryFile(name, of: Self.temporaryName) {
             try? FileManager.default.removeItem(atPath: (settings.directory as NSString).appendingPathComponent(name))
             logger.notice("removed a killed scheduled backup's temporary file", metadata: ["file": "\(name)"])
         }

@@ -19,6 +19,22 @@ public enum StoreBackup {
     /// Bytes read or written per step while (de)compressing.
     static let chunkSize = 1 << 20
 
+    // MARK: - Temporary files
+
+    /// `.gatehouse-WRITER-STAMP[KIND].tmp`, e.g. `.gatehouse-backup-1a2b3c4d.sqlite.tmp`. Every
+    /// temporary file matches `.gatehouse-*.tmp` (docs/operations.md): a killed run's leftovers,
+    /// a plaintext copy among them, are found and removed by that one pattern; `WRITER` tells
+    /// whose they are (`isTemporaryFile(_:of:)`).
+    static func temporaryFileName(_ writer: String, _ stamp: some StringProtocol, _ kind: String = "") -> String {
+        ".gatehouse-\(writer)-\(stamp)\(kind).tmp"
+    }
+
+    /// Whether `name` is one of the temporary files `writer` names (SQLite's `-journal` or `-wal`
+    /// beside one included).
+    static func isTemporaryFile(_ name: String, of writer: String) -> Bool {
+        name.hasPrefix(".gatehouse-\(writer)-") && name.contains(".tmp")
+    }
+
     // MARK: - Backup
 
     /// Writes a compressed snapshot of the SQLite database of `databaseURL` to `output`, checks
@@ -49,10 +65,8 @@ public enum StoreBackup {
             if !overwrite { throw BackupError("\(target.path) exists; pass --force to replace it") }
         }
         let stamp = UUID().uuidString.prefix(8)
-        // Every temporary file matches `.gatehouse-*.tmp` (docs/operations.md): a killed run's
-        // leftovers, a plaintext copy among them, are found and removed by that one pattern.
-        let snapshot = (directory as NSString).appendingPathComponent(".gatehouse-\(temporaryName)-\(stamp).sqlite.tmp")
-        let compressed = (directory as NSString).appendingPathComponent(".gatehouse-\(temporaryName)-\(stamp).gz.tmp")
+        let snapshot = (directory as NSString).appendingPathComponent(temporaryFileName(temporaryName, stamp, ".sqlite"))
+        let compressed = (directory as NSString).appendingPathComponent(temporaryFileName(temporaryName, stamp, ".gz"))
         defer {
             removeDatabaseFiles(snapshot)
             try? FileManager.default.removeItem(atPath: compressed)
@@ -92,11 +106,6 @@ public enum StoreBackup {
         }
     }
 
-    /// Closes `connection` even when the task was cancelled: NIOThreadPool skips a cancelled
-    /// task's work, and an open connection would be leaked (and trap in debug builds).
-    static func closeEvenIfCancelled(_ connection: SQLiteConnection) async {
-        await Task { try? await connection.close() }.value
-    }
 
     /// `VACUUM INTO` on a connection of its own: it reads in one transaction (WAL: beside the
     /// server's writer, without blocking it) and writes a compact copy that has no WAL to go with it.
@@ -112,9 +121,9 @@ public enum StoreBackup {
         do {
             _ = try await connection.query("PRAGMA busy_timeout=30000", [])
             _ = try await connection.query("VACUUM INTO ?1", [.text(destination)])
-            await closeEvenIfCancelled(connection)
+            await connection.closeEvenIfCancelled()
         } catch {
-            await closeEvenIfCancelled(connection)
+            await connection.closeEvenIfCancelled()
             if error is CancellationError { throw error }
             throw BackupError("cannot copy \(source): \(error)")
         }
@@ -153,7 +162,7 @@ public enum StoreBackup {
             }
             created = true
         }
-        let temporary = (directory as NSString).appendingPathComponent(".gatehouse-restore-\(UUID().uuidString.prefix(8)).tmp")
+        let temporary = (directory as NSString).appendingPathComponent(temporaryFileName("restore", UUID().uuidString.prefix(8)))
         do {
             try Gzip.decompress(input, to: temporary)
             let report = try await verify(sqliteFile: temporary, logger: logger)
@@ -179,7 +188,7 @@ public enum StoreBackup {
     /// Decompresses a backup into a temporary file (under `TMPDIR`), checks it and removes it.
     public static func verify(backupFile: String, logger: Logger) async throws -> StoreReport {
         guard isRegularFile(backupFile) else { throw BackupError("there is no backup file at \(backupFile)") }
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent(".gatehouse-verify-\(UUID().uuidString.prefix(8)).tmp").path
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent(temporaryFileName("verify", UUID().uuidString.prefix(8))).path
         defer { removeDatabaseFiles(temporary) }
         try Gzip.decompress(backupFile, to: temporary)
         return try await verify(sqliteFile: temporary, logger: logger)
@@ -234,10 +243,10 @@ public enum StoreBackup {
             } else {
                 result = StoreReport.failed(database: "sqlite", problem: "integrity_check: \(integrity)", integrity: integrity)
             }
-            await closeEvenIfCancelled(connection)
+            await connection.closeEvenIfCancelled()
             return result
         } catch {
-            await closeEvenIfCancelled(connection)
+            await connection.closeEvenIfCancelled()
             if error is BackupError || error is CancellationError { throw error }
             // Corruption integrity_check did not get to (or that stops it) is a finding too.
             return StoreReport.failed(database: "sqlite", problem: "SQLite cannot read it: \(error)", integrity: "\(error)")
@@ -266,7 +275,7 @@ public enum StoreBackup {
             tables = plain
         }
         let present = Set(tables)
-        let known = Migrations.all.map(\.version).max() ?? 0
+        let known = Migrations.newestVersion
         var version: Int64 = 0
         if present.contains("gatehouse_migrations") {
             version = try await driver.query("SELECT COALESCE(MAX(version), 0) AS version FROM gatehouse_migrations", []).first?["version"].int ?? 0
@@ -286,14 +295,14 @@ public enum StoreBackup {
         var problems: [String] = []
         if version == 0 {
             problems.append("no schema version (gatehouse_migrations): not a Gatehouse database")
-        } else if version > Int64(known) {
+        } else if version > known {
             problems.append("schema version \(version) is newer than this binary knows (\(known)); use a newer Gatehouse")
         }
         let missing = StoreKinds.all.filter { !present.contains($0.table) && $0.since <= version }.map(\.table)
-        if !missing.isEmpty, version <= Int64(known) {
+        if !missing.isEmpty, version <= known {
             problems.append("tables missing for schema version \(version): \(missing.joined(separator: ", "))")
         }
-        return StoreReport(database: database, integrityCheck: integrity, schemaVersion: version, knownSchemaVersion: Int64(known),
+        return StoreReport(database: database, integrityCheck: integrity, schemaVersion: version, knownSchemaVersion: known,
                            newestRecordMicros: counts.compactMap(\.newestMicros).max(), kinds: counts, virtualTables: virtualTables.sorted(), problems: problems)
     }
 
@@ -407,6 +416,7 @@ public enum StoreKinds {
         StoreKind("probe results", "probe_results", time: "ts", since: 4),
         StoreKind("probe rollups", "probe_rollups", since: 9),
         StoreKind("heartbeats", "heartbeats", since: 4),
+        StoreKind("heartbeat failures", "heartbeat_failures", since: 12),
         StoreKind("leases", "leases", since: 4),
         StoreKind("console accounts", "console_accounts", since: 6),
         StoreKind("console sessions", "console_sessions", since: 6),
@@ -452,7 +462,7 @@ public struct StoreReport: Sendable, Encodable {
     public func rows(_ kind: String) -> Int64? { kinds.first { $0.kind == kind }?.rows }
 
     static func failed(database: String, problem: String, integrity: String? = nil) -> StoreReport {
-        StoreReport(database: database, integrityCheck: integrity, schemaVersion: 0, knownSchemaVersion: Int64(Migrations.all.map(\.version).max() ?? 0),
+        StoreReport(database: database, integrityCheck: integrity, schemaVersion: 0, knownSchemaVersion: Migrations.newestVersion,
                     newestRecordMicros: nil, kinds: [], virtualTables: [], problems: [problem])
     }
 

@@ -36,10 +36,10 @@ public struct RetentionService: Service {
         for kind in TelemetryKind.allCases {
             do {
                 if let days = retention.days[kind], days > 0 {
-                    let exact = nowMicros.subtractingSaturated(Int64(days).multipliedSaturated(by: 86_400_000_000))
+                    let exact = nowMicros.subtractingSaturated(Int64(days).multipliedSaturated(by: TimeExpressions.microsPerDay))
                     // Down to a whole day where the store drops day partitions (PostgreSQL): no row deletes.
                     let step = max(1, store.retentionStepMicros(kind))
-                    let cutoff = exact.subtractingSaturated(((exact % step) + step) % step)
+                    let cutoff = TimeExpressions.floorMicros(exact, toMultipleOf: step)
                     while !Task.isCancelled {
                         let n = try await store.prune(kind, beforeMicros: cutoff, batch: Self.batch)
                         removed[kind, default: 0] += n

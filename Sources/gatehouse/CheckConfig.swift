@@ -13,10 +13,9 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let config = try options.load()
-            let tls = TLSFiles(config)
-            let tlsProblems = tls?.problems() ?? []
-            if !tlsProblems.isEmpty { throw ConfigErrors(errors: tlsProblems) }
-            if let expired = tls?.expiryWarning() { FileHandle.standardError.write(Data("warning: tls_cert_file: \(expired)\n".utf8)) }
+            let tls = TLSFiles(config)?.check()
+            if let problems = tls?.problems, !problems.isEmpty { throw ConfigErrors(errors: problems) }
+            if let expired = tls?.expiryWarning { FileHandle.standardError.write(Data("warning: tls_cert_file: \(expired)\n".utf8)) }
             print("# configuration is valid; effective settings (secrets redacted):")
             print(config.redactedYAML(), terminator: "")
         } catch let errors as ConfigErrors {

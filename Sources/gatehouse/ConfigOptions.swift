@@ -19,20 +19,23 @@ struct StoreOptions: ParsableArguments {
     /// or a migration Job must not need the serving secrets (GATEHOUSE_ENCRYPTION_KEY) or a config
     /// valid in every other key.
     func location(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        var yaml: String?
-        if let path = configFile ?? environment["GATEHOUSE_CONFIG"] {
-            let text: String
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
-            }
-            yaml = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let yaml = try configText(environment: environment).map { text in
+            text.split(separator: "\n", omittingEmptySubsequences: false)
                 .filter { $0.hasPrefix("data_dir:") || $0.hasPrefix("database_url:") }.joined(separator: "\n")
         }
         let location = environment.filter { $0.key == "GATEHOUSE_DATA_DIR" || $0.key == "GATEHOUSE_DATABASE_URL" }
         return try ConfigurationLoader.load(yaml: yaml, environment: location,
                                             overrides: ConfigOverrides(dataDirectory: dataDirectory, databaseURL: databaseURL)).resolvedDatabaseURL
+    }
+
+    /// The config file's text (`--config`, else `GATEHOUSE_CONFIG`); nil when neither names one.
+    func configText(environment: [String: String]) throws -> String? {
+        guard let path = configFile ?? environment["GATEHOUSE_CONFIG"] else { return nil }
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
+        }
     }
 }
 
@@ -55,15 +58,7 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads and validates the effective configuration.
     func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatehouseConfig {
-        let path = store.configFile ?? environment["GATEHOUSE_CONFIG"]
-        var yaml: String?
-        if let path {
-            do {
-                yaml = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw ConfigErrors(errors: [ConfigError(key: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
-            }
-        }
+        let yaml = try store.configText(environment: environment)
         return try ConfigurationLoader.load(
             yaml: yaml, environment: environment,
             overrides: ConfigOverrides(host: host, port: port, dataDirectory: store.dataDirectory, databaseURL: store.databaseURL,

@@ -84,7 +84,7 @@ struct Healthcheck: AsyncParsableCommand {
         let host = everyAddress ? "127.0.0.1" : config.host
         let literal = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        let https = config.tlsCertFile != nil
+        let https = config.servesHTTPS
         return Target(base: "\(https ? "https" : "http")://\(literal):\(config.port)", trustAnyCertificate: https && loopback)
     }
 }

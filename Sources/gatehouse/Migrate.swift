@@ -15,7 +15,7 @@ struct Migrate: AsyncParsableCommand {
             store and several times at once: one run applies the migrations under a lock (a PostgreSQL advisory \
             lock, SQLite's write lock); the others say they are waiting, wait for it and find the schema current. \
             Progress goes to standard error as log lines (GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL): each \
-            migration as it starts, and the end. On PostgreSQL there is no deadline unless --timeout gives one: a \
+            migration as it starts, and the end. On PostgreSQL there is no deadline unless --timeout-seconds gives one: a \
             big store's migration may take long (SQLite keeps a 600 s bound and waits 5 s for another process's \
             write lock). Exit status 0 when the schema is current afterwards, 1 when it could not be brought \
             there (a store newer than this binary included).
@@ -24,7 +24,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: ArgumentHelp("Give up after this many seconds, the wait for another migration included (PostgreSQL); the version underway rolls back. Default: no limit.",
                                valueName: "seconds"))
-    var timeout: Int?
+    var timeoutSeconds: Int?
     @Flag(help: "Print the result as JSON: {\"from\": …, \"to\": …, \"applied\": […]}.") var json = false
 
     struct Result: Encodable {
@@ -34,7 +34,7 @@ struct Migrate: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if let timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        if let timeoutSeconds, timeoutSeconds < 1 { throw ValidationError("--timeout-seconds must be at least 1") }
     }
 
     func run() async throws {
@@ -51,7 +51,7 @@ struct Migrate: AsyncParsableCommand {
                                level: env["GATEHOUSE_LOG_LEVEL"].flatMap(GatehouseConfig.LogLevel.init(rawValue:)) ?? .info)
         let run: MigrationRun
         do {
-            run = try await StoreFactory.migrate(databaseURL: databaseURL, logger: BackupCommands.logger, timeout: timeout.map { .seconds($0) })
+            run = try await StoreFactory.migrate(databaseURL: databaseURL, logger: BackupCommands.logger, timeout: timeoutSeconds.map { .seconds($0) })
         } catch let error as SchemaNotCurrent {
             throw CLIError("refusing to migrate \(Redactor.redactURL(databaseURL)): \(error)")
         } catch {

@@ -22,8 +22,8 @@ struct Serve: AsyncParsableCommand {
             if noMigrate { loaded.migrateOnStart = false }
             config = loaded
             // The certificate and key are opened here too, so a bad pair is refused like a bad key.
-            let tlsProblems = TLSFiles(config)?.problems() ?? []
-            if !tlsProblems.isEmpty { throw ConfigErrors(errors: tlsProblems) }
+            // An expired one is not refused: the server logs that warning when it loads the pair.
+            if let problems = TLSFiles(config)?.check().problems, !problems.isEmpty { throw ConfigErrors(errors: problems) }
         } catch let errors as ConfigErrors {
             FileHandle.standardError.write(Data("gatehouse: refusing to start: \(errors)\n".utf8))
             throw ExitCode(2)
@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
             server = try await GatehouseServer.build(config: config, logger: logger) { port in
                 let elapsed = ContinuousClock.now - started
                 logger.notice("gatehouse is listening", metadata: [
-                    "address": "\(TLSFiles(config) == nil ? "http" : "https")://\(config.host):\(port)", "store": "\(Redactor.redactURL(config.resolvedDatabaseURL))",
+                    "address": "\(config.servesHTTPS ? "https" : "http")://\(config.host):\(port)", "store": "\(Redactor.redactURL(config.resolvedDatabaseURL))",
                     "providers": "\(config.providers.map(\.name).joined(separator: ","))",
                     "startup_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
                 ])

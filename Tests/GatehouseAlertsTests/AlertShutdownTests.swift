@@ -9,24 +9,12 @@ import Testing
 /// failure, and must not be logged as one.
 @Suite struct AlertShutdownTests {
     /// A store whose lease call only ends when its task is cancelled, as a slow query does at shutdown.
-    final class LeaseUntilCancelled: AlertStore {
+    final class LeaseUntilCancelled: NoOpAlertStore, @unchecked Sendable {
         let leasing = Atomic<Bool>(false)
-        func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool {
+        override func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool {
             leasing.store(true, ordering: .relaxed)
             while true { try await Task.sleep(for: .seconds(60)) }
         }
-        func recordTransitions(_ transitions: [AlertTransition]) async throws {}
-        func alertHistory(limit: Int, rule: String?) async throws -> [AlertTransition] { [] }
-        func silences() async throws -> [Silence] { [] }
-        func addSilence(_ silence: Silence) async throws {}
-        func expireSilence(id: String, atMicros: Int64) async throws -> Bool { false }
-        func recordDelivery(_ delivery: DeliveryRecord) async throws {}
-        func deliveries(limit: Int) async throws -> [DeliveryRecord] { [] }
-        func recordProbeResults(_ results: [ProbeResult]) async throws {}
-        func probeResults(probe: String, fromMicros: Int64, limit: Int) async throws -> [ProbeResult] { [] }
-        func recordHeartbeat(name: String, atMicros: Int64) async throws {}
-        func heartbeats() async throws -> [String: Int64] { [:] }
-        func pruneProbeResults(beforeMicros: Int64) async throws {}
     }
 
     @Test func cancelledWhileTakingTheLeaseLogsNoWarning() async throws {

@@ -1,5 +1,5 @@
 import Foundation
-import GatehouseStorage
+@testable import GatehouseStorage
 import GatehouseTestSupport
 import Testing
 
@@ -113,7 +113,7 @@ import Testing
 
     /// A migration that takes long (a big store's partition copy) holds the lock; another
     /// `migrate` says it waits and waits for it, with no deadline of its own unless given
-    /// `--timeout`, and reports which migrations it applies.
+    /// `--timeout-seconds`, and reports which migrations it applies.
     @Test func migrateWaitsForAnotherMigrationWithoutADeadline() async throws {
         let url = try TestEnvironment.freshPostgresDatabase()
         // Another migration's session: the migration lock's key, held for 10 s.
@@ -123,13 +123,13 @@ import Testing
         try await Poll.until("the test to hold the migration lock", timeout: .seconds(10)) { try await Self.advisoryLockHeld(url) }
         let held = ContinuousClock.now
 
-        async let bounded = CLIEndToEndTests.run(["migrate", "--database-url", url, "--timeout", "2"], seconds: 30)
+        async let bounded = CLIEndToEndTests.run(["migrate", "--database-url", url, "--timeout-seconds", "2"], seconds: 30)
         async let patient = CLIEndToEndTests.run(["migrate", "--database-url", url, "--json"], seconds: 60)
         let (cutOff, waited) = try await (bounded, patient)
 
         #expect(cutOff.finished && cutOff.status == 1, "\(cutOff.output)")
         #expect(cutOff.output.contains("waiting for another migration") && cutOff.output.contains("within 2 seconds"), "\(cutOff.output)")
-        #expect(cutOff.elapsed < .seconds(8), "--timeout 2 gave up after \(cutOff.elapsed)")
+        #expect(cutOff.elapsed < .seconds(8), "--timeout-seconds 2 gave up after \(cutOff.elapsed)")
 
         #expect(waited.finished && waited.status == 0, "\(waited.output)")
         #expect(ContinuousClock.now - held > .seconds(9), "migrate finished before the lock was released")

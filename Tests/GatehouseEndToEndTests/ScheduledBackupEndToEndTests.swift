@@ -172,6 +172,34 @@ import Testing
         try await receiver.stop()
     }
 
+    /// A failed backup is remembered by the store, not the process: after a restart whose next
+    /// backup is an hour away, the heartbeat is still DOWN with the reason (it came back UP
+    /// when only the process knew).
+    @Test func aFailedBackupStaysDownAcrossARestart() async throws {
+        let work = try TestEnvironment.temporaryDirectory()
+        let directory = work.appendingPathComponent("backups"), away = work.appendingPathComponent("unmounted")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let database = "sqlite://" + work.appendingPathComponent("gatehouse.sqlite").path
+        let first = try await GatehouseProcess.start(yaml: "backups: {dir: \"\(directory.path)\", interval: 10s, keep: 3}", databaseURL: database)
+        let api = TypedAPI(baseURL: first.baseURL)
+        try await Poll.until("the first backup", timeout: .seconds(30)) { Self.written(first) >= 1 }
+        try await Poll.until("the heartbeat is up") { try await Self.backupHeartbeat(api)?.status == .up }
+        // The volume goes away: the next backup fails.
+        try FileManager.default.moveItem(at: directory, to: away)
+        try await Poll.until("the heartbeat is down", timeout: .seconds(30)) { try await Self.backupHeartbeat(api)?.status == .down }
+        #expect(try await first.stop() == 0)
+
+        // Back with its one backup, seconds old: the next is an hour away, so nothing pings.
+        try FileManager.default.moveItem(at: away, to: directory)
+        let second = try await GatehouseProcess.start(yaml: "backups: {dir: \"\(directory.path)\", interval: 1h, keep: 3}", databaseURL: database)
+        let again = TypedAPI(baseURL: second.baseURL)
+        try await Poll.until("the service's first_in_seconds") { second.child.output.contains { $0.contains("scheduled backups on") } }
+        let down = try #require(try await Self.backupHeartbeat(again))
+        #expect(down.status == .down && down.lastError?.contains("scheduled backup failed") == true, "\(down)")
+        #expect(Self.written(second) == 0)
+        #expect(try await second.stop() == 0)
+    }
+
     /// check-config refuses backups on PostgreSQL and says what to use instead.
     @Test func checkConfigRefusesBackupsOnPostgreSQL() async throws {
         let work = try TestEnvironment.temporaryDirectory()

@@ -9,21 +9,8 @@ import Testing
 /// certificates `openssl` makes for each test and clients that trust only that test's CA.
 @Suite(.serialized) struct TLSEndToEndTests {
     @Test func servesHTTPSAndHTTP2AndReloadsItsCertificateOnSIGHUP() async throws {
-        let pki = try await TestPKI.make()
-        try await pki.issue(commonName: "gatehouse-one", serial: "1001")
         let mock = try await MockUpstream.start()
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            tls_cert_file: \(pki.certificateFile.path)
-            tls_key_file: \(pki.keyFile.path)
-            providers:
-              - name: up
-                kind: openai
-                base_url: \(mock.baseURL)/v1
-                api_key: sk-provider-SECRET-upstream-0001
-              - name: slow
-                kind: mock
-                mock_chunk_delay_ms: 150
-            """)
+        let (pki, gatehouse) = try await Self.startHTTPS(commonName: "gatehouse-one", serial: "1001", yaml: upstreamConfig(mock))
         let base = "https://127.0.0.1:\(gatehouse.port)"
         #expect(gatehouse.child.output.contains { $0.contains("gatehouse is listening") && $0.contains(base) }, "the listening line names https")
         let client = try pki.client()
@@ -57,8 +44,9 @@ import Testing
         #expect(gatehouse.child.isRunning)
         #expect(try await Self.peer(base, pki)["serial"] as? String == "1001")
 
-        // A slow stream opened before the reload finishes on the connection it started on.
-        let slow = try await Self.chat(client, base, model: "slow/gpt-4o-mini", stream: true)
+        // A slow stream (about 3 s: 14 events 200 ms apart) opened before the reload finishes on
+        // the connection it started on.
+        let slow = try await Self.chat(client, base, model: "up/gpt-4o-mini", stream: true, headers: [("x-mock-chunk-delay-ms", "200")])
         var events = slow.body.makeAsyncIterator()
         var streamed = String(buffer: try #require(try await events.next()))
 
@@ -160,14 +148,7 @@ import Testing
     /// A client that connects and never starts its handshake is closed after
     /// `gateway.client_idle_timeout_seconds`: it cannot hold a socket for ever.
     @Test func silentClientIsClosedBeforeItsHandshake() async throws {
-        let pki = try await TestPKI.make()
-        try await pki.issue(commonName: "gatehouse-idle", serial: "4004")
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            tls_cert_file: \(pki.certificateFile.path)
-            tls_key_file: \(pki.keyFile.path)
-            gateway:
-              client_idle_timeout_seconds: 2
-            """)
+        let (pki, gatehouse) = try await Self.startHTTPS(commonName: "gatehouse-idle", serial: "4004", yaml: Self.idleAfterTwoSeconds)
         let script = """
             import socket, time
             s = socket.create_connection(("127.0.0.1", \(gatehouse.port)))
@@ -186,14 +167,7 @@ import Testing
     /// (it answers neither the idle GOAWAY nor its PING) is closed: once idle for
     /// `gateway.client_idle_timeout_seconds`, then given as long again to answer the PING.
     @Test func silentHTTP2ClientIsClosed() async throws {
-        let pki = try await TestPKI.make()
-        try await pki.issue(commonName: "gatehouse-h2-idle", serial: "5005")
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            tls_cert_file: \(pki.certificateFile.path)
-            tls_key_file: \(pki.keyFile.path)
-            gateway:
-              client_idle_timeout_seconds: 2
-            """)
+        let (pki, gatehouse) = try await Self.startHTTPS(commonName: "gatehouse-h2-idle", serial: "5005", yaml: Self.idleAfterTwoSeconds)
         let silent = try await Self.python("silent-h2", base: "https://127.0.0.1:\(gatehouse.port)", ca: pki.caFile, extra: ["--hold", "30"])
         let seconds = (silent["seconds"] as? Double) ?? -1
         #expect(silent["alpn"] as? String == "h2" && silent["closed"] as? Bool == true && (1...7).contains(seconds),
@@ -206,11 +180,7 @@ import Testing
     /// process exits 0 in time, and the calls answered before it were written by the recorder's
     /// last flush (the flush interval is longer than the test, so only that flush can write them).
     @Test func sigtermWithASilentHTTP2ClientExitsAndKeepsTheRecords() async throws {
-        let pki = try await TestPKI.make()
-        try await pki.issue(commonName: "gatehouse-h2-stop", serial: "6006")
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            tls_cert_file: \(pki.certificateFile.path)
-            tls_key_file: \(pki.keyFile.path)
+        let (pki, gatehouse) = try await Self.startHTTPS(commonName: "gatehouse-h2-stop", serial: "6006", yaml: """
             recorder:
               flush_interval_ms: 600000
             providers:
@@ -245,13 +215,8 @@ import Testing
     /// The console's cookies carry `Secure` when Gatehouse serves HTTPS itself, over HTTP/1.1 too
     /// (Hummingbird reports the scheme of an HTTP/1.1 request as "http" whatever the transport).
     @Test func consoleCookiesAreSecureOverHTTP1OverTLS() async throws {
-        let pki = try await TestPKI.make()
-        try await pki.issue(commonName: "gatehouse-cookies", serial: "7007")
         let token = "console-admin-token-0123456789abcdef"
-        let gatehouse = try await GatehouseProcess.start(yaml: """
-            tls_cert_file: \(pki.certificateFile.path)
-            tls_key_file: \(pki.keyFile.path)
-            """, environment: ["GATEHOUSE_ADMIN_TOKEN": token])
+        let (pki, gatehouse) = try await Self.startHTTPS(commonName: "gatehouse-cookies", serial: "7007", environment: ["GATEHOUSE_ADMIN_TOKEN": token])
         let result = try await Self.python("console-cookies", base: "https://127.0.0.1:\(gatehouse.port)", ca: pki.caFile,
                                            extra: ["--password", token])
         let login = (result["login_cookies"] as? [String]) ?? [], signIn = (result["signin_cookies"] as? [String]) ?? []
@@ -271,9 +236,30 @@ import Testing
         #expect(try await gatehouse.stop() == 0)
     }
 
-    static func chat(_ client: HTTPClient, _ base: String, model: String, stream: Bool) async throws -> HTTPClientResponse {
+    /// A new CA and a server certificate (`commonName`, `serial`) from it, and Gatehouse serving
+    /// HTTPS with that pair and the rest of its configuration from `yaml`.
+    static func startHTTPS(commonName: String, serial: String, yaml: String = "",
+                           environment: [String: String] = [:]) async throws -> (pki: TestPKI, gatehouse: GatehouseProcess) {
+        let pki = try await TestPKI.make()
+        try await pki.issue(commonName: commonName, serial: serial)
+        let gatehouse = try await GatehouseProcess.start(yaml: """
+            tls_cert_file: \(pki.certificateFile.path)
+            tls_key_file: \(pki.keyFile.path)
+            \(yaml)
+            """, environment: environment)
+        return (pki, gatehouse)
+    }
+
+    static let idleAfterTwoSeconds = """
+        gateway:
+          client_idle_timeout_seconds: 2
+        """
+
+    static func chat(_ client: HTTPClient, _ base: String, model: String, stream: Bool,
+                     headers: [(String, String)] = []) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: base + "/v1/chat/completions")
         request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Authorization", value: "Bearer sk-test-client-key-000")
         request.body = .bytes(ByteBuffer(string: #"{"model":"\#(model)","stream":\#(stream),"messages":[{"role":"user","content":"Hello"}]}"#))

@@ -48,6 +48,12 @@ import Testing
             try await store.recordHeartbeat(name: "nightly", atMicros: base + 50)  // a late, older ping does not go back in time
             #expect(try await store.heartbeats() == ["nightly": base + 100])
 
+            try await store.recordHeartbeatFailure(HeartbeatFailure(name: "gatehouse-backup", atMicros: base + 200, error: "disk full"))
+            try await store.recordHeartbeatFailure(HeartbeatFailure(name: "gatehouse-backup", atMicros: base + 150, error: "older"))  // late, older: kept out
+            try await store.recordHeartbeatFailure(HeartbeatFailure(name: "gatehouse-backup", atMicros: base + 200, error: String(repeating: "x", count: 5000)))
+            let failures = try await store.heartbeatFailures()
+            #expect(failures.count == 1 && failures["gatehouse-backup"]?.atMicros == base + 200 && failures["gatehouse-backup"]?.error.count == 500)
+
             #expect(try await store.acquireLease(name: "alerts", holder: "one", nowMicros: base, durationMicros: 10))
             #expect(try await store.acquireLease(name: "alerts", holder: "two", nowMicros: base + 5, durationMicros: 10) == false)
             #expect(try await store.acquireLease(name: "alerts", holder: "one", nowMicros: base + 8, durationMicros: 10), "the holder renews")

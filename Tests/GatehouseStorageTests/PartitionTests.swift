@@ -8,7 +8,7 @@ import Testing
 /// retention dropping whole days, hourly maintenance, and the migration of a store that had none.
 /// The reads across a boundary run on SQLite too (plain tables there).
 @Suite struct PartitionTests {
-    static let day = DayPartitions.dayMicros
+    static let day = TimeExpressions.microsPerDay
     /// Midnight UTC starting today: maintenance has made today's partitions and a week's after.
     static var today: Int64 { (TimeExpressions.nowMicros() / day) * day }
 

@@ -86,6 +86,34 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == others.sorted())
     }
 
+    /// At start the newest backup on disk is reported as a success at its own time, before any
+    /// backup is due: a store restored from an older backup must not report the backup missing.
+    @Test func theNewestBackupOnDiskIsReportedAtStart() async throws {
+        let directory = try TestEnvironment.temporaryDirectory()
+        let newest = Date().addingTimeInterval(-30).timeIntervalSince1970.rounded(.down)
+        for age in [0.0, 60, 120] {
+            try Data([0x1f, 0x8b, 0x08]).write(to: directory.appendingPathComponent(ScheduledBackupService.name(for: Date(timeIntervalSince1970: newest - age))))
+        }
+        // Newer, but not a backup: an empty file `touch` made, and one that is not gzip.
+        for (age, bytes) in [(-10.0, Data()), (-5.0, Data("not gzip".utf8))] {
+            try bytes.write(to: directory.appendingPathComponent(ScheduledBackupService.name(for: Date(timeIntervalSince1970: newest - age))))
+        }
+        let times = Mutex<[Int64]>([])
+        let service = ScheduledBackupService(settings: BackupSettings(directory: directory.path, intervalSeconds: 3600, keep: 3),
+                                             databaseURL: "sqlite:///nowhere", logger: Logger(label: "test")) { at, failure in
+            #expect(failure == nil)
+            times.withLock { $0.append(at) }
+        }
+        await service.reportNewestOnDisk()
+        #expect(times.withLock { $0 } == [Int64(newest) * 1_000_000])
+        #expect(service.secondsUntilFirstBackup() < 3600 - 25, "the next is due an interval after the real newest backup")
+        #expect(service.backupFiles().count == 3, "the empty and the non-gzip file are neither counted nor pruned")
+
+        let empty = ScheduledBackupService(settings: BackupSettings(directory: try TestEnvironment.temporaryDirectory().path), databaseURL: "sqlite:///nowhere",
+                                           logger: Logger(label: "test")) { _, _ in Issue.record("nothing on disk, nothing to report") }
+        await empty.reportNewestOnDisk()
+    }
+
     /// A backup named with a future time (a clock that ran ahead, a file copied in) is not the
     /// newest: the backup just written survives `keep: 1`, and the next is not put off past an interval.
     @Test func aFutureNamedFileNeitherPrunesNewBackupsNorPostponesTheNext() async throws {

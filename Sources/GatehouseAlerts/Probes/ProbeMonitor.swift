@@ -32,9 +32,9 @@ public actor ProbeMonitor: Service {
     let client: HTTPClient
     let logger: Logger
     private var probeStates: [String: State] = [:]
-    /// A built-in heartbeat's job that failed (a scheduled backup), by heartbeat: DOWN at once
-    /// with the failure, until a ping newer than it arrives.
-    private var heartbeatFailures: [String: (atMicros: Int64, error: String)] = [:]
+    /// The failures reported to this process, also kept here: the store write can fail for the
+    /// very reason the backup did (a full disk), and DOWN must not wait for the missed interval.
+    private var reportedFailures: [String: HeartbeatFailure] = [:]
     private let startedMicros = TimeExpressions.nowMicros()
 
     public init(probes: [ProbeConfig], heartbeats: [HeartbeatConfig], store: any AlertStore, client: HTTPClient, logger: Logger) {
@@ -78,10 +78,13 @@ public actor ProbeMonitor: Service {
         var result = probes.compactMap { probeStates[$0.name] }
         if !heartbeats.isEmpty {
             let pings = try await store.heartbeats()
+            // Only Gatehouse's own jobs report failures; other heartbeats are judged by pings alone.
+            var failures = heartbeats.contains(where: \.isBuiltIn) ? try await store.heartbeatFailures() : [:]
+            for (name, failure) in reportedFailures where failure.atMicros > failures[name]?.atMicros ?? .min { failures[name] = failure }
             for h in heartbeats {
                 var s = State(name: h.name, kind: "heartbeat")
                 let allowed = Int64(h.intervalSeconds + h.graceSeconds) * 1_000_000
-                if let failure = heartbeatFailures[h.name], failure.atMicros > pings[h.name] ?? .min {
+                if h.isBuiltIn, let failure = failures[h.name], failure.atMicros > pings[h.name] ?? .min {
                     s.lastCheckMicros = pings[h.name]
                     s.up = false
                     s.lastError = failure.error
@@ -101,9 +104,17 @@ public actor ProbeMonitor: Service {
         return result
     }
 
-    /// The job behind a built-in heartbeat failed: it is DOWN with `error` until its next ping.
-    public func heartbeatFailed(_ name: String, atMicros: Int64, error: String) {
-        heartbeatFailures[name] = (atMicros, error)
+    /// The job behind a built-in heartbeat (a scheduled backup) ended: a success pings it, a
+    /// failure turns it DOWN at once with `failure` until a newer ping. Both go to the store, so
+    /// a restarted server still sees them.
+    public func builtInJobReported(_ name: String, atMicros: Int64, failure: String?) async throws {
+        if let failure {
+            let reported = HeartbeatFailure(name: name, atMicros: atMicros, error: failure)
+            reportedFailures[name] = reported
+            try await store.recordHeartbeatFailure(reported)
+        } else {
+            try await store.recordHeartbeat(name: name, atMicros: atMicros)
+        }
     }
 
     /// One check: request, expectations, state change after `retries` failures in a row.

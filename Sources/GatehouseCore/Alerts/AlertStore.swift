@@ -133,6 +133,19 @@ public struct ProbeResult: Sendable, Equatable {
     }
 }
 
+/// The last failure the job behind a built-in heartbeat reported.
+public struct HeartbeatFailure: Sendable, Equatable {
+    public var name: String
+    public var atMicros: Int64
+    public var error: String
+
+    public init(name: String, atMicros: Int64, error: String) {
+        self.name = name
+        self.atMicros = atMicros
+        self.error = error
+    }
+}
+
 /// Where alert history, silences, deliveries, probe results and heartbeats live.
 public protocol AlertStore: Sendable {
     func recordTransitions(_ transitions: [AlertTransition]) async throws
@@ -147,6 +160,11 @@ public protocol AlertStore: Sendable {
     func probeResults(probe: String, fromMicros: Int64, limit: Int) async throws -> [ProbeResult]
     func recordHeartbeat(name: String, atMicros: Int64) async throws
     func heartbeats() async throws -> [String: Int64]
+    /// A built-in heartbeat's job failed (a scheduled backup): the heartbeat is DOWN from then
+    /// until a newer ping. Stored, so a restart does not forget a failed backup.
+    func recordHeartbeatFailure(_ failure: HeartbeatFailure) async throws
+    /// The newest failure of each heartbeat that has one.
+    func heartbeatFailures() async throws -> [String: HeartbeatFailure]
     /// Takes or renews the named lease for `holder`; true when `holder` has it. Only the holder
     /// evaluates rules and sends notifications, so instances sharing PostgreSQL notify once.
     func acquireLease(name: String, holder: String, nowMicros: Int64, durationMicros: Int64) async throws -> Bool
