@@ -37,6 +37,8 @@ WAIT_QUIET=0          # seconds to wait, before each stage, for other work on th
 AA=1                  # repeat the direct run after the targets (noise floor)
 CLIENT_KEY="${GATEHOUSE_CLIENT_KEY:-}"
 CONTROLS=0            # 1: Gatehouse runs with a virtual key, rate limits and budgets active
+PERF_OUT=""           # where to write the CPU profile table (cpu_profile.py) of the first max-gatehouse stage
+PERF_DONE=0
 
 usage() {
     cat <<EOF
@@ -63,6 +65,8 @@ usage: bash Benchmarks/load/run.sh (--gatehouse PATH | --skip-gatehouse) [option
                          (< 10% of a core busy over 1 s); for shared machines   (default $WAIT_QUIET)
   --json PATH            write every figure as JSON here
   --keep-tmp             keep the temp dir (configs, logs, raw results)
+  --perf PATH            sample Gatehouse with `perf record` during its first maximum-throughput
+                         stage and write where its CPU goes (cpu_profile.py's tables) to PATH
   --upstream-access-log  have the mock upstream write an access log (off: it grows by ~100 MB
                          per minute at full speed; the upstream's request counter is read anyway)
   --no-install           never apt-get install missing tools
@@ -93,6 +97,7 @@ while [ $# -gt 0 ]; do
         --json) JSON_OUT="${2:?}"; shift 2 ;;
         --json=*) JSON_OUT="${1#*=}"; shift ;;
         --keep-tmp) KEEP_TMP=1; shift ;;
+        --perf) PERF_OUT="${2:?}"; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -142,6 +147,7 @@ ensure_tool() {  # ensure_tool COMMAND DEBIAN_PACKAGE
 }
 ensure_tool nginx nginx
 ensure_tool wrk wrk
+[ -n "$PERF_OUT" ] && ensure_tool perf linux-perf
 command -v timeout >/dev/null || die "coreutils 'timeout' is missing"
 command -v "$PY" >/dev/null || die "python3 is missing"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)' || die "python3 >= 3.8 needed"
@@ -398,11 +404,29 @@ stage_wrk() {  # stage_wrk ID KIND TARGET THREADS CONNS SECONDS
             -s "$HERE/post.lua" "${URL[$t]}" || true
     fi
     log "stage $id: wrk -t$thr -c$conns -d${secs}s -> ${URL[$t]}"
+    local perf_pid=""
+    if [ -n "$PERF_OUT" ] && [ "$t" = gatehouse ] && [ "$kind" = max ] && [ "$PERF_DONE" = 0 ]; then
+        # Self time per symbol is all the table needs: no call graphs, so sampling costs little.
+        timeout -k 5 $((secs + 30)) perf record -e cpu-clock -F 999 -o "$TMP/perf.data" -p "$GH_PID" -- sleep "$secs" \
+            >"$RES/perf-record.log" 2>&1 &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+    fi
     snap_before "$t"
     run_bounded $((secs + 30)) "$RES/$id.log" env WRK_BODY_FILE="$BODY" WRK_AUTHORIZATION="$WRK_AUTH" \
         wrk -t"$thr" -c"$conns" -d"${secs}s" --timeout "${REQ_TIMEOUT}s" --latency \
         -s "$HERE/post.lua" "${URL[$t]}" || rc=$?
     snap_after "$t"
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || true
+        PERF_DONE=1
+        if "$PY" "$HERE/cpu_profile.py" "$TMP/perf.data" >"$PERF_OUT" 2>"$RES/cpu-profile.log"; then
+            cp "$TMP/perf.data" "$PERF_OUT.perf.data" 2>/dev/null || true
+            log "CPU profile of $id written to $PERF_OUT (the recording: $PERF_OUT.perf.data)"
+        else
+            fail "perf: no profile ($(tail -n 3 "$RES/perf-record.log" "$RES/cpu-profile.log" | tr '\n' ' '))"
+        fi
+    fi
     "$PY" "$HERE/bench.py" parse-wrk "$RES/$id.log" "$RES/$id.json" || { [ "$rc" = 0 ] && rc=1; }
     record_stage "$id" "$kind" "$t" "-" "$rc"
     grep -E 'Requests/sec|Non-2xx|Socket errors' "$RES/$id.log" | sed 's/^/    /' >&2 || true

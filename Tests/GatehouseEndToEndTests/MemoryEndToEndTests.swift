@@ -33,13 +33,19 @@ struct MemoryEndToEndTests {
         // with the pages of the request table's seven indexes and its rollups.
         try await burst(4000)
         try await burst(4000)
-        let before = try Self.residentKiB(pid)
-        try await burst(4000)
-        let after = try Self.residentKiB(pid)
+        // Then three bursts of 4,000, each measured. Memory a call keeps grows every one of them;
+        // caches still filling and allocator arenas do not (CI once saw 2.5 MiB in one burst
+        // with other tests running beside it), so the smallest growth is the one judged.
+        var growths: [Int] = []
+        for _ in 0..<3 {
+            let before = try Self.residentKiB(pid)
+            try await burst(4000)
+            growths.append(try Self.residentKiB(pid) - before)
+        }
         _ = try await gatehouse.stop()
         // 4,000 calls that each kept ~700 B would add about 2.7 MiB (measured: 7.5 MiB per 10,000
         // before the fix, 0.24 MiB after). The long soak is `Benchmarks/load`'s peak RSS.
-        #expect(after - before < 1536, "resident memory grew by \(after - before) KiB over 4,000 finished calls")
+        #expect(growths.min()! < 1536, "resident memory grew by \(growths) KiB over three bursts of 4,000 finished calls")
     }
 
     static func residentKiB(_ pid: Int32) throws -> Int {
