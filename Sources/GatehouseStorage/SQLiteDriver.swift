@@ -167,7 +167,7 @@ final class SQLiteDriver: SQLDriver {
     func withMigrationLock(_ body: @escaping @Sendable (any SQLDriver) async throws -> Void) async throws {
         try await within(Self.migrationTimeout) { [writer, writerLock] in
             try await writerLock.withLock {
-                _ = try await writer.query("BEGIN IMMEDIATE", [])
+                try await Self.beginWaitingForTheWriteLock(writer)
                 do {
                     try await body(LockedWriter(connection: writer))
                     _ = try await writer.query("COMMIT", [])
@@ -175,6 +175,20 @@ final class SQLiteDriver: SQLDriver {
                     await Self.rollback(writer)
                     throw error
                 }
+            }
+        }
+    }
+
+    /// BEGIN IMMEDIATE gives up after busy_timeout (5 s), but another process's migration holds
+    /// the write lock for as long as it runs (seconds in a debug build under load, minutes on a
+    /// large store): a busy answer is tried again until the migration's own deadline.
+    private static func beginWaitingForTheWriteLock(_ connection: SQLiteConnection) async throws {
+        while true {
+            do {
+                _ = try await connection.query("BEGIN IMMEDIATE", [])
+                return
+            } catch let error as SQLiteError where error.reason == .busy {
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
     }
