@@ -152,11 +152,11 @@ public struct ScheduledBackupService: Service {
         }.sorted(by: >)
     }
 
-    /// The two bytes every gzip file begins with (RFC 1952).
+    /// Whether the file begins as gzip does (`Gzip.magic`).
     static func startsLikeGzip(_ path: String) -> Bool {
         guard let file = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? file.close() }
-        return (try? file.read(upToCount: 2)) == Data([0x1f, 0x8b])
+        return (try? file.read(upToCount: 2)) == Gzip.magic
     }
 
     /// Temporary files of a run that was killed (SIGKILL, power loss) before it could remove

@@ -547,6 +547,9 @@ enum Gzip {
         try output.synchronize()
     }
 
+    /// The two bytes every gzip file begins with (RFC 1952).
+    static let magic = Data([0x1F, 0x8B])
+
     /// Decompresses the gzip file `source` into a new file `destination`. Damaged, truncated or
     /// non-gzip input, and anything after the stream, is a `BackupError`; the output is only as
     /// large as the disk lets it be (it is never held in memory).
@@ -554,7 +557,7 @@ enum Gzip {
         guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError("cannot read \(source)") }
         defer { try? input.close() }
         let magic = try input.read(upToCount: 2) ?? Data()
-        guard magic == Data([0x1F, 0x8B]) else {
+        guard magic == Self.magic else {
             throw BackupError("\(source) is not a Gatehouse backup: not gzip data (a backup is written by `gatehouse backup`)")
         }
         try input.seek(toOffset: 0)
