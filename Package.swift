@@ -101,6 +101,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                // OTLP export (telemetry.otlp_export) posts spans to a collector.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             exclude: ["OTLP/README.md"],
             swiftSettings: strict

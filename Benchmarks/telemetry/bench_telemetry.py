@@ -76,10 +76,10 @@ def wait_ready(port, proc, seconds=60):
     raise SystemExit("gatehouse did not become ready")
 
 
-def stored_logs(port):
+def stored_rows(port, kind="logs"):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     status, data = request(conn, "GET", "/api/v1/storage")
-    return next(k["rows"] for k in json.loads(data)["kinds"] if k["kind"] == "logs")
+    return next(k["rows"] for k in json.loads(data)["kinds"] if k["kind"] == kind)
 
 
 def ingest(port, bodies, connections):
@@ -196,7 +196,7 @@ def main():
         start = time.perf_counter()
         accepted = ingest(port, bodies, args.connections)
         accepted_at = time.perf_counter() - start
-        while stored_logs(port) < accepted:
+        while stored_rows(port) < accepted:
             time.sleep(0.05)
         stored_at = time.perf_counter() - start
         result.update({"accepted": accepted, "accept_seconds": round(accepted_at, 2), "store_seconds": round(stored_at, 2),

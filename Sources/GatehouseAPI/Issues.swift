@@ -28,16 +28,34 @@ public struct IssueView: Codable, Sendable, Equatable {
     public var firstSeen: String
     public var lastSeen: String
     @Nullable public var lastRelease: String?
+    /// Ignored until this many more events; null unless so ignored.
+    @Nullable public var ignoreUntilCount: Int64?
+    /// How many of those events are still to come.
+    @Nullable public var ignoreEventsLeft: Int64?
+    /// Ignored until the first event after this time; null unless so ignored.
+    @Nullable public var ignoreUntil: String?
+    /// `escalated` when an ignore's count or time passed and an event made the issue unresolved
+    /// again; null after any status change made by hand.
+    @Nullable public var statusReason: String?
 
     enum CodingKeys: String, CodingKey {
         case id, project, title, type, culprit, level, status, regressed, count, users
         case firstSeen = "first_seen"
         case lastSeen = "last_seen"
         case lastRelease = "last_release"
+        case ignoreUntilCount = "ignore_until_count"
+        case ignoreEventsLeft = "ignore_events_left"
+        case ignoreUntil = "ignore_until"
+        case statusReason = "status_reason"
     }
 
     public init(id: String, project: String, title: String, type: String, culprit: String, level: TelemetryLevel, status: IssueTriageStatus,
-                regressed: Bool, count: Int64, users: Int64, firstSeen: String, lastSeen: String, lastRelease: String?) {
+                regressed: Bool, count: Int64, users: Int64, firstSeen: String, lastSeen: String, lastRelease: String?,
+                ignoreUntilCount: Int64? = nil, ignoreEventsLeft: Int64? = nil, ignoreUntil: String? = nil, statusReason: String? = nil) {
+        self.ignoreUntilCount = ignoreUntilCount
+        self.ignoreEventsLeft = ignoreEventsLeft
+        self.ignoreUntil = ignoreUntil
+        self.statusReason = statusReason
         self.id = id
         self.project = project
         self.title = title
@@ -141,11 +159,64 @@ public struct IssueDetail: Codable, Sendable, Equatable {
     }
 }
 
-/// The body of `PATCH /api/v1/issues/{id}`.
+/// The body of `PATCH /api/v1/issues/{id}`. With `ignored`, `ignore_until_count` (1 to
+/// 1,000,000,000 more events) and/or `ignore_until` (an RFC 3339 time) end the ignore: the
+/// first event past either makes the issue unresolved again. Without them an ignore is forever.
 public struct IssueUpdate: Codable, Sendable, Equatable {
     public var status: IssueTriageStatus
+    public var ignoreUntilCount: Int64?
+    public var ignoreUntil: String?
 
-    public init(status: IssueTriageStatus) { self.status = status }
+    enum CodingKeys: String, CodingKey {
+        case status
+        case ignoreUntilCount = "ignore_until_count"
+        case ignoreUntil = "ignore_until"
+    }
+
+    public init(status: IssueTriageStatus, ignoreUntilCount: Int64? = nil, ignoreUntil: String? = nil) {
+        self.status = status
+        self.ignoreUntilCount = ignoreUntilCount
+        self.ignoreUntil = ignoreUntil
+    }
+}
+
+/// The body of `POST /api/v1/issues/{id}/merge`: the issues (1 to 100, of the same project)
+/// merged into the one in the path.
+public struct IssueMergeRequest: Codable, Sendable, Equatable {
+    public var issues: [String]
+
+    public init(issues: [String]) { self.issues = issues }
+}
+
+/// What `GET /api/v1/issues/{id}` answers (301, with `Location`) for an issue merged into another.
+public struct IssueMoved: Codable, Sendable, Equatable {
+    public var mergedInto: String
+
+    enum CodingKeys: String, CodingKey {
+        case mergedInto = "merged_into"
+    }
+
+    public init(mergedInto: String) { self.mergedInto = mergedInto }
+}
+
+/// `GET /api/v1/issues/{id}/events/{event_id}` (`latest` for the newest): one event with its
+/// document, and the ids of the events just newer and just older, to page through them.
+public struct IssueEventPage: Codable, Sendable, Equatable {
+    public var event: ErrorEventView
+    @Nullable public var newerEventID: String?
+    @Nullable public var olderEventID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case event
+        case newerEventID = "newer_event_id"
+        case olderEventID = "older_event_id"
+    }
+
+    public init(event: ErrorEventView, newerEventID: String?, olderEventID: String?) {
+        self.event = event
+        self.newerEventID = newerEventID
+        self.olderEventID = olderEventID
+    }
 }
 
 /// An AI call in a correlation timeline: the fields that place it in the story.
@@ -247,14 +318,19 @@ public enum CorrelationEntry: Codable, Sendable, Equatable {
 public struct CorrelationTimeline: Codable, Sendable, Equatable {
     public var correlationID: String
     public var timeline: [CorrelationEntry]
+    /// The traces whose spans carry this id (`GET /api/v1/traces/{id}`), busiest first: the id is
+    /// a trace id, or an `X-Request-Id` the spans were tagged with.
+    public var traceIDs: [String]
 
     enum CodingKeys: String, CodingKey {
         case correlationID = "correlation_id"
         case timeline
+        case traceIDs = "trace_ids"
     }
 
-    public init(correlationID: String, timeline: [CorrelationEntry]) {
+    public init(correlationID: String, timeline: [CorrelationEntry], traceIDs: [String] = []) {
         self.correlationID = correlationID
         self.timeline = timeline
+        self.traceIDs = traceIDs
     }
 }

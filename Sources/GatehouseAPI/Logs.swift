@@ -109,58 +109,6 @@ public struct LogIngestResult: Codable, Sendable, Equatable {
     }
 }
 
-/// OTLP/HTTP's `ExportLogsServiceResponse` in its JSON form, as `POST /v1/logs` answers a JSON
-/// request: `{}` when every record was taken. Field names and the int64-as-string rule are
-/// protobuf's JSON mapping, not Gatehouse's snake_case.
-public struct OTLPLogsExportResponse: Codable, Sendable, Equatable {
-    public struct PartialSuccess: Codable, Sendable, Equatable {
-        public var rejectedLogRecords: Int64
-        /// The first few refused records and why (`record 2: …; record 5: …`).
-        public var errorMessage: String
-
-        enum CodingKeys: String, CodingKey {
-            case rejectedLogRecords, errorMessage
-        }
-
-        public init(rejectedLogRecords: Int64, errorMessage: String) {
-            self.rejectedLogRecords = rejectedLogRecords
-            self.errorMessage = errorMessage
-        }
-
-        // protobuf's JSON mapping leaves out zero values and writes an int64 as a string; it
-        // reads a number too.
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            if let text = try? container.decodeIfPresent(String.self, forKey: .rejectedLogRecords) {
-                guard let count = Int64(text) else {
-                    throw DecodingError.dataCorruptedError(forKey: .rejectedLogRecords, in: container, debugDescription: "not an int64: \(text)")
-                }
-                rejectedLogRecords = count
-            } else {
-                rejectedLogRecords = try container.decodeIfPresent(Int64.self, forKey: .rejectedLogRecords) ?? 0
-            }
-            errorMessage = try container.decodeIfPresent(String.self, forKey: .errorMessage) ?? ""
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            if rejectedLogRecords != 0 { try container.encode(String(rejectedLogRecords), forKey: .rejectedLogRecords) }
-            if !errorMessage.isEmpty { try container.encode(errorMessage, forKey: .errorMessage) }
-        }
-    }
-
-    /// Present only when some records were refused.
-    public var partialSuccess: PartialSuccess?
-
-    enum CodingKeys: String, CodingKey {
-        case partialSuccess
-    }
-
-    public init(partialSuccess: PartialSuccess? = nil) {
-        self.partialSuccess = partialSuccess
-    }
-}
-
 /// What Sentry's ingest routes (`/api/{project}/envelope/`, `/api/{project}/store/`) answer an
 /// accepted event with, as Sentry's relay does.
 public struct SentryIngestAnswer: Codable, Sendable, Equatable {
@@ -182,6 +130,8 @@ public enum StorageKind: String, Codable, Sendable, Equatable, CaseIterable {
     case requests, logs, errors
     /// Captured prompt and response bodies (`gateway.capture_bodies`).
     case bodies
+    /// Trace spans (`/api/v1/traces`).
+    case spans
 }
 
 /// What one kind of data takes in the store and how long it is kept.

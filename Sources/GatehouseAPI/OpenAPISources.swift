@@ -135,6 +135,67 @@ components:
       properties:
         deleted: { $ref: '#/components/schemas/AccountView' }
 """#),
+        ("aggregation.yaml", #"""
+# Aggregation stages: the second answer of the read APIs whose `q` ends in `| <function> by …`
+# (GET /api/v1/logs, GET /api/v1/requests, GET /api/v1/issues over error events, GET /api/v1/spans).
+# Types: Sources/GatehouseAPI/Aggregation.swift. Parsing of q, from, to, limit:
+# Sources/GatehouseHTTP/AggregationParameters.swift; SQL: Sources/GatehouseStorage/Query/AggregationCompiler.swift.
+paths: {}
+components:
+  schemas:
+    AggregationResult:
+      type: object
+      additionalProperties: false
+      description: |
+        The groups of a query's aggregation stage over the window `[from, to)` (default the last
+        24 hours), largest value first; with a `bin(…)` term, bins in time order and the largest
+        value first within each. At most `limit` groups (default 100, or 1000 with a bin; at most
+        1000); `truncated` says when more matched. A window may be cut into at most 1000 bins.
+      required: [over, function, field, group_by, unit, groups, truncated, from, to]
+      properties:
+        over:
+          type: string
+          enum: [logs, requests, error_events, spans]
+        function:
+          type: string
+          description: "`count`, `sum`, `avg`, `min`, `max` or `p1`…`p99`."
+        field:
+          type: [string, "null"]
+          description: The field the function reads; null for `count`.
+        group_by:
+          type: array
+          items: { type: string }
+          maxItems: 4
+          description: The group terms as written (`function`, `property.customer`, `bin(1h)`), the keys of each group's `key`.
+        unit:
+          type: string
+          enum: [count, ms, usd, number]
+          description: What `value` counts in; durations are milliseconds and money dollars.
+        groups:
+          type: array
+          maxItems: 1000
+          items: { $ref: '#/components/schemas/AggregationGroup' }
+        truncated:
+          type: boolean
+          description: More groups matched than `limit`; those with the smallest values were left out.
+        from: { $ref: '#/components/schemas/Timestamp' }
+        to: { $ref: '#/components/schemas/Timestamp' }
+    AggregationGroup:
+      type: object
+      additionalProperties: false
+      required: [key, value, count]
+      properties:
+        key:
+          type: object
+          description: |
+            One entry per group term: text, a number, true/false, a bin's start (RFC 3339), or
+            null where the records lack the field. Empty when the stage has no `by`.
+          additionalProperties: { type: [string, number, boolean, "null"] }
+        value: { type: number }
+        count:
+          type: integer
+          description: The records the value was computed from (for `sum(f)` and the like, those where `f` holds a number).
+"""#),
         ("alerts.yaml", #"""
 # Alert rules, their alerts and history, notification deliveries and silences
 # (Sources/GatehouseAlerts/AlertRoutes.swift; types in Sources/GatehouseAPI/Alerts.swift).
@@ -802,7 +863,10 @@ paths:
         What Sentry's SDKs send when their DSN points at Gatehouse (`http://KEY@host:port/PROJECT`):
         an envelope (https://develop.sentry.dev/sdk/data-model/envelopes/), optionally compressed
         (`Content-Encoding: gzip`, `deflate` or `br`). `event` items are grouped into issues;
-        transactions, sessions, attachments and client reports are skipped.
+        `transaction` items are stored as trace spans (`/api/v1/traces/{trace_id}`), checked
+        first: ids of the right hex length, at most 1000 spans, names up to 2048 characters,
+        each span's tags and data up to 64 KiB, else 400. Both count against the project's
+        quota. Sessions, attachments and client reports are skipped.
 
         Errors are answered as Sentry's relay answers them, `{"detail": "…"}`.
       tags: [errors]
@@ -862,7 +926,14 @@ paths:
     get:
       operationId: listIssues
       summary: List issues
-      description: Issues matching `q` and `status`, most recently seen first.
+      description: |
+        Issues matching `q` and `status`, most recently seen first. Besides the issue's fields,
+        `q` takes Sentry's search keys (docs/query-language.md): any other `key:value` is a tag
+        (`function:tasks.list`, `user.email:ada@example.com`, `environment:prod`, `release:1.2.3`;
+        wildcards, quotes and `-` negation work) matching the issues that have an event with it;
+        `is:unresolved|resolved|ignored|regressed|escalated`, `has:user` or `has:<tag>`,
+        `times_seen:>10`, and `first_seen:-24h` / `last_seen:+7d` (a time alone means since then,
+        `+` means longer ago). Merged issues are not listed.
       tags: [errors]
       security: [{adminToken: []}]
       parameters:
@@ -877,10 +948,13 @@ paths:
           schema: { type: integer, minimum: 1, maximum: 1000, default: 100 }
       responses:
         '200':
-          description: The issues.
+          description: The issues; or, when `q` is a query-language filter ending in an aggregation stage (`release:1.4 | count by type`), its groups over the error events.
           content:
             application/json:
-              schema: { $ref: '#/components/schemas/IssueList' }
+              schema:
+                oneOf:
+                  - { $ref: '#/components/schemas/IssueList' }
+                  - { $ref: '#/components/schemas/AggregationResult' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
@@ -902,13 +976,26 @@ paths:
           content:
             application/json:
               schema: { $ref: '#/components/schemas/IssueDetail' }
+        '301':
+          description: The issue was merged into another; `Location` is that issue's path.
+          headers:
+            Location:
+              description: The path of the issue it was merged into.
+              schema: { type: string }
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/IssueMoved' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '404': { $ref: '#/components/responses/NotFound' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
     patch:
       operationId: updateIssue
       summary: Resolve, ignore or reopen an issue
-      description: A resolved issue that happens again becomes unresolved and `regressed`.
+      description: |
+        A resolved issue that happens again becomes unresolved and `regressed`. An ignore is
+        forever unless `ignore_until_count` (N more events) or `ignore_until` (a time) ends it:
+        the first event past either makes the issue unresolved again, with `status_reason`
+        `escalated`.
       tags: [errors]
       security: [{adminToken: []}]
       requestBody:
@@ -930,6 +1017,71 @@ paths:
           content:
             application/json:
               schema: { $ref: '#/components/schemas/Error' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+  /api/v1/issues/{id}/merge:
+    post:
+      operationId: mergeIssues
+      summary: Merge issues into this one
+      description: |
+        Sentry's merge: the events of the issues named in the body (1 to 100, of the same
+        project) move to this issue, whose count becomes the sum, first and last seen the
+        earliest and latest, level the highest; the merged issues are deleted (no longer
+        listed; `GET` of one answers 301 to this issue), and their new events land here.
+      tags: [errors]
+      security: [{adminToken: []}]
+      parameters:
+        - name: id
+          in: path
+          required: true
+          description: The issue the others are merged into.
+          schema: { type: string }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: '#/components/schemas/IssueMergeRequest' }
+      responses:
+        '200':
+          description: The merged issue, as `GET` answers it.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/IssueDetail' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '404': { $ref: '#/components/responses/NotFound' }
+        '413':
+          description: The body is larger than 64 KiB (code `request_too_large`).
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/Error' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+  /api/v1/issues/{id}/events/{event_id}:
+    get:
+      operationId: getIssueEvent
+      summary: One event of an issue, with its neighbours
+      description: The event with its document, and the ids of the events just newer and just older (by time, then id), to page through an issue's events.
+      tags: [errors]
+      security: [{adminToken: []}]
+      parameters:
+        - name: id
+          in: path
+          required: true
+          description: The issue's id.
+          schema: { type: string }
+        - name: event_id
+          in: path
+          required: true
+          description: The event's id, or `latest` for the newest.
+          schema: { type: string, maxLength: 256 }
+      responses:
+        '200':
+          description: The event and its neighbours' ids.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/IssueEventPage' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '404': { $ref: '#/components/responses/NotFound' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
   /api/v1/correlation/{id}:
     get:
@@ -1047,7 +1199,7 @@ components:
     Issue:
       type: object
       additionalProperties: false
-      required: [id, project, title, type, culprit, level, status, regressed, count, users, first_seen, last_seen, last_release]
+      required: [id, project, title, type, culprit, level, status, regressed, count, users, first_seen, last_seen, last_release, ignore_until_count, ignore_events_left, ignore_until, status_reason]
       properties:
         id: { type: string }
         project: { type: string }
@@ -1076,6 +1228,21 @@ components:
         first_seen: { $ref: '#/components/schemas/Timestamp' }
         last_seen: { $ref: '#/components/schemas/Timestamp' }
         last_release: { type: [string, "null"] }
+        ignore_until_count:
+          type: [integer, "null"]
+          description: Ignored until this many more events; null unless so ignored.
+        ignore_events_left:
+          type: [integer, "null"]
+          minimum: 0
+          description: How many of those events are still to come.
+        ignore_until:
+          description: Ignored until the first event after this time; null unless so ignored.
+          oneOf:
+            - { $ref: '#/components/schemas/Timestamp' }
+            - { type: "null" }
+        status_reason:
+          type: [string, "null"]
+          description: "`escalated` when an ignore's count or time passed and an event made the issue unresolved again; null after a status change by hand."
     IssueList:
       type: object
       additionalProperties: false
@@ -1088,7 +1255,7 @@ components:
       type: object
       description: The issue's fields (as in `Issue`) and its latest events side by side.
       additionalProperties: false
-      required: [id, project, title, type, culprit, level, status, regressed, count, users, first_seen, last_seen, last_release, events]
+      required: [id, project, title, type, culprit, level, status, regressed, count, users, first_seen, last_seen, last_release, ignore_until_count, ignore_events_left, ignore_until, status_reason, events]
       properties:
         id: { type: string }
         project: { type: string }
@@ -1117,6 +1284,21 @@ components:
         first_seen: { $ref: '#/components/schemas/Timestamp' }
         last_seen: { $ref: '#/components/schemas/Timestamp' }
         last_release: { type: [string, "null"] }
+        ignore_until_count:
+          type: [integer, "null"]
+          description: Ignored until this many more events; null unless so ignored.
+        ignore_events_left:
+          type: [integer, "null"]
+          minimum: 0
+          description: How many of those events are still to come.
+        ignore_until:
+          description: Ignored until the first event after this time; null unless so ignored.
+          oneOf:
+            - { $ref: '#/components/schemas/Timestamp' }
+            - { type: "null" }
+        status_reason:
+          type: [string, "null"]
+          description: "`escalated` when an ignore's count or time passed and an event made the issue unresolved again; null after a status change by hand."
         events:
           type: array
           maxItems: 10
@@ -1128,6 +1310,41 @@ components:
       required: [status]
       properties:
         status: { $ref: '#/components/schemas/IssueStatus' }
+        ignore_until_count:
+          type: integer
+          minimum: 1
+          maximum: 1000000000
+          description: With `ignored`, unresolved again after this many more events.
+        ignore_until:
+          type: string
+          description: With `ignored`, unresolved again at the first event after this time (RFC 3339, or `+24h` from now).
+    IssueMergeRequest:
+      type: object
+      additionalProperties: false
+      required: [issues]
+      properties:
+        issues:
+          type: array
+          minItems: 1
+          maxItems: 100
+          description: The ids of the issues to merge into the one in the path.
+          items: { type: string }
+    IssueMoved:
+      type: object
+      additionalProperties: false
+      required: [merged_into]
+      properties:
+        merged_into:
+          type: string
+          description: The id of the issue this one was merged into.
+    IssueEventPage:
+      type: object
+      additionalProperties: false
+      required: [event, newer_event_id, older_event_id]
+      properties:
+        event: { $ref: '#/components/schemas/ErrorEvent' }
+        newer_event_id: { type: [string, "null"] }
+        older_event_id: { type: [string, "null"] }
     ErrorEvent:
       type: object
       description: One error report, with its whole document.
@@ -1244,13 +1461,17 @@ components:
     CorrelationTimeline:
       type: object
       additionalProperties: false
-      required: [correlation_id, timeline]
+      required: [correlation_id, timeline, trace_ids]
       properties:
         correlation_id: { type: string }
         timeline:
           type: array
           description: Oldest first.
           items: { $ref: '#/components/schemas/CorrelationEntry' }
+        trace_ids:
+          type: array
+          description: The traces whose spans carry this id (at most 20, most spans first); each opens at `/api/v1/traces/{trace_id}`.
+          items: { type: string }
 """#),
         ("gatehouse.yaml", #"""
 # The root of Gatehouse's OpenAPI document. The other files in this folder each describe one
@@ -1293,6 +1514,8 @@ tags:
     description: Log lines in, search and live tail
   - name: errors
     description: Sentry-compatible error events and the issues they group into
+  - name: traces
+    description: Sentry transactions as traces, per-transaction performance and span search
   - name: alerts
     description: Alert rules, firing history, notification deliveries and silences
   - name: probes
@@ -1380,7 +1603,11 @@ components:
     Query:
       name: q
       in: query
-      description: A filter in Gatehouse's query language, e.g. `level:error service:checkout`.
+      description: |
+        A filter in Gatehouse's query language, e.g. `level:error service:checkout`. On
+        `GET /api/v1/logs`, `/api/v1/requests`, `/api/v1/issues` and `/api/v1/spans` it may end in an
+        aggregation stage (`level:error | count by function`, `| p95(duration) by bin(5m), route`):
+        the answer is then an `AggregationResult`.
       schema: { type: string }
 paths: {}
 """#),
@@ -1841,10 +2068,13 @@ paths:
           schema: { type: string }
       responses:
         '200':
-          description: One page of lines.
+          description: One page of lines; or, when `q` ends in an aggregation stage (`level:error | count by function`), its groups.
           content:
             application/json:
-              schema: { $ref: '#/components/schemas/LogSearchPage' }
+              schema:
+                oneOf:
+                  - { $ref: '#/components/schemas/LogSearchPage' }
+                  - { $ref: '#/components/schemas/AggregationResult' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }
@@ -2094,8 +2324,8 @@ components:
       properties:
         kind:
           type: string
-          enum: [requests, logs, errors, bodies]
-          description: AI calls, log lines or error events.
+          enum: [requests, logs, errors, bodies, spans]
+          description: AI calls, log lines, error events, captured bodies or trace spans.
         rows:
           type: integer
           minimum: 0
@@ -2341,6 +2571,91 @@ components:
           description: "`closed` (still below its failure threshold), `open` (refusing calls) or `half_open` (letting one probe through)."
         consecutive_failures: { type: integer, minimum: 0 }
 """#),
+        ("otlp.yaml", #"""
+# OTLP/HTTP traces in. Swift types: Sources/GatehouseAPI/OTLPTraces.swift. The key, limits and
+# error answers are those of /v1/logs (logs.yaml).
+paths:
+  /v1/traces:
+    post:
+      operationId: ingestOTLPTraces
+      summary: Send spans over OTLP/HTTP
+      description: |
+        OpenTelemetry's OTLP/HTTP traces export, as the SDKs' OTLP exporters send it at their
+        defaults: an `ExportTraceServiceRequest` in protobuf (`application/x-protobuf`) or in
+        OTLP's JSON encoding (`application/json`: ids as hex, int64 as strings), optionally
+        compressed. See https://opentelemetry.io/docs/specs/otlp/#otlphttp.
+
+        Each span becomes one stored span of the trace: `service.name` its service, its kind its
+        `op`, status `ERROR` an error. A span with no parent, a remote parent, or of kind SERVER
+        or CONSUMER is a transaction; the others take the name of their nearest such ancestor in
+        the request. Attributes, events, links, the other resource attributes and the status
+        message are kept as attributes, secret-named values masked. A span whose ids are not 16
+        and 8 bytes (32 and 16 hex digits), or that holds more than `max_attributes` attributes
+        or more than `max_line_bytes` of them, is refused on its own and counted in
+        `partialSuccess`.
+
+        A JSON request is answered in JSON, a protobuf one in protobuf (the same message).
+      tags: [traces]
+      security: [{ingestKey: []}, {ingestKeyHeader: []}, {ingestKeyQuery: []}, {}]
+      parameters:
+        - name: X-Gatehouse-Project
+          in: header
+          description: The project to file the spans under when no project is configured (open mode); `default` when absent.
+          schema: { type: string }
+      requestBody:
+        required: true
+        content:
+          application/x-protobuf:
+            schema: { type: string, format: binary, description: An `opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest`. }
+          application/json:
+            schema: { type: object, description: An `ExportTraceServiceRequest` in OTLP's JSON encoding. }
+      responses:
+        '200':
+          description: The spans were taken; `partialSuccess` counts the refused ones.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/OTLPTracesExportResponse' }
+            application/x-protobuf:
+              schema: { type: string, format: binary, description: An `ExportTraceServiceResponse`. }
+        '400':
+          description: Not an `ExportTraceServiceRequest`, broken framing or corrupt compression (code `invalid_body` or `invalid_encoding`).
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/Error' }
+        '401': { $ref: '#/components/responses/LogsIngestKeyRefused' }
+        '413':
+          description: The body is larger than `telemetry.limits.max_body_bytes`, or holds more spans than `max_lines_per_request` (code `request_too_large`).
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/Error' }
+        '415': { $ref: '#/components/responses/LogsUnsupportedEncoding' }
+        '503':
+          description: The span queue is full; nothing was taken. Send the batch again (`Retry-After`).
+          headers:
+            Retry-After: { $ref: '#/components/headers/LogsRetryAfter' }
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/Error' }
+components:
+  schemas:
+    OTLPTracesExportResponse:
+      type: object
+      description: OTLP's `ExportTraceServiceResponse` in protobuf's JSON mapping (camelCase, int64 as a string); `{}` when every span was taken.
+      additionalProperties: false
+      properties:
+        partialSuccess:
+          type: object
+          additionalProperties: false
+          required: [rejectedSpans, errorMessage]
+          properties:
+            rejectedSpans:
+              type: string
+              pattern: '^[0-9]+$'
+              description: How many spans were refused (an int64, written as a string).
+            errorMessage:
+              type: string
+              description: "The first few refused spans and why (`span 2: …; span 5: …`)."
+"""#),
         ("probes.yaml", #"""
 # HTTP probes, their results, and heartbeats (Sources/GatehouseAlerts/AlertRoutes.swift; types in
 # Sources/GatehouseAPI/Probes.swift).
@@ -2541,6 +2856,228 @@ components:
           $ref: '#/components/schemas/Timestamp'
           description: When the ping was recorded.
 """#),
+        ("traces.yaml", #"""
+# Traces: one trace as a tree with its linked errors, per-transaction performance, and span
+# search. Spans come in as Sentry transactions (the envelope route in errors.yaml). Swift types:
+# Sources/GatehouseAPI/Traces.swift.
+paths:
+  /api/v1/traces/{trace_id}:
+    get:
+      operationId: getTrace
+      summary: One trace as a tree
+      description: |
+        The trace's spans in tree order (each parent before its children, siblings by start
+        time), each with its depth and its offset from the trace's start, at most 10,000
+        (`truncated` says there were more); and the error events linked to it: those whose
+        correlation id is the trace id (a Sentry error raised inside a transaction carries it),
+        or the transaction's own correlation id.
+      tags: [traces]
+      security: [{adminToken: []}]
+      parameters:
+        - name: trace_id
+          in: path
+          required: true
+          description: 32 hex digits (dashes are ignored).
+          schema: { type: string }
+      responses:
+        '200':
+          description: The trace.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/TraceDetail' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '404': { $ref: '#/components/responses/NotFound' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+  /api/v1/transactions:
+    get:
+      operationId: listTransactions
+      summary: Performance per transaction
+      description: |
+        One row per transaction name over `from`…`to` (by default the last 24 hours): how many
+        ran, throughput per minute, error rate, p50/p95/p99 duration, and the count and p95 of
+        the window of equal length just before, with p95's change in percent. The 1000 busiest
+        names are summarized; `sort` orders them and `limit` cuts the list.
+      tags: [traces]
+      security: [{adminToken: []}]
+      parameters:
+        - { $ref: '#/components/parameters/From' }
+        - { $ref: '#/components/parameters/To' }
+        - name: project
+          in: query
+          description: Only this project's transactions.
+          schema: { type: string }
+        - name: environment
+          in: query
+          description: Only this environment's transactions.
+          schema: { type: string }
+        - name: q
+          in: query
+          description: A filter over the transactions in the query language's span fields (`op:http.server`, `http.method:POST`).
+          schema: { type: string }
+        - name: sort
+          in: query
+          description: The order of the rows; all but `name` highest first.
+          schema: { $ref: '#/components/schemas/TransactionSort' }
+        - name: limit
+          in: query
+          description: Most rows, 1 to 1000.
+          schema: { type: integer, minimum: 1, maximum: 1000, default: 50 }
+      responses:
+        '200':
+          description: The rows.
+          content:
+            application/json:
+              schema: { $ref: '#/components/schemas/TransactionList' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+  /api/v1/spans:
+    get:
+      operationId: searchSpans
+      summary: Search spans
+      description: |
+        Spans matching `q`, newest first. Fields: `trace_id`, `span_id`, `parent`, `name`, `op`,
+        `transaction`, `service`, `project`, `status`, `error`, `duration`, `environment`,
+        `release`, `correlation_id`, `timestamp`, `source`; any other field is a path into the
+        span's attributes (`http.status_code:>=500`).
+      tags: [traces]
+      security: [{adminToken: []}]
+      parameters:
+        - { $ref: '#/components/parameters/Query' }
+        - { $ref: '#/components/parameters/From' }
+        - { $ref: '#/components/parameters/To' }
+        - name: limit
+          in: query
+          description: Most spans, 1 to 1000.
+          schema: { type: integer, minimum: 1, maximum: 1000, default: 100 }
+      responses:
+        '200':
+          description: The spans; or, when `q` ends in an aggregation stage (`op:db | p95(duration) by name`), its groups.
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - { $ref: '#/components/schemas/SpanSearchResult' }
+                  - { $ref: '#/components/schemas/AggregationResult' }
+        '400': { $ref: '#/components/responses/BadRequest' }
+        '401': { $ref: '#/components/responses/Unauthorized' }
+        '503': { $ref: '#/components/responses/StoreUnavailable' }
+components:
+  schemas:
+    SpanView:
+      type: object
+      description: One stored span.
+      additionalProperties: false
+      required: [trace_id, span_id, parent_span_id, project, source, service, name, op, transaction, is_transaction, timestamp,
+                 duration_ms, status, error, slow, environment, release, correlation_id, attributes]
+      properties:
+        trace_id: { type: string, description: 32 hex digits. }
+        span_id: { type: string, description: 16 hex digits. }
+        parent_span_id: { type: [string, "null"] }
+        project: { type: string }
+        source:
+          type: string
+          enum: [sentry, otlp, gateway]
+          description: A Sentry transaction, OTLP/HTTP, or Gatehouse's own span of a gateway call.
+        service: { type: [string, "null"], description: "OTel `service.name`, Sentry's `server_name`, or `gatehouse`." }
+        name: { type: string }
+        op: { type: [string, "null"], description: "Sentry's `op` (`http.server`, `db.query`) or OTel's span kind." }
+        transaction: { type: [string, "null"], description: The transaction it belongs to; equal to `name` on the transaction itself. }
+        is_transaction: { type: boolean, description: True for a transaction's root span. }
+        timestamp: { $ref: '#/components/schemas/Timestamp' }
+        duration_ms: { type: number, minimum: 0 }
+        status: { type: string, description: "`ok`, or a Sentry/OTel status such as `internal_error`." }
+        error: { type: boolean, description: The status is a failure. }
+        slow: { type: boolean, description: "Slower than `telemetry.slow_operations.duration_ms`." }
+        environment: { type: [string, "null"] }
+        release: { type: [string, "null"] }
+        correlation_id: { type: [string, "null"], description: Its correlation tag, else its trace id. }
+        attributes:
+          type: object
+          additionalProperties: true
+          description: Tags, data and attributes, secrets masked.
+    TraceSpan:
+      type: object
+      additionalProperties: false
+      required: [depth, offset_ms, span]
+      properties:
+        depth: { type: integer, minimum: 0, description: 0 for a root (no parent in the trace). }
+        offset_ms: { type: number, description: From the trace's start to this span's. }
+        span: { $ref: '#/components/schemas/SpanView' }
+    TraceErrorEvent:
+      type: object
+      description: An error event linked to the trace (the fields of an `ErrorEvent` without its document).
+      additionalProperties: false
+      required: [event_id, issue_id, project, timestamp, level, type, value, title, culprit, release, environment, correlation_id, user]
+      properties:
+        event_id: { type: string }
+        issue_id: { type: string }
+        project: { type: string }
+        timestamp: { $ref: '#/components/schemas/Timestamp' }
+        level: { $ref: '#/components/schemas/TelemetryLevel' }
+        type: { type: string }
+        value: { type: string }
+        title: { type: string }
+        culprit: { type: string }
+        release: { type: [string, "null"] }
+        environment: { type: [string, "null"] }
+        correlation_id: { type: [string, "null"] }
+        user: { type: [string, "null"] }
+    TraceDetail:
+      type: object
+      additionalProperties: false
+      required: [trace_id, root_name, start, duration_ms, span_count, truncated, spans, errors]
+      properties:
+        trace_id: { type: string }
+        root_name: { type: string, description: The name of its first root transaction (or first root span). }
+        start: { $ref: '#/components/schemas/Timestamp' }
+        duration_ms: { type: number, minimum: 0, description: From the first span's start to the last span's end. }
+        span_count: { type: integer, minimum: 1 }
+        truncated: { type: boolean, description: "The trace has more spans than this answer holds (10,000), or its spans' attributes passed 4 MiB and the later spans' attributes are left out (empty)." }
+        spans:
+          type: array
+          items: { $ref: '#/components/schemas/TraceSpan' }
+        errors:
+          type: array
+          items: { $ref: '#/components/schemas/TraceErrorEvent' }
+    TransactionSort:
+      type: string
+      enum: [count, throughput, p50, p95, p99, error_rate, change, name]
+    TransactionRow:
+      type: object
+      additionalProperties: false
+      required: [name, count, throughput_per_minute, error_rate, p50_ms, p95_ms, p99_ms, previous_count, previous_p95_ms, p95_change_percent]
+      properties:
+        name: { type: string }
+        count: { type: integer, minimum: 1 }
+        throughput_per_minute: { type: number, minimum: 0 }
+        error_rate: { type: number, minimum: 0, maximum: 1, description: The share whose status was a failure. }
+        p50_ms: { type: number }
+        p95_ms: { type: number }
+        p99_ms: { type: number }
+        previous_count: { type: integer, minimum: 0, description: The same name over the window of equal length just before. }
+        previous_p95_ms: { type: [number, "null"] }
+        p95_change_percent: { type: [number, "null"], description: How much p95 rose (negative - fell) since the previous window. }
+    TransactionList:
+      type: object
+      additionalProperties: false
+      required: [from, to, data]
+      properties:
+        from: { $ref: '#/components/schemas/Timestamp' }
+        to: { $ref: '#/components/schemas/Timestamp' }
+        data:
+          type: array
+          items: { $ref: '#/components/schemas/TransactionRow' }
+    SpanSearchResult:
+      type: object
+      additionalProperties: false
+      required: [data]
+      properties:
+        data:
+          type: array
+          items: { $ref: '#/components/schemas/SpanView' }
+"""#),
         ("usage.yaml", #"""
 # AI usage and request records: GET /api/v1/ai/usage, GET /api/v1/requests, GET /api/v1/requests/{id}.
 # Types: Sources/GatehouseAPI/Usage.swift. Routes: Sources/GatehouseGateway/UsageRoutes.swift.
@@ -2621,10 +3158,13 @@ paths:
         - $ref: '#/components/parameters/Query'
       responses:
         '200':
-          description: One page of records.
+          description: One page of records; or, when `q` ends in an aggregation stage (`| sum(cost) by property.customer`), its groups over the records the other parameters select.
           content:
             application/json:
-              schema: { $ref: '#/components/schemas/RequestRecordPage' }
+              schema:
+                oneOf:
+                  - { $ref: '#/components/schemas/RequestRecordPage' }
+                  - { $ref: '#/components/schemas/AggregationResult' }
         '400': { $ref: '#/components/responses/BadRequest' }
         '401': { $ref: '#/components/responses/Unauthorized' }
         '503': { $ref: '#/components/responses/StoreUnavailable' }

@@ -71,7 +71,38 @@ public struct SignalReader: SignalSource {
             }
             if e.groupBy == ["kind"] { return values }
             return [SignalValue(labels: [:], value: values.map(\.value).max() ?? 0)]
+        case .transactionP50, .transactionP95, .transactionP99:
+            let p = e.signal == .transactionP50 ? 50 : e.signal == .transactionP95 ? 95 : 99
+            let percentiles = try await transactionPercentiles(p, filter: filter, by: !e.groupBy.isEmpty, from: from, to: now)
+            if e.groupBy.isEmpty { return [SignalValue(labels: [:], value: percentiles[nil] ?? 0)] }
+            return percentiles.compactMap { name, ms in name.map { SignalValue(labels: ["transaction": $0], value: ms) } }
+        case .transactionRegression:
+            // Slower than the same window `against` ago (a day by default); no baseline, no value,
+            // so a new transaction never reads as a regression.
+            let offset = e.baselineOffsetMicros ?? TimeExpressions.microsPerDay, grouped = !e.groupBy.isEmpty
+            let current = try await transactionPercentiles(95, filter: filter, by: grouped, from: from, to: now)
+            let baseline = try await transactionPercentiles(95, filter: filter, by: grouped, from: from - offset, to: now - offset)
+            return current.compactMap { name, ms in
+                guard let before = baseline[name], before > 0 else { return nil }
+                return SignalValue(labels: name.map { ["transaction": $0] } ?? [:], value: ms / before - 1)
+            }
         }
+    }
+
+    /// The `p`th percentile in milliseconds of the durations of transactions (root spans) matching
+    /// `filter`, over all of them (key nil) or per transaction name; through the query language's
+    /// aggregation, as `is_transaction:true … | p95(duration) by transaction` would read it.
+    private func transactionPercentiles(_ p: Int, filter: QueryNode?, by name: Bool, from: Int64, to: Int64) async throws -> [String?: Double] {
+        let roots = QueryNode.field("is_transaction", .equals(.text("true")))
+        let query = AggregationQuery(aggregation: Aggregation(function: .percentile(p, "duration"), groupBy: name ? [.field("transaction")] : []),
+                                     filter: filter.map { .and([roots, $0]) } ?? roots, fromMicros: from, toMicros: to,
+                                     limit: AggregationLimits.maxGroups)
+        var values: [String?: Double] = [:]
+        for group in try await telemetry.aggregate(.spans, query).groups where group.count > 0 {
+            guard name else { values[nil] = group.value; continue }
+            if case .text(let transaction) = group.key.first?.value { values[transaction] = group.value }
+        }
+        return values
     }
 
     private func requestSignal(_ e: AlertExpression, filter: QueryNode?, from: Int64, to: Int64) async throws -> [SignalValue] {

@@ -66,6 +66,23 @@ enum ConsoleBundle {
 {{/body}}
 {{/layout}}
 """#),
+        ("aggregation", #"""
+<div class="card">
+  <h2><span>{{stage}}</span></h2>
+  {{^empty}}
+  <div class="table-wrap">
+  <table class="aggregation">
+    <thead><tr>{{#headers}}<th{{#num}} class="num"{{/num}}>{{text}}</th>{{/headers}}</tr></thead>
+    <tbody>
+    {{#rows}}<tr>{{#cells}}<td{{#num}} class="num"{{/num}}>{{text}}</td>{{/cells}}</tr>{{/rows}}
+    </tbody>
+  </table>
+  </div>
+  {{/empty}}
+  {{#empty}}<div class="empty"><p>No records match in the {{rangeLabel}}.</p></div>{{/empty}}
+  {{#truncated}}<p class="hint">More groups match; only the largest are shown.</p>{{/truncated}}
+</div>
+"""#),
         ("alerts", #"""
 {{<layout}}
 {{$body}}
@@ -285,9 +302,10 @@ enum ConsoleBundle {
 {{#body}}
 <div class="card">
   <h2>Correlation id <code>{{correlationID}}</code></h2>
-  <p>{{summary}}, over {{duration}} from {{firstSeen}}.</p>
-  <div class="actions"><a class="button" href="{{logsHref}}">Search these log lines</a><a class="button" href="{{requestsHref}}">These AI requests</a></div>
+  <p>{{summary}}{{#hasEntries}}, over {{duration}} from {{firstSeen}}{{/hasEntries}}.</p>
+  <div class="actions">{{#hasEntries}}<a class="button" href="{{logsHref}}">Search these log lines</a><a class="button" href="{{requestsHref}}">These AI requests</a>{{/hasEntries}}{{#traces}}<a class="button" href="{{href}}">Trace <code>{{id}}</code></a>{{/traces}}</div>
 </div>
+{{#hasEntries}}
 <div class="card section">
   <h2>Timeline <span class="hint">oldest first</span></h2>
   <div class="table-wrap">
@@ -310,6 +328,7 @@ enum ConsoleBundle {
   </table>
   </div>
 </div>
+{{/hasEntries}}
 {{/body}}
 {{/body}}
 {{/layout}}
@@ -332,8 +351,10 @@ enum ConsoleBundle {
     <span class="pill {{levelTone}}">{{level}}</span>
     <span class="pill {{statusTone}}">{{status}}</span>
     {{#regressed}}<span class="pill bad">regressed</span>{{/regressed}}
+    {{#escalated}}<span class="pill bad" title="Its ignore's count or time passed">escalated</span>{{/escalated}}
+    {{#hasIgnoreState}}<span class="pill">ignored until {{ignoreState}}</span>{{/hasIgnoreState}}
     <span class="mono wrap">{{culprit}}</span>
-    {{#canChange}}<span class="spacer"></span>{{#buttons}}<form method="post" action="{{action}}" class="inline"><input type="hidden" name="_csrf" value="{{csrfToken}}"><input type="hidden" name="status" value="{{status}}"><button type="submit" class="{{style}}">{{label}}</button></form>{{/buttons}}{{/canChange}}
+    {{#canChange}}<span class="spacer"></span>{{#buttons}}<form method="post" action="{{action}}" class="inline"><input type="hidden" name="_csrf" value="{{csrfToken}}"><input type="hidden" name="ignore" value="{{ignore}}"><input type="hidden" name="status" value="{{status}}"><button type="submit" class="{{style}}">{{label}}</button></form>{{/buttons}}{{/canChange}}
   </div>
 </div>
 <section class="grid kpis section" aria-label="Issue figures">
@@ -422,7 +443,7 @@ enum ConsoleBundle {
   <input type="search" name="q" value="{{q}}" placeholder='ValueError level:error release:app@1.2.3' aria-label="Query" aria-describedby="issues-query-help">
   <button type="submit" class="primary">Search</button>
 </form>
-<p class="hint" id="issues-query-help">Words search titles; fields: <code>type:</code> <code>culprit:</code> <code>level:</code> <code>release:</code> <code>project:</code> <code>count:&gt;10</code> <code>regressed:true</code>. Issues seen in the {{rangeLabel}}, most recently seen first.</p>
+<p class="hint" id="issues-query-help">Words search titles; fields: <code>type:</code> <code>culprit:</code> <code>level:</code> <code>project:</code> <code>times_seen:&gt;10</code> <code>is:regressed</code> <code>has:user</code> <code>first_seen:-24h</code>; any other <code>key:value</code> is a tag: <code>function:tasks.list</code> <code>user.email:</code> <code>environment:</code> <code>release:</code>. Issues seen in the {{rangeLabel}}, most recently seen first.</p>
 {{#queryError}}<div class="flash error" role="alert"><strong>The search did not run.</strong><pre>{{queryError}}</pre></div>{{/queryError}}
 <div class="card">
   {{#hasRows}}
@@ -433,7 +454,7 @@ enum ConsoleBundle {
     {{#rows}}
     <tr>
       {{#issue}}
-      <td class="wrap"><a href="{{href}}">{{title}}</a>{{#regressed}} <span class="pill bad">regressed</span>{{/regressed}}<div class="hint">{{culprit}}</div></td>
+      <td class="wrap"><a href="{{href}}">{{title}}</a>{{#regressed}} <span class="pill bad">regressed</span>{{/regressed}}{{#escalated}} <span class="pill bad">escalated</span>{{/escalated}}{{#hasIgnoreState}} <span class="pill">until {{ignoreState}}</span>{{/hasIgnoreState}}<div class="hint">{{culprit}}</div></td>
       <td><span class="pill {{levelTone}}">{{level}}</span></td>
       <td><div class="actions">{{{spark}}}<span class="hint">{{inRange}}</span></div></td>
       <td class="num">{{count}}</td>
@@ -760,6 +781,8 @@ enum ConsoleBundle {
 </form>
 <p class="hint" id="logs-query-help">Fields: <code>level:&gt;=warn</code> <code>service:api</code> <code>function:"tasks.list"</code> <code>correlation_id:…</code> <code>duration:&gt;100ms</code>, any attribute (<code>http.status:&gt;=500</code>), words or <code>"a phrase"</code> in the message; <code>OR</code>, <code>-not</code>, <code>( )</code>. Newest first, {{rangeLabel}}.</p>
 {{#queryError}}<div class="flash error" role="alert"><strong>The search did not run.</strong><pre>{{queryError}}</pre></div>{{/queryError}}
+{{#aggregation}}{{> aggregation}}{{/aggregation}}
+{{^aggregation}}
 <div class="card">
   <div id="log-lines">
   {{#lines}}
@@ -780,6 +803,7 @@ enum ConsoleBundle {
   </div>
   {{/hasLines}}
 </div>
+{{/aggregation}}
 <nav class="pager" aria-label="Pages">
   {{#newestHref}}<a class="button" href="{{newestHref}}">← Newest</a>{{/newestHref}}
   {{#olderHref}}<a class="button" href="{{olderHref}}">Older →</a>{{/olderHref}}
@@ -854,6 +878,108 @@ enum ConsoleBundle {
     {{^hasIssues}}<p class="empty">No unresolved issues.</p>{{/hasIssues}}
   </div>
 </section>
+{{/body}}
+{{/body}}
+{{/layout}}
+"""#),
+        ("performance-transaction", #"""
+{{<layout}}
+{{$body}}
+{{#body}}
+<p><a href="{{backHref}}">← All transactions</a></p>
+<div class="card">
+  <h2>Transaction <code>{{name}}</code></h2>
+  {{#summary}}
+  <div class="grid kpis">
+    <div class="kpi"><div class="label">Count</div><div class="value">{{count}}</div><div class="trend">{{throughput}} per minute</div></div>
+    <div class="kpi"><div class="label">Errors</div><div class="value">{{errorRate}}</div></div>
+    <div class="kpi"><div class="label">p50</div><div class="value">{{p50}}</div></div>
+    <div class="kpi"><div class="label">p95</div><div class="value">{{p95}}</div><div class="trend" title="{{changeTitle}}">{{#changeTone}}<span class="pill {{changeTone}}">{{change}}</span>{{/changeTone}}{{^changeTone}}{{change}}{{/changeTone}} vs previous</div></div>
+    <div class="kpi"><div class="label">p99</div><div class="value">{{p99}}</div></div>
+  </div>
+  {{/summary}}
+  {{^summary}}<p class="hint">None ran in the {{rangeLabel}}{{#filters}}{{#q}} matching <code>{{q}}</code>{{/q}}{{/filters}}.</p>{{/summary}}
+</div>
+{{#queryError}}<div class="flash error section" role="alert"><strong>The query did not run.</strong><pre>{{queryError}}</pre></div>{{/queryError}}
+<div class="card section">
+  <nav class="tabs" aria-label="Order">{{#tabs}}<a href="{{href}}"{{#active}} class="active" aria-current="page"{{/active}}>{{label}}</a>{{/tabs}}</nav>
+  {{#hasTraces}}
+  <div class="table-wrap">
+  <table class="traces">
+    <thead><tr><th>Started (UTC)</th><th>Trace</th><th class="num">Duration</th><th class="bar-col">Against the longest shown</th><th>Status</th><th>Service</th><th>Environment</th><th>Release</th></tr></thead>
+    <tbody>
+    {{#traces}}
+    <tr>
+      <td class="mono" title="{{utc}}">{{time}}</td>
+      <td><a class="mono" href="{{href}}">{{shortID}}</a></td>
+      <td class="num">{{duration}}{{#slow}} <span class="pill warn">slow</span>{{/slow}}</td>
+      <td class="bar-col">{{{bar}}}</td>
+      <td><span class="pill {{statusTone}}">{{status}}</span></td>
+      <td>{{service}}</td>
+      <td>{{environment}}</td>
+      <td>{{release}}</td>
+    </tr>
+    {{/traces}}
+    </tbody>
+  </table>
+  </div>
+  <p class="hint">{{#slowest}}The slowest {{tracesShown}} of the latest {{slowestOf}} in the {{rangeLabel}}.{{/slowest}}{{^slowest}}The latest {{tracesShown}} in the {{rangeLabel}}, newest first.{{/slowest}}</p>
+  {{/hasTraces}}
+  {{^hasTraces}}<div class="empty"><p>No traces of this transaction in the {{rangeLabel}}.</p></div>{{/hasTraces}}
+</div>
+{{/body}}
+{{/body}}
+{{/layout}}
+"""#),
+        ("performance", #"""
+{{<layout}}
+{{$body}}
+{{#body}}
+<form class="filters" method="get" action="/performance" role="search" aria-label="Filter transactions">
+  {{#rangeFields}}<input type="hidden" name="{{name}}" value="{{value}}">{{/rangeFields}}
+  {{#filters}}
+  <input type="text" name="project" value="{{project}}" placeholder="project" aria-label="Project" class="narrow">
+  <input type="text" name="environment" value="{{environment}}" placeholder="environment" aria-label="Environment" class="narrow">
+  <input type="search" name="q" value="{{q}}" placeholder='release:shop@2.0.0 op:http.server duration:>500ms region:eu-1' aria-label="Query" aria-describedby="performance-query-help">
+  {{/filters}}
+  <button type="submit" class="primary">Filter</button>
+</form>
+<p class="hint" id="performance-query-help">The query runs over each transaction's root span: words search names; fields: <code>op:</code> <code>service:</code> <code>status:</code> <code>error:true</code> <code>duration:&gt;500ms</code> <code>release:</code> <code>source:otlp</code>; any other <code>key:value</code> is an attribute or tag. Transactions in the {{rangeLabel}}, {{sortLabel}} (a column's name sorts by it); the change is p95 against the range of equal length before, marked when {{regressionPercent}}% or more slower.</p>
+{{#queryError}}<div class="flash error" role="alert"><strong>The query did not run.</strong><pre>{{queryError}}</pre></div>{{/queryError}}
+<div class="card">
+  {{#hasRows}}
+  <div class="table-wrap">
+  <table class="transactions">
+    <thead><tr>{{#headers}}<th{{#numeric}} class="num"{{/numeric}}{{#sorted}} aria-sort="{{#numeric}}descending{{/numeric}}{{^numeric}}ascending{{/numeric}}"{{/sorted}}><a href="{{href}}"{{#sorted}} class="sorted"{{/sorted}}>{{label}}</a></th>{{/headers}}</tr></thead>
+    <tbody>
+    {{#rows}}
+    <tr>
+      <td class="wrap"><a href="{{href}}">{{name}}</a></td>
+      <td class="num">{{count}}</td>
+      <td class="num">{{throughput}}</td>
+      <td class="num">{{#errorTone}}<span class="pill {{errorTone}}">{{errorRate}}</span>{{/errorTone}}{{^errorTone}}{{errorRate}}{{/errorTone}}</td>
+      <td class="num">{{p50}}</td>
+      <td class="num">{{p95}}</td>
+      <td class="num">{{p99}}</td>
+      <td class="num" title="{{changeTitle}}">{{#changeTone}}<span class="pill {{changeTone}}">{{change}}</span>{{/changeTone}}{{^changeTone}}<span class="hint">{{change}}</span>{{/changeTone}}</td>
+    </tr>
+    {{/rows}}
+    </tbody>
+  </table>
+  </div>
+  {{#full}}<p class="hint">Showing the {{pageSize}} busiest. Narrow the query or the time range to find others.</p>{{/full}}
+  {{/hasRows}}
+  {{^hasRows}}
+  <div class="empty">
+    {{#queryError}}<p>Fix the query above to see transactions.</p>{{/queryError}}
+    {{^queryError}}
+    {{#filtered}}<p>No transaction matches these filters in the {{rangeLabel}}.</p>{{/filtered}}
+    {{^filtered}}<p>No transactions in the {{rangeLabel}}.</p>{{/filtered}}
+    <p class="hint">Traces arrive from any Sentry SDK with tracing on: point its DSN at Gatehouse, <code>http://&lt;ingest key&gt;@&lt;this host&gt;/&lt;project id&gt;</code>, and set <code>traces_sample_rate</code> (for example <code>1.0</code>). OpenTelemetry SDKs and collectors send spans over OTLP/HTTP to <code>/v1/traces</code> with the ingest key as a bearer token. AI calls through the gateway are traced too.</p>
+    {{/queryError}}
+  </div>
+  {{/hasRows}}
+</div>
 {{/body}}
 {{/body}}
 {{/layout}}
@@ -972,6 +1098,8 @@ enum ConsoleBundle {
 <div class="flash error" role="alert"><strong>This filter cannot run.</strong><pre class="query-error">{{error}}</pre><p class="hint">See the query language: <code>field:value</code>, <code>cost:&gt;0.01</code>, <code>model:gpt-4o*</code>, <code>-status:200</code>, <code>property.customer:acme</code>, <code>OR</code>, <code>( … )</code>.</p></div>
 {{/error}}
 {{^error}}
+{{#aggregation}}{{> aggregation}}{{/aggregation}}
+{{^aggregation}}
 <div class="card">
   <h2>
     {{#summary}}<span>{{requests}} · {{errors}} · {{cost}} · {{tokens}} tokens · p50 {{p50}} · p95 {{p95}}</span>{{/summary}}
@@ -1021,6 +1149,7 @@ enum ConsoleBundle {
   </nav>
   {{/hasPager}}
 </div>
+{{/aggregation}}
 {{/error}}
 {{/body}}
 {{/body}}
@@ -1268,6 +1397,73 @@ enum ConsoleBundle {
   {{^canChange}}
   <p class="empty">{{#openMode}}Switches can be set only when Gatehouse runs with <code>GATEHOUSE_ADMIN_TOKEN</code> set and you sign in as an admin.{{/openMode}}{{^openMode}}Your account is a viewer: ask an admin to set or lift switches.{{/openMode}}</p>
   {{/canChange}}
+</div>
+{{/body}}
+{{/body}}
+{{/layout}}
+"""#),
+        ("trace", #"""
+{{<layout}}
+{{$body}}
+{{#body}}
+<div class="card">
+  <h2>{{rootName}}</h2>
+  <dl class="fields">
+    <dt>trace id</dt><dd class="mono">{{traceID}}</dd>
+    <dt>started</dt><dd>{{start}} <span class="hint">({{ago}})</span></dd>
+    <dt>duration</dt><dd>{{duration}}</dd>
+    <dt>spans</dt><dd>{{spanCount}}{{#errorSpans}} · <span class="pill bad">{{errorSpans}} failed</span>{{/errorSpans}}{{#slowSpans}} · <span class="pill warn">{{slowSpans}} slow</span>{{/slowSpans}}</dd>
+    {{#hasServices}}<dt>services</dt><dd>{{services}}</dd>{{/hasServices}}
+  </dl>
+  <div class="actions section">
+    {{#correlations}}<a class="button" href="{{href}}">Logs, errors and AI calls of <code>{{id}}</code></a>{{/correlations}}
+    {{#transactionHref}}<a class="button" href="{{transactionHref}}">More traces of this transaction</a>{{/transactionHref}}
+  </div>
+  {{#truncated}}<p class="hint">This trace has more than {{maxSpans}} spans: the first {{maxSpans}} by start time are shown.</p>{{/truncated}}
+</div>
+<div class="card section">
+  <h2>Waterfall <span class="hint">each bar placed by its start and length within the trace</span></h2>
+  <div class="waterfall" role="table" aria-label="Spans">
+    <div class="waterfall-row waterfall-head" role="row">
+      <div class="waterfall-name" role="columnheader">Span</div>
+      <div class="waterfall-duration" role="columnheader">Duration</div>
+      <div class="waterfall-ticks" role="columnheader">{{#ticks}}<span>{{.}}</span>{{/ticks}}</div>
+    </div>
+    {{#spans}}
+    <div class="waterfall-row{{#error}} failed{{/error}}" role="row">
+      <div class="waterfall-name depth-{{indent}}" role="cell">
+        <details class="row"><summary>{{#isTransaction}}<strong>{{name}}</strong>{{/isTransaction}}{{^isTransaction}}{{name}}{{/isTransaction}}
+          <div class="hint">{{#op}}<span class="pill">{{op}}</span> {{/op}}{{#service}}{{service}} {{/service}}{{#error}}<span class="pill bad">{{status}}</span> {{/error}}{{#slow}}<span class="pill warn">slow</span>{{/slow}}</div></summary>
+          <dl class="fields">{{#fields}}<dt class="mono">{{name}}</dt><dd class="mono">{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</dd>{{/fields}}</dl>
+        </details>
+      </div>
+      <div class="waterfall-duration" role="cell"><span>{{duration}}</span><span class="hint">{{offset}}</span></div>
+      <div class="waterfall-track" role="cell">{{{bar}}}</div>
+    </div>
+    {{/spans}}
+  </div>
+  {{#hiddenSpans}}<p class="hint">The first {{maxShownSpans}} spans in tree order are drawn; {{hiddenSpans}} more are in <code>GET /api/v1/traces/{{traceID}}</code>.</p>{{/hiddenSpans}}
+  <p class="hint"><span class="legend span-ok"></span> ok <span class="legend span-slow"></span> slow <span class="legend span-error"></span> failed · open a span for its ids and attributes.</p>
+</div>
+<div class="card section">
+  <h2>Errors in this trace</h2>
+  {{#hasErrors}}
+  <div class="table-wrap">
+  <table>
+    <thead><tr><th>Time (UTC)</th><th>Level</th><th>Error</th></tr></thead>
+    <tbody>
+    {{#errors}}
+    <tr>
+      <td class="mono" title="{{utc}}">{{time}}</td>
+      <td><span class="level-{{level}}">{{level}}</span></td>
+      <td class="wrap"><a href="{{href}}">{{title}}</a><div class="hint">{{culprit}}</div></td>
+    </tr>
+    {{/errors}}
+    </tbody>
+  </table>
+  </div>
+  {{/hasErrors}}
+  {{^hasErrors}}<p class="hint">No error event carries this trace's id.</p>{{/hasErrors}}
 </div>
 {{/body}}
 {{/body}}
@@ -1566,6 +1762,46 @@ ol.conversation { list-style: none; margin: 0; padding: 0; display: grid; gap: 1
 ol.conversation li { display: grid; grid-template-columns: 90px 1fr; gap: 10px; align-items: start; }
 ol.conversation .message { white-space: pre-wrap; word-break: break-word; max-height: 320px; overflow-y: auto; }
 pre.body { white-space: pre-wrap; word-break: break-all; max-height: 480px; overflow-y: auto; margin-top: 8px; }
+
+/* Performance: the transactions table, a transaction's traces and a trace's waterfall. */
+.filters input.narrow { flex: 0 0 150px; min-width: 0; }
+.waterfall-bar { width: 100%; height: 16px; display: block; }
+.waterfall-bar .span-ok { fill: var(--chart); }
+.waterfall-bar .span-slow { fill: var(--warn); }
+.waterfall-bar .span-error { fill: var(--bad); }
+td.bar-col, th.bar-col { width: 28%; min-width: 160px; }
+.waterfall { font-size: 13px; }
+.waterfall-row { display: grid; grid-template-columns: minmax(260px, 36%) 110px 1fr; gap: 12px; align-items: start; padding: 5px 0; border-bottom: 1px solid var(--line); }
+.waterfall-row:hover { background: rgba(127,127,127,.05); }
+.waterfall-row.failed .waterfall-name summary { color: var(--bad); }
+.waterfall-head { color: var(--muted); font-weight: 600; font-size: 12px; }
+.waterfall-name { min-width: 0; word-break: break-word; }
+.waterfall-name .hint { margin-top: 1px; }
+.waterfall-name dl.fields { grid-template-columns: 140px 1fr; margin: 8px 0 4px; font-size: 12px; }
+.waterfall-duration { display: flex; flex-direction: column; text-align: right; font-variant-numeric: tabular-nums; }
+.waterfall-track { padding-top: 2px; background: repeating-linear-gradient(to right, transparent 0, transparent calc(25% - 1px), var(--line) calc(25% - 1px), var(--line) 25%); }
+.waterfall-ticks { display: flex; justify-content: space-between; font-weight: 500; }
+.legend { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
+.legend.span-ok { background: var(--chart); }
+.legend.span-slow { background: var(--warn); }
+.legend.span-error { background: var(--bad); }
+/* Depth in the span tree: 14px a level (inline styles are not allowed by the CSP). */
+.waterfall-name.depth-1 { padding-left: 14px; }
+.waterfall-name.depth-2 { padding-left: 28px; }
+.waterfall-name.depth-3 { padding-left: 42px; }
+.waterfall-name.depth-4 { padding-left: 56px; }
+.waterfall-name.depth-5 { padding-left: 70px; }
+.waterfall-name.depth-6 { padding-left: 84px; }
+.waterfall-name.depth-7 { padding-left: 98px; }
+.waterfall-name.depth-8 { padding-left: 112px; }
+.waterfall-name.depth-9 { padding-left: 126px; }
+.waterfall-name.depth-10 { padding-left: 140px; }
+.waterfall-name.depth-11 { padding-left: 154px; }
+.waterfall-name.depth-12 { padding-left: 168px; }
+.waterfall-name.depth-13 { padding-left: 182px; }
+.waterfall-name.depth-14 { padding-left: 196px; }
+.waterfall-name.depth-15 { padding-left: 210px; }
+.waterfall-name.depth-16 { padding-left: 224px; }
 """#),
         ("console.js", #"""
 // Gatehouse console: the few things that need a script. Everything else is plain HTML.

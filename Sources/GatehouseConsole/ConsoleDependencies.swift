@@ -10,6 +10,10 @@ public struct ConsoleDependencies: Sendable {
     public var telemetry: any TelemetryStore
     /// The JSON API's log routes: the console's live tail streams the same events.
     public var logRoutes: TelemetryRoutes
+    /// The spans store and the JSON API's trace routes: the Performance and trace pages show the
+    /// same transactions table and span tree.
+    public var traces: any TraceStore
+    public var traceRoutes: TraceRoutes
     public var alertStore: any AlertStore
     public var alerting: AlertService
     public var probes: ProbeMonitor
@@ -41,12 +45,15 @@ public struct ConsoleDependencies: Sendable {
         }
     }
 
-    public init(requests: any RequestStore, telemetry: any TelemetryStore, logRoutes: TelemetryRoutes, alertStore: any AlertStore, alerting: AlertService,
+    public init(requests: any RequestStore, telemetry: any TelemetryStore, logRoutes: TelemetryRoutes, traces: any TraceStore, traceRoutes: TraceRoutes,
+                alertStore: any AlertStore, alerting: AlertService,
                 probes: ProbeMonitor, controls: any KeyStore & SwitchStore & AuditLog & BudgetEventStore & QuotaStore,
                 gate: Controls, configuredBudgets: [QuotaRule], accounts: any AccountStore, adminToken: String?, about: About) {
         self.requests = requests
         self.telemetry = telemetry
         self.logRoutes = logRoutes
+        self.traces = traces
+        self.traceRoutes = traceRoutes
         self.alertStore = alertStore
         self.alerting = alerting
         self.probes = probes

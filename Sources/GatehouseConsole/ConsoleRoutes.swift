@@ -36,6 +36,8 @@ public struct Console: Sendable {
         SpendPage(console: self).addRoutes(to: r)
         LogsPage(console: self).addRoutes(to: r)
         IssuesPage(console: self).addRoutes(to: r)
+        PerformancePage(console: self).addRoutes(to: r)
+        TracePage(console: self).addRoutes(to: r)
         AlertsPage(console: self).addRoutes(to: r)
         UptimePage(console: self).addRoutes(to: r)
         StatusPage(console: self).addRoutes(to: r)

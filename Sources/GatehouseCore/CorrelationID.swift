@@ -12,6 +12,10 @@ public enum CorrelationID {
         current.map { ["correlation_id": .string($0)] } ?? [:]
     }
 
+    /// The names a correlation id goes by in a Sentry event's tags or extra, a span's or a log
+    /// line's attributes (log lines also take a `traceId`), the first present winning.
+    public static let attributeKeys = ["correlation_id", "correlationId", "request_id", "requestId", "x-request-id"]
+
     /// Longest accepted client-supplied id; longer ones are replaced, not truncated.
     public static let maxLength = 128
 

@@ -87,6 +87,11 @@ extension GatehouseConfig {
             ("retention", flow(kinds.map { ("\($0.rawValue)_days", Y.number(retention.days[$0] ?? 0)) }
                 + kinds.map { ("\($0.rawValue)_max_rows", Y.number(retention.maxRows[$0] ?? 0)) }
                 + [("interval_seconds", Y.number(retention.intervalSeconds))])),
+            ("otlp_export", telemetry.otlpExport.map { e in
+                // Header values are credentials (a vendor's API key): names only.
+                flow([("endpoint", url(e.endpoint)), ("headers", Node(e.headers.keys.sorted().map { (Y.text($0), mask) }, .implicit, .flow)),
+                      ("timeout", Y.word(TimeExpressions.formatDuration(micros: Int64(e.timeoutSeconds * 1_000_000))))])
+            } ?? Y.null),
         ])))
         root.append(("alerts", Y.mapping([
             ("evaluation_interval_seconds", Y.number(alerts.evaluationIntervalSeconds)),

@@ -46,10 +46,11 @@ public enum Redactor {
 
     /// A URL query parameter whose value is a credential: every secret key name, and, since
     /// query names are terse (`?key=`, `?sig_token=`) and a URL's query holds no counts, any
-    /// name containing `key` or `token`.
+    /// name containing `key` or `token`, and signatures.
     public static func isSecretQueryName(_ name: String) -> Bool {
         let n = name.lowercased()
-        return isSecretKey(n) || n.contains("key") || n.contains("token")
+        // A presigned URL's signature (`sig=`, `X-Amz-Signature=`) opens what it signs.
+        return isSecretKey(n) || n.contains("key") || n.contains("token") || n == "sig" || n.contains("signature")
     }
 
     /// How many strings holding JSON one `redactJSON(insideStrings: true)` parses; past it they
@@ -133,6 +134,35 @@ public enum Redactor {
             }
         }
         return result + rest
+    }
+
+    /// Trace attributes (Sentry span `data` and tags, OpenTelemetry attributes) with credentials
+    /// masked where their names alone do not say so: HTTP headers recorded as
+    /// `http.request.header.authorization` or `cookie`, and secret query values in URLs
+    /// (`url.full`, `http.url`, any `https://…` value) and query strings (`http.query`,
+    /// `url.query`). Then `redactJSON` masks secret-named keys at any depth.
+    public static func redactAttributes(_ attributes: [String: Any], depth: Int = 0) -> [String: Any] {
+        var copy = attributes
+        for (key, value) in attributes { copy[key] = redactAttribute(key, value, depth: depth) }
+        return redactJSON(copy) as? [String: Any] ?? [:]
+    }
+
+    /// One attribute's value: a header-named one masked whatever its shape (OpenTelemetry records
+    /// captured headers as lists of strings), URLs and query strings in strings and lists, and the
+    /// same inside nested objects and lists of objects (span events, links).
+    static func redactAttribute(_ key: String, _ value: Any, depth: Int) -> Any {
+        let name = key.lowercased()
+        let last = String(name.split(separator: ".").last ?? Substring(name)).replacingOccurrences(of: "_", with: "-")
+        if isSecretHeader(last) || name.contains("authorization") || name.contains("cookie") { return mask }
+        guard depth < 16 else { return value }
+        if let nested = value as? [String: Any] { return redactAttributes(nested, depth: depth + 1) }
+        if let list = value as? [Any] { return list.map { redactAttribute(key, $0, depth: depth + 1) } }
+        guard let text = value as? String else { return value }
+        if text.contains("://") { return redactURL(maskURLCredentials(text)) }
+        if name.hasSuffix("query") || name.hasSuffix("query-string") || name.hasSuffix("query_string") {
+            return redactFormEncoded(text.hasPrefix("?") ? String(text.dropFirst()) : text)
+        }
+        return text
     }
 
     /// A URL with its password and secret query values (`isSecretQueryName`, or `isSecretName`

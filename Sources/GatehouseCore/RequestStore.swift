@@ -5,6 +5,9 @@ public protocol RequestStore: Sendable {
     func insert(_ records: [RequestRecord]) async throws
     func usage(_ query: UsageQuery) async throws -> UsageReport
     func requests(_ query: RequestListQuery) async throws -> RequestPage
+    /// A query's aggregation stage (`| sum(cost) by model`) over the calls matching `filter`
+    /// (its `query` is ANDed with the stage's own filter).
+    func aggregate(_ query: AggregationQuery, filter: RequestFilter) async throws -> AggregationOutcome
     /// A record without its bodies; `bodies(requestID:)` reads those.
     func request(id: String) async throws -> RequestRecord?
     /// The captured bodies of one call; nil when it was not captured or they have expired.

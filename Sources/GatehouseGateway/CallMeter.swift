@@ -18,13 +18,21 @@ struct CallMeter: Sendable {
     var properties: [String: String] = [:]
     var firstByteAt: ContinuousClock.Instant?
     var attempts: [CallAttempt] = []
+    /// Its place in a distributed trace (`GatewaySpans`).
+    let trace: CallTrace
+    /// What the caller asked for, as its span reports it (`gen_ai.request.*`), when it said.
+    var requestMaxTokens: Int?
+    var requestTemperature: Double?
+    /// True once a provider was called (a rejected or cached call never is).
+    var calledUpstream = false
 
-    init(route: GatewayRoute, correlationID: String) {
+    init(route: GatewayRoute, correlationID: String, traceparent: String? = nil) {
         id = CallMeter.newID()
         self.route = route
         startedAt = .now
         timestampMicros = TimeExpressions.nowMicros()
         self.correlationID = correlationID
+        trace = CallTrace(traceparent: traceparent)
     }
 
     /// Sortable by time (millisecond prefix) and unique (random suffix): `req_<12 hex ms><16 hex>`.

@@ -23,11 +23,15 @@ public struct Gateway: Sendable {
     /// Configured provider keys, masked wherever a provider echoes them back (error bodies).
     let providerSecrets: [String]
     let bodyCapture: BodyCapture
+    /// Where each call's own span goes (`GatewaySpans`); nil: no spans are built.
+    let spans: (@Sendable (Span) -> Void)?
+    /// `gen_ai.system` of each configured provider, by name.
+    let providerSystems: [String: String]
 
     /// `upstream` reaches every provider but the built-in mock (`HTTPUpstream` in production).
     public init(config: GatehouseConfig, prices: PriceTable, upstream: any UpstreamTransport, sink: any RequestRecordSink,
                 controls: Controls, cache: ResponseCache, health: ProviderHealth = ProviderHealth(),
-                keepBodies: @escaping @Sendable (CapturedBodies) -> Void = { _ in }) {
+                keepBodies: @escaping @Sendable (CapturedBodies) -> Void = { _ in }, spans: (@Sendable (Span) -> Void)? = nil) {
         self.config = config
         self.router = ModelRouter(config: config)
         self.prices = prices
@@ -42,6 +46,9 @@ public struct Gateway: Sendable {
         self.tokenCaps = TokenCaps(caps: config.controls.tokenCaps)
         self.providerSecrets = Self.secrets(of: config)
         self.bodyCapture = BodyCapture(limit: config.gateway.captureMaxBytes, secrets: providerSecrets, keep: keepBodies)
+        self.spans = spans
+        self.providerSystems = Dictionary(config.providers.compactMap { p in GatewaySpans.system(p.kind).map { (p.name, $0) } },
+                                          uniquingKeysWith: { first, _ in first })
     }
 
     public func addRoutes(to api: APIRouter) {
@@ -83,7 +90,7 @@ public struct Gateway: Sendable {
     // MARK: - One call
 
     func handle(_ route: GatewayRoute, request: Request, context: GatehouseRequestContext) async -> Response {
-        var meter = CallMeter(route: route, correlationID: context.correlationID)
+        var meter = CallMeter(route: route, correlationID: context.correlationID, traceparent: request.headers[Self.traceparentHeader])
         let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
         do {
             let metadata = try CallMetadata.read(headers)
@@ -134,6 +141,10 @@ public struct Gateway: Sendable {
         meter.requestedModel = String(model.prefix(256))
         meter.model = meter.requestedModel
         meter.stream = inbound.stream
+        if spans != nil {
+            meter.requestMaxTokens = inbound.intValue("max_tokens") ?? inbound.intValue("max_completion_tokens") ?? inbound.intValue("max_output_tokens")
+            meter.requestTemperature = inbound.doubleValue("temperature")
+        }
         let subject = CallSubject(route: route, requestedModel: meter.requestedModel, key: key,
                                   credentialFingerprint: key == nil ? meter.keyID : nil,
                                   clientIP: context.clientIP,
@@ -190,7 +201,9 @@ public struct Gateway: Sendable {
         }
 
         let injectUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
-        let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) }
+        // The caller's `traceparent` is replaced by ours: our span is the provider's parent.
+        let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) && $0.name.lowercased() != "traceparent" }
+            + [(name: "traceparent", value: meter.trace.upstreamHeader)]
         let ordered = usable.count == 1 ? usable : { var rng = SystemRandomNumberGenerator(); return DeploymentOrder.order(usable, using: &rng) }()
         let upstreamTimeout = Duration.seconds(config.gateway.upstreamTimeoutSeconds)
         let outcome = await caller.call(ordered, started: meter.startedAt, logger: context.logger) { routed in
@@ -201,6 +214,7 @@ public struct Gateway: Sendable {
         }
         switch outcome {
         case let .response(upstream, routed, attempts):
+            meter.calledUpstream = true
             meter.provider = routed.provider.name
             meter.priceProvider = routed.provider.effectivePriceProvider
             meter.model = routed.upstreamModel
@@ -210,6 +224,7 @@ public struct Gateway: Sendable {
                            logger: context.logger, capture: capture)
         case let .failed(error, routed, attempts):
             admission.cancel()
+            meter.calledUpstream = true
             meter.provider = routed.provider.name
             meter.model = routed.upstreamModel
             meter.attempts = attempts
@@ -345,14 +360,19 @@ public struct Gateway: Sendable {
                 try await writer.finish(nil)
             } catch {
                 await gateway.submit(meter.record(status: hit.status, usage: hit.usage, reportedModel: hit.model, errorClass: .clientDisconnected,
-                                                  errorMessage: "client disconnected", complete: false, prices: gateway.prices, cacheHit: true, costSaved: hit.cost))
+                                                  errorMessage: "client disconnected", complete: false, prices: gateway.prices, cacheHit: true, costSaved: hit.cost),
+                                     meter: meter)
                 throw error
             }
             await gateway.submit(meter.record(status: hit.status, usage: hit.usage, reportedModel: hit.model, errorClass: nil, errorMessage: nil,
-                                              complete: true, prices: gateway.prices, cacheHit: true, costSaved: hit.cost))
+                                              complete: true, prices: gateway.prices, cacheHit: true, costSaved: hit.cost),
+                                 meter: meter)
         }
         return Response(status: HTTPResponse.Status(code: hit.status), headers: headers, body: body)
     }
+
+    /// W3C Trace Context's header (spelled out: another imported module names one too).
+    static let traceparentHeader = HTTPField.Name("traceparent")!
 
     /// How long past the call's deadline a response may still be writing before its connection is closed.
     static let writeGrace = Duration.seconds(5)
@@ -391,7 +411,7 @@ public struct Gateway: Sendable {
                                   errorMessage: message, complete: complete, prices: prices)
         record.usageEstimated = estimated
         admission.settle(tokens: Int64(record.usage.inputTokens).addingSaturated(Int64(record.usage.outputTokens)), cost: record.cost)
-        await submit(record)
+        await submit(record, meter: meter)
         return record
     }
 
@@ -406,7 +426,7 @@ public struct Gateway: Sendable {
         record.usageEstimated = prompt > 0
         // The provider may have charged for an answer nobody read: keep what was reserved.
         admission.settleAsReserved()
-        await submit(record)
+        await submit(record, meter: meter)
     }
 
     private func reject(_ rejection: ControlRejection, meter: CallMeter) async -> Response {
@@ -418,14 +438,15 @@ public struct Gateway: Sendable {
     private func reject(_ error: GatewayError, meter: CallMeter, errorClass: ErrorClass) async -> Response {
         let record = meter.record(status: Int(error.status.code), usage: nil, reportedModel: nil, errorClass: errorClass,
                                   errorMessage: error.message, complete: true, prices: prices)
-        await submit(record)
+        await submit(record, meter: meter)
         var response = error.response(dialect: meter.route.dialect)
         response.headers[.gatehouseRecordID] = meter.id
         return response
     }
 
-    func submit(_ record: RequestRecord) async {
+    func submit(_ record: RequestRecord, meter: CallMeter) async {
         GatewayMetrics.record(record)
+        spans?(GatewaySpans.span(for: record, meter: meter, system: providerSystems[record.provider]))
         if !record.provider.isEmpty {
             let upstreamFault = [.upstreamServerError, .upstreamUnreachable, .upstreamTimeout, .upstreamRateLimited, .streamIncomplete]
                 .contains(record.errorClass)

@@ -37,6 +37,12 @@ struct InboundRequest {
             ?? Double(String(decoding: body[m.valueRange], as: UTF8.self)).flatMap { $0.isNaN ? nil : Int(saturating: $0) }
     }
 
+    /// A number member (`temperature`), finite; nil when absent or not a number.
+    func doubleValue(_ key: String) -> Double? {
+        guard let m = member(key), let value = Double(String(decoding: body[m.valueRange], as: UTF8.self)), value.isFinite else { return nil }
+        return value
+    }
+
     var model: String? { stringValue("model") }
     var stream: Bool { boolValue("stream") ?? false }
 

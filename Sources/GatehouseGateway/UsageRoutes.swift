@@ -63,6 +63,7 @@ public struct UsageRoutes: Sendable {
     func list(_ request: Request) async -> Response {
         await APIAnswer.run {
             let params = FormParameters(query: request.uri.query)
+            if let groups = try await aggregation(params) { return groups }
             let limit = try APIParameters.limit(params.get("limit"), fallback: 50, max: 1000)
             let query = RequestListQuery(
                 filter: try Self.filter(params),

@@ -23,7 +23,8 @@ public enum APIParameters {
             throw .invalidRequest("`q` \(error)\n\(error.pointer(in: text))", param: "q", code: "invalid_query")
         }
         guard query.aggregation == nil else {
-            throw .invalidRequest("`q`: aggregation stages (| count …) are not supported here", param: "q", code: "invalid_query")
+            throw .invalidRequest("`q`: aggregation stages (| count …) are not supported here; they run on /api/v1/logs, /api/v1/requests, "
+                                  + "/api/v1/issues (over error events) and /api/v1/spans", param: "q", code: "invalid_query")
         }
         return query.filter
     }
@@ -53,6 +54,11 @@ public struct FormParameters: Sequence, Sendable {
 
     /// The first value of `name`.
     public func get(_ name: String) -> String? { pairs.first { $0.0 == name }?.1 }
+
+    /// The same parameters without any `name` (an aggregation reads `q` itself, the rest as a list would).
+    public func removing(_ name: String) -> FormParameters { FormParameters(pairs: pairs.filter { $0.0 != name }) }
+
+    private init(pairs: [(String, String)]) { self.pairs = pairs }
 
     public func makeIterator() -> IndexingIterator<[(String, String)]> { pairs.makeIterator() }
 }

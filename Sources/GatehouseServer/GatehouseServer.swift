@@ -57,11 +57,33 @@ public struct GatehouseServer: Sendable {
                                 failOpen: config.controls.whenStoreUnavailable == .admit, logger: logger), prices: prices)
         let cache = ResponseCache(settings: config.controls.cache, store: opened.controls)
         let requestStore = opened.store
+        // Trace spans (Sentry transactions, OTLP and the gateway's own spans, all through
+        // `spanSink`), batched like log lines. Built before the gateway so it can be given the sink.
+        let traceStore = opened.telemetry
+        let spanRecorder = Recorder<Span>(kind: "spans", settings: Self.telemetryRecorderSettings(config.recorder), logger: logger) {
+            try await traceStore.insertSpans($0)
+        }
+        // telemetry.otlp_export: every span the span queue takes is also sent on to a collector, from
+        // a bounded queue of its own (a collector that is down drops spans there, counted).
+        let otlpExport = config.telemetry.otlpExport.map { export in
+            var queue = config.recorder
+            queue.capacity = OTLPExportSettings.queueCapacity
+            queue.batchSize = OTLPExportSettings.batchSize
+            let exporter = OTLPTraceExporter(settings: export, client: httpClient, logger: logger)
+            return Recorder<Span>(kind: "otlp_export", settings: queue, logger: logger, writeTimeout: max(.seconds(60), exporter.longestExport)) {
+                await exporter.export($0)
+            }
+        }
+        let spanSink: @Sendable ([Span]) -> Int = { spans in
+            let taken = spanRecorder.recordAll(spans)
+            if let otlpExport, taken > 0 { _ = otlpExport.recordAll(taken == spans.count ? spans : Array(spans.prefix(taken))) }
+            return taken
+        }
         let bodyRecorder = Recorder<CapturedBodies>(kind: "bodies", settings: Self.bodyRecorderSettings(config), logger: logger) {
             try await requestStore.insertBodies($0)
         }
         let gateway = Gateway(config: config, prices: prices, upstream: HTTPUpstream(client: httpClient), sink: recorder, controls: controls, cache: cache,
-                              keepBodies: { bodyRecorder.offer($0) })
+                              keepBodies: { bodyRecorder.offer($0) }, spans: { _ = spanSink([$0]) })
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: CorrelationMiddleware())
         router.add(middleware: ClientAddressMiddleware(trustForwardedFor: config.gateway.trustForwardedFor))
@@ -79,13 +101,15 @@ public struct GatehouseServer: Sendable {
             try await telemetry.insertErrorEvents($0)
         }
         let ingest = IngestRoutes(settings: config.telemetry, acceptLogs: { logRecorder.recordAll($0) }, acceptEvents: { eventRecorder.recordAll($0) },
-                                  waitForLogRoom: { await logRecorder.waitForRoom($0, timeout: $1) })
+                                  waitForLogRoom: { await logRecorder.waitForRoom($0, timeout: $1) }, acceptSpans: spanSink)
         if ingest.isOpen {
             logger.notice("telemetry ingest is open: no projects are configured, so logs and Sentry events are accepted without a key (configure telemetry.projects to require one)")
         }
         ingest.addRoutes(to: api)
         let telemetryRoutes = TelemetryRoutes(store: telemetry, requests: opened.store, retention: config.telemetry.retention)
         telemetryRoutes.addRoutes(to: api)
+        let traceRoutes = TraceRoutes(traces: traceStore, telemetry: telemetry, slow: config.telemetry.slow)
+        traceRoutes.addRoutes(to: api)
         AdminRoutes(store: opened.controls, controls: controls, budgets: config.controls.budgets).addRoutes(to: api)
         UsageRoutes(store: opened.store).addRoutes(to: api)
 
@@ -99,7 +123,7 @@ public struct GatehouseServer: Sendable {
         ProbeRoutes(settings: config.alerts, store: opened.alerts, probes: probes).addRoutes(to: api)
         APIDocsRoutes().addRoutes(to: api)
         try Console(ConsoleDependencies(
-            requests: opened.store, telemetry: telemetry, logRoutes: telemetryRoutes, alertStore: opened.alerts, alerting: alerting, probes: probes, controls: opened.controls,
+            requests: opened.store, telemetry: telemetry, logRoutes: telemetryRoutes, traces: traceStore, traceRoutes: traceRoutes, alertStore: opened.alerts, alerting: alerting, probes: probes, controls: opened.controls,
             gate: controls, configuredBudgets: config.controls.budgets, accounts: opened.accounts,
             adminToken: config.controls.adminToken,
             about: .init(version: GatehouseVersion.current, storeKind: opened.kind, retention: config.telemetry.retention,
@@ -139,7 +163,7 @@ public struct GatehouseServer: Sendable {
         // Migrations need the PostgreSQL pool running, which starts with the service group; every
         // service that touches the store, and the application, starts only once they are done.
         let gate = MigrationGate()
-        let storeUsers: [any Service] = [recorder, bodyRecorder, logRecorder, eventRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
+        let storeUsers: [any Service] = [recorder, bodyRecorder, logRecorder, eventRecorder, spanRecorder, retention, sessionPruner, delivery, probes, alerting, sync]
             + (backups.map { [$0] } ?? [])
             + (opened.store.partitionMaintenance(logger: logger).map { [$0] } ?? [])
         // Told not to migrate (a separate `gatehouse migrate` step owns the schema), it only
@@ -150,6 +174,8 @@ public struct GatehouseServer: Sendable {
         }
         let services: [any Service] = opened.services + [MigrationService(migrate: migrate, gate: gate),
                                                          HTTPClientService(client: httpClient)]
+            // Stops after everything that hands it spans, and flushes before the HTTP client closes.
+            + (otlpExport.map { [$0 as any Service] } ?? [])
             + storeUsers.map { AfterMigrations(service: $0, gate: gate) } + [tls.reloader]
         return GatehouseServer(config: config, store: opened.store, recorder: recorder,
                                application: AfterMigrations(service: BoundedDrain(service: application, limit: Self.httpDrainLimit, logger: logger), gate: gate),

@@ -1,7 +1,7 @@
 import Foundation
 import GatehouseCore
 
-/// On PostgreSQL the three tables that grow with traffic (`requests`, `logs`, `error_events`)
+/// On PostgreSQL the tables that grow with traffic (`requests`, `logs`, `error_events`, `spans`)
 /// are partitioned by range of `ts` (µs), one partition per UTC day: `requests_p20261202` holds
 /// [2026-12-02 00:00, 2026-12-03 00:00) UTC. Each also has a default partition
 /// (`requests_default`) for rows whose day has no partition (a client clock far off), so that an
@@ -35,7 +35,13 @@ enum DayPartitions {
     /// retried call stored once. An error event sent again may have another `ts` (one without a
     /// timestamp takes the time it was received), so its id is claimed first in
     /// `error_event_ids`, which is not partitioned (`SQLTelemetryStore.insertErrorEvents`).
-    static let tables: [(name: String, primaryKey: String)] = [
+    static let tables: [(name: String, primaryKey: String)] = partitionedByVersion10 + [
+        // Created partitioned by version 13; a trace is read by trace_id alone.
+        (SQLTelemetryStore.table(.spans).name, "trace_id, span_id, project, ts"),
+    ]
+
+    /// The tables version 10 turned into partitioned ones (its SQL is released: this list stays).
+    static let partitionedByVersion10: [(name: String, primaryKey: String)] = [
         (SQLTelemetryStore.table(.requests).name, "id, ts"),
         (SQLTelemetryStore.table(.logs).name, "seq, ts"),
         // event_id first: an event is looked up by id alone.

@@ -17,7 +17,7 @@ extension Migrations {
     /// copied into day partitions, then its keys and indexes built once over the copy. The rollup
     /// trigger is created after the copy, so the calls are not counted again.
     static func partitionByDay() -> [String] {
-        let tables = DayPartitions.tables, daysAhead = DayPartitions.daysAhead
+        let tables = DayPartitions.partitionedByVersion10, daysAhead = DayPartitions.daysAhead
         let dayMicros = TimeExpressions.microsPerDay, daySeconds = TimeExpressions.microsPerDay / 1_000_000
         var statements = ["LOCK TABLE \(tables.map(\.name).joined(separator: ", ")) IN ACCESS EXCLUSIVE MODE"]
         for (table, primaryKey) in tables {

@@ -156,6 +156,18 @@ enum Migrations {
             version: 12, name: "heartbeats: the last failure of a built-in heartbeat's job",
             sqlite: SQLAlertStore.heartbeatFailureMigration(sqlite: true),
             postgres: SQLAlertStore.heartbeatFailureMigration(sqlite: false)),
+        Migration(
+            // Performance traces. On PostgreSQL partitioned by day from the start, like
+            // logs (`DayPartitions.tables`); the SQL is `SQLTelemetryStore.spanMigration`.
+            version: 13, name: "spans",
+            sqlite: SQLTelemetryStore.spanMigration(sqlite: true),
+            postgres: SQLTelemetryStore.spanMigration(sqlite: false)),
+        Migration(
+            // Sentry parity for issues. Events stored before it have no tags (the
+            // backfill would parse every stored document); `Migrations+Issues.swift`.
+            version: 14, name: "issues: event tags for search, ignore until, merge redirects",
+            sqlite: issueSearchMigration(sqlite: true),
+            postgres: issueSearchMigration(sqlite: false)),
     ]
 
     /// Half-hourly and daily request rollups and hourly probe rollups (backfilled from the calls and

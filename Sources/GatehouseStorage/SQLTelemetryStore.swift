@@ -9,6 +9,11 @@ public final class SQLTelemetryStore: TelemetryStore {
     /// Rows per INSERT: 11 binds a log line keeps a statement far below both databases' bind limits.
     static let logRowsPerStatement = 500
 
+    /// One merge at a time: a merge's checks (the target and sources exist, one project) are
+    /// reads before its transaction, and two merges of A into B and B into A at once would each
+    /// pass them and together lose both issues.
+    let mergeLock = AsyncLock()
+
     init(driver: any SQLDriver) { self.driver = driver }
 
     // MARK: - Logs
@@ -91,11 +96,20 @@ public final class SQLTelemetryStore: TelemetryStore {
         try await count("error_events", schema: .errorEvents, filter: filter, fromMicros: fromMicros, toMicros: toMicros)
     }
 
+    /// Alert rules' counts are the query language's `| count`, compiled by the one aggregation compiler.
     private func count(_ table: String, schema: QuerySchema, filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64 {
-        var b = SQLBuilder(dialect: dialect)
-        var conditions = ["ts >= \(b.bind(.int(fromMicros)))", "ts < \(b.bind(.int(toMicros)))"]
-        if let filter { conditions.append(try QueryCompiler(schema: schema).compile(filter, &b)) }
-        return try await driver.query("SELECT COUNT(*) AS n FROM \(table)\(SQLBuilder.whereClause(conditions))", b.binds).first?["n"].int ?? 0
+        guard fromMicros < toMicros else { return 0 }
+        let query = AggregationQuery(aggregation: Aggregation(function: .count, groupBy: []), filter: filter,
+                                     fromMicros: fromMicros, toMicros: toMicros, limit: 1)
+        return try await driver.aggregate(query, table: table, schema: schema).groups.first?.count ?? 0
+    }
+
+    public func aggregate(_ target: TelemetryAggregationTarget, _ query: AggregationQuery) async throws -> AggregationOutcome {
+        switch target {
+        case .logs: try await driver.aggregate(query, table: "logs", schema: .logs)
+        case .errorEvents: try await driver.aggregate(query, table: "error_events", schema: .errorEvents)
+        case .spans: try await driver.aggregate(query, table: "spans", schema: .spans)
+        }
     }
 
     static func decodeLog(_ row: SQLRow) throws -> LogRecord {
@@ -125,43 +139,54 @@ public final class SQLTelemetryStore: TelemetryStore {
         let fresh = events.filter { seen.insert($0.project + "\u{0}" + $0.eventID).inserted }
         guard !fresh.isEmpty else { return }
         var statements: [SQLStatement] = []
+        let now = TimeExpressions.nowMicros()
         for event in fresh {
             var b = SQLBuilder(dialect: dialect)
             let values: [SQLValue] = [
-                .text(event.eventID), .text(event.project), .text(event.issueID), .int(event.timestampMicros), .int(Int64(event.level.severity)),
+                .text(event.eventID), .text(event.project), .int(event.timestampMicros), .int(Int64(event.level.severity)),
                 .text(event.type), .text(event.value), .text(event.title), .text(event.culprit), Self.text(event.release),
                 Self.text(event.environment), Self.text(event.correlationID), Self.text(event.userKey), .text(event.documentJSON),
             ]
-            let columns = Self.eventColumns.joined(separator: ", ")
+            // issue_id last: the event's own issue, or the one it was merged into.
+            let columns = (Self.eventColumns.filter { $0 != "issue_id" } + ["issue_id"]).joined(separator: ", ")
             if dialect.name == "postgres" {
                 let claim = [b.bind(.text(event.project)), b.bind(.text(event.eventID)), b.bind(.int(event.timestampMicros))].joined(separator: ", ")
-                let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
-                let upsert = issueUpsert(event, from: "FROM stored", &b)
+                let placeholders = (values.map { b.bind($0) } + [Self.issueRedirected(event.issueID, &b)]).joined(separator: ", ")
+                let upsert = issueUpsert(event, from: "FROM stored", now: now, &b)
                 statements.append(SQLStatement("""
                     WITH claimed AS (INSERT INTO error_event_ids (project, event_id, ts) VALUES (\(claim)) ON CONFLICT DO NOTHING RETURNING 1),
                     stored AS (INSERT INTO error_events (\(columns)) SELECT \(placeholders) FROM claimed ON CONFLICT DO NOTHING RETURNING 1)
                     \(upsert)
                     """, b.binds))
             } else {
-                let placeholders = values.map { b.bind($0) }.joined(separator: ", ")
+                let placeholders = (values.map { b.bind($0) } + [Self.issueRedirected(event.issueID, &b)]).joined(separator: ", ")
                 statements.append(SQLStatement("INSERT INTO error_events (\(columns)) VALUES (\(placeholders)) ON CONFLICT DO NOTHING", b.binds))
                 // Counted only if the insert just before stored it (one writer: nothing runs between).
                 var u = SQLBuilder(dialect: dialect)
-                statements.append(SQLStatement(issueUpsert(event, from: "WHERE changes() = 1", &u), u.binds))
+                statements.append(SQLStatement(issueUpsert(event, from: "WHERE changes() = 1", now: now, &u), u.binds))
             }
+            // A retried event's tags are already there: ON CONFLICT DO NOTHING keeps them once.
+            if let tags = tagInsert(event) { statements.append(tags) }
         }
         try await driver.transaction(statements)
     }
 
     /// Creates the event's issue or counts the event into it. A resolved issue that happens again
-    /// becomes unresolved and is marked as a regression; an ignored one stays ignored.
-    /// `source` ends the SELECT of the event's values: the rows it is counted for.
-    private func issueUpsert(_ e: ErrorEvent, from source: String, _ b: inout SQLBuilder) -> String {
+    /// becomes unresolved and is marked as a regression; an ignored one stays ignored until its
+    /// ignore's count or time (`now`) has passed, then becomes unresolved, `escalated`. The
+    /// issue keeps its first title, as Sentry's do. An event of a merged issue counts into the
+    /// issue it was merged into. `source` ends the SELECT of the event's values: the rows it is counted for.
+    private func issueUpsert(_ e: ErrorEvent, from source: String, now: Int64, _ b: inout SQLBuilder) -> String {
         let values = [
-            b.bind(.text(e.issueID)), b.bind(.text(e.project)), b.bind(.text(e.title)), b.bind(.text(e.type)), b.bind(.text(e.culprit)),
+            Self.issueRedirected(e.issueID, &b), b.bind(.text(e.project)), b.bind(.text(e.title)), b.bind(.text(e.type)), b.bind(.text(e.culprit)),
             b.bind(.int(Int64(e.level.severity))), b.bind(.int(e.timestampMicros)), b.bind(.int(e.timestampMicros)), b.bind(Self.text(e.release)),
         ]
         let d = dialect
+        let escalates = """
+            (issues.status = 'ignored' AND ((issues.ignore_until_count IS NOT NULL
+                AND issues.event_count + 1 - COALESCE(issues.ignored_at_count, 0) >= issues.ignore_until_count)
+                OR (issues.ignore_until IS NOT NULL AND \(b.bind(.int(now))) >= issues.ignore_until)))
+            """
         let sql = """
             INSERT INTO issues (id, project, title, type, culprit, severity, status, regressed, first_seen, last_seen, event_count, last_release)
             SELECT \(values[0]), \(values[1]), \(values[2]), \(values[3]), \(values[4]), \(values[5]), 'unresolved', 0, \(values[6]), \(values[7]), 1, \(values[8]) \(source)
@@ -170,17 +195,21 @@ public final class SQLTelemetryStore: TelemetryStore {
                 first_seen = \(d.least("issues.first_seen", "excluded.first_seen")),
                 last_seen = \(d.greatest("issues.last_seen", "excluded.last_seen")),
                 severity = \(d.greatest("issues.severity", "excluded.severity")),
-                title = excluded.title,
                 culprit = excluded.culprit,
                 last_release = COALESCE(excluded.last_release, issues.last_release),
                 regressed = CASE WHEN issues.status = 'resolved' THEN 1 ELSE issues.regressed END,
-                status = CASE WHEN issues.status = 'resolved' THEN 'unresolved' ELSE issues.status END
+                status = CASE WHEN issues.status = 'resolved' OR \(escalates) THEN 'unresolved' ELSE issues.status END,
+                status_reason = CASE WHEN \(escalates) THEN 'escalated' ELSE issues.status_reason END,
+                ignore_until_count = CASE WHEN \(escalates) THEN NULL ELSE issues.ignore_until_count END,
+                ignored_at_count = CASE WHEN \(escalates) THEN NULL ELSE issues.ignored_at_count END,
+                ignore_until = CASE WHEN \(escalates) THEN NULL ELSE issues.ignore_until END
             """
         return sql
     }
 
     private static let issueSelect = """
         SELECT id, project, title, type, culprit, severity, status, regressed, first_seen, last_seen, event_count, last_release,
+               ignore_until_count, ignored_at_count, ignore_until, status_reason,
                (SELECT COUNT(DISTINCT user_key) FROM error_events e WHERE e.issue_id = issues.id) AS users
         FROM issues
         """
@@ -200,12 +229,26 @@ public final class SQLTelemetryStore: TelemetryStore {
     }
 
     public func setIssueStatus(id: String, status: IssueStatus) async throws -> Bool {
+        try await updateIssueStatus(id: id, to: IssueStatusChange(status: status))
+    }
+
+    /// A person's status change replaces any ignore and any `escalated` reason; an ignore
+    /// counts its events from the issue's count at this moment.
+    public func updateIssueStatus(id: String, to change: IssueStatusChange) async throws -> Bool {
         guard try await issue(id: id) != nil else { return false }
         var b = SQLBuilder(dialect: dialect)
-        let s = b.bind(.text(status.rawValue))
+        let s = b.bind(.text(change.status.rawValue))
+        let ignored = change.status == .ignored
+        let count = b.bind(ignored ? change.ignoreUntilCount.map { .int($0) } ?? .null : .null)
+        let at = ignored && change.ignoreUntilCount != nil ? "event_count" : "NULL"
+        let until = b.bind(ignored ? change.ignoreUntilMicros.map { .int($0) } ?? .null : .null)
         // Resolving again clears the regression mark: the next recurrence is a new regression.
-        let regressed = status == .resolved ? ", regressed = 0" : ""
-        try await driver.transaction([SQLStatement("UPDATE issues SET status = \(s)\(regressed) WHERE id = \(b.bind(.text(id)))", b.binds)])
+        let regressed = change.status == .resolved ? ", regressed = 0" : ""
+        try await driver.transaction([SQLStatement("""
+            UPDATE issues SET status = \(s)\(regressed), status_reason = NULL,
+                ignore_until_count = \(count), ignored_at_count = \(at), ignore_until = \(until)
+            WHERE id = \(b.bind(.text(id)))
+            """, b.binds)])
         return true
     }
 
@@ -239,7 +282,8 @@ public final class SQLTelemetryStore: TelemetryStore {
     public func issueTagValues(issueID: String, valuesPerKey: Int) async throws -> [IssueTagValue] {
         var b = SQLBuilder(dialect: dialect)
         let issue = b.bind(.text(issueID))
-        // Sentry SDKs send tags as an object; old ones as a list of [key, value] pairs.
+        // Sentry SDKs send tags as an object; old ones as a list of [key, value] pairs. A list's
+        // other elements (a bare "x", which json_extract cannot read as JSON) are passed over.
         let documentTags = dialect.name == "postgres" ? """
             SELECT t.key AS tag_key, t.value AS tag_value FROM docs,
                 jsonb_each_text(CASE WHEN jsonb_typeof(docs.tags) = 'object' THEN docs.tags ELSE '{}'::jsonb END) t
@@ -249,6 +293,7 @@ public final class SQLTelemetryStore: TelemetryStore {
             SELECT CASE WHEN docs.kind = 'array' THEN json_extract(t.value, '$[0]') ELSE t.key END AS tag_key,
                    CASE WHEN docs.kind = 'array' THEN json_extract(t.value, '$[1]') ELSE t.value END AS tag_value
             FROM docs, json_each(docs.document, '$.tags') t
+            WHERE docs.kind <> 'array' OR t.type = 'array'
             """
         // Only the newest events: a busy issue has hundreds of thousands, and each document is parsed.
         let latest = "SELECT document, environment, release FROM error_events WHERE issue_id = \(issue) ORDER BY ts DESC, event_id DESC LIMIT \(b.bind(.int(Int64(IssueTagValue.eventLimit))))"
@@ -308,7 +353,9 @@ public final class SQLTelemetryStore: TelemetryStore {
             culprit: row["culprit"].text ?? "", level: LogLevel(severity: severity) ?? .error,
             status: row["status"].text.flatMap(IssueStatus.init(rawValue:)) ?? .unresolved, regressed: row["regressed"].int == 1,
             firstSeenMicros: row["first_seen"].int ?? 0, lastSeenMicros: row["last_seen"].int ?? 0, count: row["event_count"].int ?? 0,
-            users: row["users"].int ?? 0, lastRelease: row["last_release"].text)
+            users: row["users"].int ?? 0, lastRelease: row["last_release"].text,
+            ignoreUntilCount: row["ignore_until_count"].int, ignoredAtCount: row["ignored_at_count"].int,
+            ignoreUntilMicros: row["ignore_until"].int, statusReason: row["status_reason"].text)
     }
 
     static func decodeEvent(_ row: SQLRow) throws -> ErrorEvent {
@@ -331,6 +378,8 @@ public final class SQLTelemetryStore: TelemetryStore {
         case .logs: ("logs", "seq", "64 + LENGTH(message) + LENGTH(CAST(attributes AS TEXT))")
         case .errors: ("error_events", "event_id", "128 + LENGTH(value) + LENGTH(document)")
         case .bodies: ("request_bodies", "request_id", "64 + request_bytes + response_bytes")
+        // A span id is unique only within its trace and project.
+        case .spans: ("spans", "trace_id, span_id, project", "96 + LENGTH(name) + LENGTH(CAST(attributes AS TEXT))")
         }
     }
 
@@ -397,6 +446,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         if removed < batch { removed += try await deleteOldest(kind, beforeMicros: beforeMicros, batch: batch - removed) }
         if kind == .requests { try await pruneRollups(beforeMicros: beforeMicros) }
         if kind == .errors, dialect.name == "postgres" { try await pruneEventIDs(beforeMicros: beforeMicros, batch: batch) }
+        if kind == .errors { try await pruneEventTags(beforeMicros: beforeMicros, batch: batch) }
         return removed
     }
 
@@ -428,7 +478,7 @@ public final class SQLTelemetryStore: TelemetryStore {
         let count = try await driver.query("SELECT COUNT(*) AS n FROM (\(selection)) doomed", b.binds).first?["n"].int ?? 0
         guard count > 0 else { return 0 }
         // The bound on ts again: on PostgreSQL it keeps the DELETE to the partitions before the cutoff.
-        try await driver.transaction([SQLStatement("DELETE FROM \(t.name) WHERE ts < \(before) AND \(t.key) IN (\(selection))", b.binds)])
+        try await driver.transaction([SQLStatement("DELETE FROM \(t.name) WHERE ts < \(before) AND (\(t.key)) IN (\(selection))", b.binds)])
         return Int(count)
     }
 
@@ -463,6 +513,6 @@ public final class SQLTelemetryStore: TelemetryStore {
 
     // MARK: - Helpers
 
-    private static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
 
 }

@@ -403,6 +403,7 @@ public enum StoreKinds {
         StoreKind("logs", SQLTelemetryStore.table(.logs).name, time: "ts", since: 3),
         StoreKind("error events", SQLTelemetryStore.table(.errors).name, time: "ts", since: 3),
         StoreKind("issues", "issues", since: 3),
+        StoreKind("spans", SQLTelemetryStore.table(.spans).name, time: "ts", since: 13),
         StoreKind("keys", "virtual_keys", since: 2),
         StoreKind("kill switches", "kill_switches", since: 2),
         StoreKind("control versions", "control_versions", since: 2),

@@ -14,6 +14,8 @@ public struct IngestRoutes: Sendable {
     /// Queue lines and events for the store without waiting on it; each returns how many it took.
     let acceptLogs: @Sendable ([LogRecord]) -> Int
     let acceptEvents: @Sendable ([ErrorEvent]) -> Int
+    /// Queues the spans of Sentry transactions (a transaction and its spans at once).
+    let acceptSpans: @Sendable ([Span]) -> Int
     /// Waits (up to the timeout) until this many more log lines fit in the queue.
     let waitForLogRoom: @Sendable (Int, Duration) async -> Bool
     let quota = IngestQuota()
@@ -21,8 +23,10 @@ public struct IngestRoutes: Sendable {
 
     public init(settings: TelemetrySettings, acceptLogs: @escaping @Sendable ([LogRecord]) -> Int,
                 acceptEvents: @escaping @Sendable ([ErrorEvent]) -> Int,
-                waitForLogRoom: @escaping @Sendable (Int, Duration) async -> Bool = { _, _ in true }) {
+                waitForLogRoom: @escaping @Sendable (Int, Duration) async -> Bool = { _, _ in true },
+                acceptSpans: @escaping @Sendable ([Span]) -> Int = { _ in 0 }) {
         self.settings = settings
+        self.acceptSpans = acceptSpans
         self.waitForLogRoom = waitForLogRoom
         self.acceptLogs = acceptLogs
         self.acceptEvents = acceptEvents
@@ -35,6 +39,7 @@ public struct IngestRoutes: Sendable {
     public func addRoutes(to api: APIRouter) {
         api.open.post("/api/v1/logs") { request, _ in await self.ingestLogs(request) }
         api.open.post("/v1/logs") { request, _ in await self.ingestOTLP(request) }
+        api.open.post("/v1/traces") { request, _ in await self.ingestOTLPTraces(request) }
         api.open.post("/api/{project}/envelope") { request, context in
             await self.sentry(request, projectID: context.parameters.get("project") ?? "", envelope: true)
         }
@@ -108,7 +113,7 @@ public struct IngestRoutes: Sendable {
         let message = rejections.prefix(5).map { "record \($0.index): \($0.reason)" }.joined(separator: "; ")
         if decoded.json {
             return JSONResponse.make(OTLPLogsExportResponse(
-                partialSuccess: rejections.isEmpty ? nil : .init(rejectedLogRecords: Int64(rejections.count), errorMessage: message)))
+                partialSuccess: rejections.isEmpty ? nil : .init(rejected: Int64(rejections.count), errorMessage: message)))
         }
         let bytes = OTLPLogs.response(rejected: rejections.count, message: message, json: false)
         return Response(status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -149,23 +154,24 @@ public struct IngestRoutes: Sendable {
     func sentry(_ request: Request, projectID: String, envelope: Bool) async -> Response {
         let body: [UInt8]
         do { body = try await Self.body(request, limit: settings.limits.maxEventBytes * 4, sentry: true) } catch { return error.response }
-        var items: [ArraySlice<UInt8>] = []
+        var items: [(type: String, payload: ArraySlice<UInt8>)] = []
         var envelopeDSN: String?
         var envelopeEventID: String?
         if envelope {
             do {
                 // Parsing, like reading the events below, runs off the event loops (`IngestWork`).
                 (items, envelopeDSN, envelopeEventID) = try await IngestWork.run {
-                    () throws(SentryEnvelope.ParseError) -> ([ArraySlice<UInt8>], String?, String?) in
+                    () throws(SentryEnvelope.ParseError) -> ([(type: String, payload: ArraySlice<UInt8>)], String?, String?) in
                     let parsed = try SentryEnvelope.parse(body)
-                    // Transactions, sessions, attachments, client reports…: not errors, skipped.
-                    return (parsed.items.filter { $0.type == "event" }.map(\.payload), parsed.header["dsn"] as? String, parsed.header["event_id"] as? String)
+                    // Sessions, attachments, client reports…: neither errors nor traces, skipped.
+                    return (parsed.items.filter { $0.type == "event" || $0.type == "transaction" }.map { ($0.type, $0.payload) },
+                            parsed.header["dsn"] as? String, parsed.header["event_id"] as? String)
                 }
             } catch {
                 return Self.sentryError(.badRequest, "invalid envelope: \(error)")
             }
         } else {
-            items = [body[...]]
+            items = [("event", body[...])]
         }
         let key = request.headers[HTTPField.Name("X-Sentry-Auth")!].flatMap(SentryAuth.key(fromHeader:))
             ?? request.headers[.authorization].flatMap(SentryAuth.key(fromHeader:))
@@ -195,15 +201,26 @@ public struct IngestRoutes: Sendable {
             return response
         }
         let now = TimeExpressions.nowMicros()
-        let events: [ErrorEvent]
+        let events: [ErrorEvent], spans: [Span]
         do {
             // Reading, grouping and masking a big event takes a while: off the event loops.
             let payloads = items, maxEventBytes = settings.limits.maxEventBytes
-            events = try await IngestWork.run { () throws(ResponseFailure) -> [ErrorEvent] in
-                var events: [ErrorEvent] = []
-                for payload in payloads {
+            (events, spans) = try await IngestWork.run { () throws(ResponseFailure) -> ([ErrorEvent], [Span]) in
+                var events: [ErrorEvent] = [], spans: [Span] = []
+                var invalidTransaction: String?
+                for (type, payload) in payloads {
                     guard payload.count <= maxEventBytes else {
-                        throw ResponseFailure(Self.sentryError(.contentTooLarge, "an event is larger than \(maxEventBytes) bytes"))
+                        throw ResponseFailure(Self.sentryError(.contentTooLarge, "an \(type == "event" ? "event" : "transaction") is larger than \(maxEventBytes) bytes"))
+                    }
+                    if type == "transaction" {
+                        // A malformed transaction is dropped, as Relay drops it, so the error events
+                        // beside it are kept; an envelope with nothing else is refused (below).
+                        do throws(SentryTransactionReader.Invalid) {
+                            spans += try SentryTransactionReader.read(payload, project: projectName, receivedMicros: now)
+                        } catch {
+                            invalidTransaction = invalidTransaction ?? error.description
+                        }
+                        continue
                     }
                     do throws(SentryEventReader.Invalid) {
                         events.append(try SentryEventReader.read(payload, project: projectName, receivedMicros: now))
@@ -211,7 +228,10 @@ public struct IngestRoutes: Sendable {
                         throw ResponseFailure(Self.sentryError(.badRequest, error.description))
                     }
                 }
-                return events
+                if let invalidTransaction, events.isEmpty, spans.isEmpty {
+                    throw ResponseFailure(Self.sentryError(.badRequest, "invalid transaction: \(invalidTransaction)"))
+                }
+                return (events, spans)
             }
         } catch {
             return error.response
@@ -224,6 +244,13 @@ public struct IngestRoutes: Sendable {
             }
             TelemetryMetrics.errorEvents(projectName, events.count)
         }
+        // Events first: sent again after a 503, each event and span is stored once (their ids).
+        if !spans.isEmpty, acceptSpans(spans) != spans.count {
+            var response = Self.sentryError(.serviceUnavailable, "the ingest queue is full; send the transaction again")
+            response.headers[HTTPField.Name("Retry-After")!] = "1"
+            return response
+        }
+        TelemetryMetrics.sentryTransactions(projectName, spans.filter(\.isTransaction).count)
         let id = events.first?.eventID ?? envelopeEventID ?? ""
         return JSONResponse.make(SentryIngestAnswer(id: id))
     }

@@ -103,7 +103,7 @@ public struct LogIngest: Sendable {
     static let messageKeys = ["message", "msg", "@message"]
     static let serviceKeys = ["service", "service.name", "serviceName", "app"]
     static let environmentKeys = ["environment", "env"]
-    static let correlationKeys = ["correlationId", "correlation_id", "requestId", "request_id", "traceId", "trace_id", "x-request-id"]
+    static let correlationKeys = CorrelationID.attributeKeys + ["traceId", "trace_id"]
     static let functionKeys = ["function", "func", "functionName"]
     static let durationKeys = ["duration", "durationMs", "duration_ms"]
     static let wellKnown = Set(timestampKeys + levelKeys + messageKeys + serviceKeys + environmentKeys + correlationKeys + functionKeys + durationKeys)

@@ -39,8 +39,7 @@ public enum SentryEventReader {
         } ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let tags = tagDictionary(event["tags"])
         let extra = event["extra"] as? [String: Any] ?? [:]
-        let correlationKeys = ["correlation_id", "correlationId", "request_id", "requestId", "x-request-id"]
-        let correlation = correlationKeys.lazy.compactMap { tags[$0] ?? (extra[$0] as? String) }.first
+        let correlation = CorrelationID.attributeKeys.lazy.compactMap { tags[$0] ?? (extra[$0] as? String) }.first
             ?? ((event["contexts"] as? [String: Any])?["trace"] as? [String: Any])?["trace_id"] as? String
         let user = event["user"] as? [String: Any]
         let userKey = ["id", "email", "username", "ip_address"].lazy.compactMap { key -> String? in
@@ -60,7 +59,7 @@ public enum SentryEventReader {
         let document = LogIngest.withoutNUL(Redactor.redactJSON(withoutRequestSecrets(stored)))
         let documentJSON = (try? JSONSerialization.data(withJSONObject: document, options: [.withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ErrorEvent(
+        var read = ErrorEvent(
             eventID: eventID, project: project, issueID: Fingerprint.issueID(project: project, components: components),
             timestampMicros: timestampMicros,
             level: (event["level"] as? String).flatMap(LogLevel.init(loose:)) ?? .error,
@@ -70,6 +69,9 @@ public enum SentryEventReader {
             environment: (event["environment"] as? String).map { String($0.prefix(256)).removingNUL },
             correlationID: correlation.map { String($0.prefix(256)).removingNUL }, userKey: userKey.map { String($0.prefix(256)).removingNUL },
             documentJSON: documentJSON)
+        // Read here, where parsing runs off the event loops, not again by the store.
+        read.tags = EventTags.extract(read, document: document as? [String: Any] ?? [:])
+        return read
     }
 
     /// The event with the end user's credentials in `request` masked where `redactJSON`, which
@@ -163,7 +165,10 @@ public enum SentryEventReader {
             seconds.isFinite && seconds > 0 && seconds < 1e11 ? Int64((seconds * 1_000_000).rounded()) : nil
         }
         if let n = value as? NSNumber, !isBoolean(n) { return micros(n.doubleValue) }
-        if let s = value as? String { return TimeExpressions.rfc3339Micros(s) ?? Double(s).flatMap(micros) }
+        if let s = value as? String {
+            // The same years as a number: `9999-12-31T…` would outlive retention, `0001-…` sort first forever.
+            return TimeExpressions.rfc3339Micros(s).flatMap { $0 > 0 && $0 < 100_000_000_000_000_000 ? $0 : nil } ?? Double(s).flatMap(micros)
+        }
         return nil
     }
 }

@@ -28,6 +28,16 @@ enum TelemetryMetrics {
     static func logsIngested(_ project: String, _ n: Int) { count("gatehouse_logs_ingested_total", project: project, by: n) }
     static func logsRejected(_ project: String, _ n: Int) { count("gatehouse_logs_rejected_total", project: project, by: n) }
     static func errorEvents(_ project: String, _ n: Int) { count("gatehouse_error_events_total", project: project, by: n) }
+    static func sentryTransactions(_ project: String, _ n: Int) { count("gatehouse_sentry_transactions_total", project: project, by: n) }
+    static func otlpSpansAccepted(_ project: String, _ n: Int) { count("gatehouse_otlp_spans_accepted_total", project: project, by: n) }
+    static func otlpSpansRejected(_ project: String, _ n: Int) { count("gatehouse_otlp_spans_rejected_total", project: project, by: n) }
     static func rateLimited(_ project: String) { count("gatehouse_ingest_rate_limited_total", project: project) }
     static func slowOperation(reason: String) { slow(reason).increment() }
+    /// The OTLP exporter's spans by outcome (`sent`, `dropped`) and requests by result (`ok`, `retry`, `failed`): fixed labels.
+    static func exportedSpans(_ outcome: String, _ n: Int) {
+        Counter(label: "gatehouse_otlp_export_spans_total", dimensions: [("outcome", outcome)]).increment(by: n)
+    }
+    static func exportRequest(_ result: String) {
+        Counter(label: "gatehouse_otlp_export_requests_total", dimensions: [("result", result)]).increment()
+    }
 }

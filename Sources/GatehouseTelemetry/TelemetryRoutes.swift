@@ -31,6 +31,12 @@ public struct TelemetryRoutes: Sendable {
         api.team.patch("/api/v1/issues/{id}") { request, context in
             await self.answer { try await self.updateIssue(request, id: context.parameters.get("id") ?? "") }
         }
+        api.team.post("/api/v1/issues/{id}/merge") { request, context in
+            await self.answer { try await self.mergeIssues(request, into: context.parameters.get("id") ?? "") }
+        }
+        api.team.get("/api/v1/issues/{id}/events/{event_id}") { _, context in
+            await self.answer { try await self.issueEvent(context.parameters.get("id") ?? "", eventID: context.parameters.get("event_id") ?? "") }
+        }
         api.team.get("/api/v1/correlation/{id}") { _, context in await self.answer { try await self.correlation(context.parameters.get("id") ?? "") } }
         api.team.get("/api/v1/storage") { _, _ in await self.answer { try await self.storage() } }
     }
@@ -39,6 +45,7 @@ public struct TelemetryRoutes: Sendable {
 
     func logs(_ request: Request) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
+        if let groups = try await aggregation(.logs, params) { return groups }
         let query = LogListQuery(
             filter: try APIParameters.filter(params.get("q")),
             fromMicros: try params.get("from").map { try APIParameters.instant($0, name: "from") },
@@ -125,6 +132,7 @@ public struct TelemetryRoutes: Sendable {
 
     func issues(_ request: Request) async throws -> Response {
         let params = FormParameters(query: request.uri.query)
+        if let groups = try await aggregation(.errorEvents, params) { return groups }
         var filter = try APIParameters.filter(params.get("q"))
         if let status = params.get("status") {
             guard IssueStatus(rawValue: status) != nil else {
@@ -138,19 +146,80 @@ public struct TelemetryRoutes: Sendable {
     }
 
     func issue(_ id: String) async throws -> Response {
-        guard let issue = try await store.issue(id: id) else { throw GatewayError.notFound("no issue with id \(id)") }
+        guard let issue = try await store.issue(id: id) else {
+            // A merged issue's id leads to the issue it was merged into, as Sentry's do.
+            if let target = try await store.mergedIssue(id: id) {
+                var moved = JSONResponse.make(IssueMoved(mergedInto: target), status: .movedPermanently)
+                moved.headers[.location] = "/api/v1/issues/" + PathSegment.encode(target)
+                return moved
+            }
+            throw GatewayError.notFound("no issue with id \(id)")
+        }
         let events = try await store.events(issueID: id, limit: 10).map { ErrorEventView($0, withDocument: true) }
         return JSONResponse.make(IssueDetail(issue: IssueView(issue), events: events))
     }
 
-    /// `{"status": "resolved" | "unresolved" | "ignored"}` (`IssueUpdate`).
+    /// `{"status": "resolved" | "unresolved" | "ignored"}` (`IssueUpdate`), an ignore with
+    /// `ignore_until_count` and/or `ignore_until`.
     func updateIssue(_ request: Request, id: String) async throws -> Response {
         let body = try await JSONBody.collect(request, limit: 64 * 1024)
         guard let update = try? APIJSON.decode(IssueUpdate.self, from: body) else {
-            throw GatewayError.invalidRequest("send {\"status\": \"resolved\" | \"unresolved\" | \"ignored\"}", param: "status")
+            throw GatewayError.invalidRequest("send {\"status\": \"resolved\" | \"unresolved\" | \"ignored\"}, with \"ignore_until_count\": N "
+                                              + "or \"ignore_until\": \"RFC 3339 time\" for an ignore that ends", param: "status")
         }
-        guard try await store.setIssueStatus(id: id, status: IssueStatus(update.status)) else { throw GatewayError.notFound("no issue with id \(id)") }
+        var change = IssueStatusChange(status: IssueStatus(update.status))
+        if update.ignoreUntilCount != nil || update.ignoreUntil != nil {
+            guard update.status == .ignored else {
+                throw GatewayError.invalidRequest("`ignore_until_count` and `ignore_until` go with \"status\": \"ignored\"", param: "status")
+            }
+        }
+        if let count = update.ignoreUntilCount {
+            guard (1...Self.maxIgnoreCount).contains(count) else {
+                throw GatewayError.invalidRequest("`ignore_until_count` is 1 to \(Self.maxIgnoreCount) more events", param: "ignore_until_count")
+            }
+            change.ignoreUntilCount = count
+        }
+        if let until = update.ignoreUntil {
+            // `+24h`: that long from now.
+            let ahead = until.hasPrefix("+") ? TimeExpressions.durationMicros(String(until.dropFirst())).map { TimeExpressions.nowMicros().addingSaturated($0) } : nil
+            guard let micros = ahead ?? TimeExpressions.rfc3339Micros(until), micros <= TimeExpressions.lastInstantMicros else {
+                throw GatewayError.invalidRequest("`ignore_until` is an RFC 3339 time such as 2026-12-01T09:00:00Z, or +24h (from now)", param: "ignore_until")
+            }
+            change.ignoreUntilMicros = micros
+        }
+        guard try await store.updateIssueStatus(id: id, to: change) else { throw GatewayError.notFound("no issue with id \(id)") }
         return try await issue(id)
+    }
+
+    static let maxIgnoreCount: Int64 = 1_000_000_000
+
+    /// `{"issues": [ids]}` (`IssueMergeRequest`): those issues merged into the one in the path
+    /// (`TelemetryStore.mergeIssues`); answers the merged issue as `GET` does.
+    func mergeIssues(_ request: Request, into id: String) async throws -> Response {
+        let body = try await JSONBody.collect(request, limit: 64 * 1024)
+        guard let merge = try? APIJSON.decode(IssueMergeRequest.self, from: body) else {
+            throw GatewayError.invalidRequest("send {\"issues\": [\"id\", …]}: the issues to merge into \(id)", param: "issues")
+        }
+        guard merge.issues.count <= IssueMergeError.maxSources, merge.issues.allSatisfy({ !$0.isEmpty && $0.count <= 256 }) else {
+            throw GatewayError.invalidRequest("`issues` holds 1 to \(IssueMergeError.maxSources) issue ids of 1 to 256 characters", param: "issues")
+        }
+        do {
+            _ = try await store.mergeIssues(into: id, from: merge.issues)
+        } catch let error as IssueMergeError {
+            if case .noTarget = error { throw GatewayError.notFound(error.description) }
+            throw GatewayError.invalidRequest(error.description, param: "issues")
+        }
+        return try await issue(id)
+    }
+
+    /// One event of an issue (`latest`: its newest) with the ids of its neighbours in time.
+    func issueEvent(_ id: String, eventID: String) async throws -> Response {
+        guard eventID.count <= 256 else { throw GatewayError.invalidRequest("the event id is at most 256 characters", param: "event_id") }
+        guard let position = try await store.issueEvent(issueID: id, eventID: eventID == "latest" ? nil : eventID) else {
+            throw GatewayError.notFound(eventID == "latest" ? "no issue with id \(id), or it has no stored events" : "issue \(id) has no event \(eventID)")
+        }
+        return JSONResponse.make(IssueEventPage(event: ErrorEventView(position.event, withDocument: true),
+                                                newerEventID: position.newerEventID, olderEventID: position.olderEventID))
     }
 
     func correlation(_ id: String) async throws -> Response {
@@ -165,12 +234,25 @@ public struct TelemetryRoutes: Sendable {
         async let logs = store.logs(correlationID: id, limit: limit)
         async let errors = store.errorEvents(correlationID: id, limit: limit)
         async let calls = requests.requests(RequestListQuery(filter: RequestFilter(correlationID: id), limit: limit))
+        async let traces = traceIDs(correlationID: id)
         var timeline: [(Int64, CorrelationEntry)] = []
         for line in try await logs { timeline.append((line.timestampMicros, .log(LogLine(line)))) }
         for event in try await errors { timeline.append((event.timestampMicros, .error(ErrorEventView(event, withDocument: false)))) }
         for call in try await calls.records { timeline.append((call.timestampMicros, .aiRequest(CorrelatedAIRequest(call)))) }
         timeline.sort { $0.0 < $1.0 }
-        return CorrelationTimeline(correlationID: id, timeline: timeline.map(\.1))
+        return CorrelationTimeline(correlationID: id, timeline: timeline.map(\.1), traceIDs: try await traces)
+    }
+
+    /// The traces of the spans that carry `id` (as trace id or correlation id), most spans first.
+    func traceIDs(correlationID id: String) async throws -> [String] {
+        let carries = QueryNode.or([.field("trace_id", .equals(.text(id))), .field("correlation_id", .equals(.text(id)))])
+        // Spans are kept for at most the retention; a correlation id is looked up over all of it.
+        let query = AggregationQuery(aggregation: Aggregation(function: .count, groupBy: [.field("trace_id")]), filter: carries,
+                                     fromMicros: 0, toMicros: Int64.max / 2, limit: 20)
+        return try await store.aggregate(.spans, query).groups.compactMap { group in
+            if case .text(let trace) = group.key.first?.value { return trace }
+            return nil
+        }
     }
 
     func storage() async throws -> Response {
@@ -205,6 +287,7 @@ extension StorageKind {
         case .logs: self = .logs
         case .errors: self = .errors
         case .bodies: self = .bodies
+        case .spans: self = .spans
         }
     }
 }
@@ -243,7 +326,9 @@ extension IssueView {
         self.init(id: i.id, project: i.project, title: i.title, type: i.type, culprit: i.culprit, level: TelemetryLevel(i.level),
                   status: IssueTriageStatus(i.status), regressed: i.regressed, count: i.count, users: i.users,
                   firstSeen: TimeExpressions.format(micros: i.firstSeenMicros), lastSeen: TimeExpressions.format(micros: i.lastSeenMicros),
-                  lastRelease: i.lastRelease)
+                  lastRelease: i.lastRelease, ignoreUntilCount: i.ignoreUntilCount,
+                  ignoreEventsLeft: i.ignoreUntilCount.map { max(0, $0 - (i.count - (i.ignoredAtCount ?? 0))) },
+                  ignoreUntil: i.ignoreUntilMicros.map { TimeExpressions.format(micros: $0) }, statusReason: i.statusReason)
     }
 }
 

@@ -8,7 +8,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "The operations hub for AI apps: an LLM gateway that meters every call, in one binary.",
         version: GatehouseVersion.current,
-        subcommands: [Serve.self, Usage.self, Requests.self, Issues.self, Logs.self, Monitor.self, Smoke.self, SilenceCommand.self, Keys.self, Users.self, CheckConfig.self, EncryptSecret.self, Backup.self, Restore.self, VerifyBackup.self, Migrate.self, Healthcheck.self],
+        subcommands: [Serve.self, Usage.self, Requests.self, Issues.self, Traces.self, Logs.self, Monitor.self, Smoke.self, SilenceCommand.self, Keys.self, Users.self, CheckConfig.self, EncryptSecret.self, Backup.self, Restore.self, VerifyBackup.self, Migrate.self, Healthcheck.self],
         defaultSubcommand: nil)
 
     /// ArgumentParser's `main`, except that a `CLIError` (the server is not reachable, the API

@@ -12,14 +12,23 @@ struct Logs: AsyncParsableCommand {
               gatehouse logs --since 1h --query 'level:error'
               gatehouse logs --query 'function:"tasks.list" level:error' --json
               gatehouse logs --tail --query 'dbCalls:>50'
+              gatehouse logs 'level:error | count by function'
+              gatehouse logs --since 24h 'dbCalls:>50 | p95(duration) by bin(1h)'
+            A query that ends in a stage (| count, sum, avg, min, max, p95… by fields or bin(1h))
+            prints its groups as a table (or the API's JSON with --json) over --since…--until.
             The query language is described in docs/query-language.md.
             """)
 
     @Option(help: "Gatehouse base URL (GATEHOUSE_URL). Default http://127.0.0.1:8080.")
     var url: String?
 
-    @Option(name: [.short, .long], help: "A query, e.g. 'level:error service:api'.")
-    var query: String?
+    @Argument(help: "A query, e.g. 'level:error service:api' or 'level:error | count by function' (or use --query).")
+    var queryArgument: String?
+
+    @Option(name: [.customShort("q"), .customLong("query")], help: "A query, e.g. 'level:error service:api'.")
+    var queryOption: String?
+
+    private var query: String? { queryOption ?? queryArgument }
 
     @Option(help: "Start: a relative time like 15m, 1h or 7d, a date, or RFC 3339.")
     var since: String = "1h"
@@ -27,8 +36,8 @@ struct Logs: AsyncParsableCommand {
     @Option(help: "End; default now.")
     var until: String?
 
-    @Option(help: "Most lines to show (1 to 1000).")
-    var limit: Int = 100
+    @Option(help: "Most lines (default 100), or groups of a stage (default 100; 1000 by a bin), to show (1 to 1000).")
+    var limit: Int?
 
     @Flag(help: "Follow new lines as they arrive (server-sent events) until interrupted.")
     var tail = false
@@ -46,7 +55,11 @@ struct Logs: AsyncParsableCommand {
             try await follow(client, links: links)
             return
         }
-        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit))]
+        if AggregationTable.hasStage(query) {
+            try await printGroups(client)
+            return
+        }
+        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit ?? 100))]
         if let query { items.append(URLQueryItem(name: "q", value: query)) }
         if let until { items.append(URLQueryItem(name: "to", value: until)) }
         let page = try await client.get("/api/v1/logs", query: items, as: LogSearchPage.self)
@@ -62,6 +75,15 @@ struct Logs: AsyncParsableCommand {
         if page.hasMore, !json {
             print("(more lines match; narrow the query or raise --limit)".dim)
         }
+    }
+
+    /// A stage's groups: the server's bounds apply (`limit` only when given).
+    private func printGroups(_ client: APIClient) async throws {
+        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "q", value: query)]
+        if let until { items.append(URLQueryItem(name: "to", value: until)) }
+        if let limit { items.append(URLQueryItem(name: "limit", value: String(limit))) }
+        if json { return print(String(decoding: try await client.call(.GET, "/api/v1/logs", query: items), as: UTF8.self)) }
+        for line in AggregationTable.render(try await client.get("/api/v1/logs", query: items, as: AggregationResult.self)) { print(line) }
     }
 
     private func follow(_ client: APIClient, links: ConsoleLinks?) async throws {

@@ -13,11 +13,15 @@ struct Requests: AsyncParsableCommand {
               gatehouse requests --since 1h --query 'status:>=400'
               gatehouse requests --query 'model:gpt-4o* cost:>0.01' --limit 20
               gatehouse requests req_0194a1b2c3d4e5f60718293a4b5c6d7e
+              gatehouse requests 'status:>=400 | count by model'
+              gatehouse requests --since 7d '| sum(cost) by property.customer'
+            A query that ends in a stage (| count, sum, avg, min, max, p95… by fields or bin(1d))
+            prints its groups as a table (or the API's JSON with --json) over --since…--until.
             The query language is described in docs/query-language.md.
             At a terminal each id is a hyperlink to its console page (GATEHOUSE_CONSOLE_URL overrides the address; --no-links or GATEHOUSE_LINKS=0 turns links off).
             """)
 
-    @Argument(help: "A request id (req_…): show that request's fields instead of the list.")
+    @Argument(help: "A request id (req_…): show that request's fields instead of the list; or a query (it has a space, : or |).")
     var id: String?
 
     @Option(help: "Gatehouse base URL (GATEHOUSE_URL). Default http://127.0.0.1:8080.")
@@ -32,8 +36,8 @@ struct Requests: AsyncParsableCommand {
     @Option(help: "End; default now.")
     var until: String?
 
-    @Option(help: "Most requests to show (1 to 1000).")
-    var limit: Int = 50
+    @Option(help: "Most requests (default 50), or groups of a stage (default 100; 1000 by a bin), to show (1 to 1000).")
+    var limit: Int?
 
     @Option(help: "The next page: the cursor a previous list printed.")
     var cursor: String?
@@ -47,9 +51,21 @@ struct Requests: AsyncParsableCommand {
         if let id, id.isEmpty { throw ValidationError("the request id is empty") }
     }
 
+    /// The positional argument is a query when it cannot be an id: ids have no spaces, `:` or `|`.
+    private var positionalIsQuery: Bool { id.map { $0.contains { $0 == " " || $0 == ":" || $0 == "|" } } ?? false }
+    private var listQuery: String? { query ?? (positionalIsQuery ? id : nil) }
+
     func run() async throws {
         let client = APIClient(url: url)
-        if let id {
+        if AggregationTable.hasStage(listQuery) {
+            var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "q", value: listQuery)]
+            if let until { items.append(URLQueryItem(name: "to", value: until)) }
+            if let limit { items.append(URLQueryItem(name: "limit", value: String(limit))) }
+            if json { return print(String(decoding: try await client.call(.GET, "/api/v1/requests", query: items), as: UTF8.self)) }
+            for line in AggregationTable.render(try await client.get("/api/v1/requests", query: items, as: AggregationResult.self)) { print(line) }
+            return
+        }
+        if let id, !positionalIsQuery {
             let path = "/api/v1/requests/" + ConsoleLinks.segment(id)
             if json { return print(String(decoding: try await client.call(.GET, path), as: UTF8.self)) }
             let record = try await client.get(path, as: RequestRecordView.self)
@@ -57,7 +73,8 @@ struct Requests: AsyncParsableCommand {
             print(RequestViews.describe(record, alias: record.keyID.flatMap { aliases[$0] }, links: try linkOptions.links(for: client)))
             return
         }
-        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit))]
+        let query = listQuery
+        var items = [URLQueryItem(name: "from", value: since), URLQueryItem(name: "limit", value: String(limit ?? 50))]
         if let query { items.append(URLQueryItem(name: "q", value: query)) }
         if let until { items.append(URLQueryItem(name: "to", value: until)) }
         if let cursor { items.append(URLQueryItem(name: "cursor", value: cursor)) }

@@ -55,6 +55,27 @@ func rule(_ name: String = "HighErrorRate", expr: String = "error_rate over 5m >
         #expect(message("tokens over 1h 100000").contains("expected a comparison"))
         #expect(message("tokens over 0s > 1").contains("at least 1s"))
     }
+
+    /// The guides' "Performance regression → Slack" and API p95 targets, over transactions.
+    @Test func transactionSignalsParse() throws {
+        let p95 = try AlertExpressionParser.parse(#"transaction_p95(name:"GET /api/tasks") over 10m > 500ms"#)
+        #expect(p95.signal == .transactionP95 && p95.argument == #"name:"GET /api/tasks""# && p95.windowMicros == 600 * second && p95.threshold == 500)
+        #expect(try AlertExpressionParser.parse("transaction_p99 over 5m by transaction > 2s").groupBy == ["transaction"])
+        let regression = try AlertExpressionParser.parse("transaction_regression over 1h > 50%")
+        #expect(regression.signal == .transactionRegression && regression.threshold == 0.5 && regression.baselineOffsetMicros == nil)
+        let weekly = try AlertExpressionParser.parse(#"transaction_regression(name:"GET /api/tasks") over 1h against 1w by transaction > 20%"#)
+        #expect(weekly.baselineOffsetMicros == 7 * 86_400 * second && weekly.groupBy == ["transaction"] && weekly.threshold == 0.2)
+        func message(_ text: String) -> String {
+            do { _ = try AlertExpressionParser.parse(text); return "" } catch { return error.message }
+        }
+        #expect(message("transaction_p95 over 10m by model > 1s").contains("can be split by transaction"))
+        #expect(message("transaction_p95 over 10m > 5%").contains("a duration"))
+        #expect(message("transaction_regression over 1h > 500ms").contains("a share"))
+        #expect(message("error_rate over 5m against 1d > 1%").contains("only transaction_regression"))
+        #expect(message("transaction_regression over 2d > 50%").contains("at most its baseline offset"))
+        #expect(message("transaction_regression over 1h against 30m > 50%").contains("at least the window"))
+        #expect(message("transaction_regression over 1h against 40d > 50%").contains("at most 31d"))
+    }
 }
 
 @Suite struct AlertEvaluatorTests {

@@ -76,6 +76,9 @@ final class TooLargeToRank: RequestStore {
     }
     func insert(_ records: [RequestRecord]) async throws {}
     func requests(_ query: RequestListQuery) async throws -> RequestPage { RequestPage(records: [], nextCursor: nil) }
+    func aggregate(_ query: AggregationQuery, filter: RequestFilter) async throws -> AggregationOutcome {
+        AggregationOutcome(unit: .count, groups: [], truncated: false)
+    }
     func request(id: String) async throws -> RequestRecord? { nil }
     func bodies(requestID: String) async throws -> CapturedBodies? { nil }
     func insertBodies(_ bodies: [CapturedBodies]) async throws {}

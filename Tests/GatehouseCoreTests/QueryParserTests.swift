@@ -72,7 +72,7 @@ import Testing
             return z ^ (z >> 31)
         }
         let pieces = ["a", "level", ":", ">", ">=", "<", "-", "(", ")", "[", "]", " TO ", " OR ", " AND ", "NOT ", "\"", "*", "|", ",",
-                      " ", "1h", "100ms", "2026-11-23T10:00:00Z", "by", "count", "p95", "é", "\\", "1MB", "-1h", "0.5", "x.y"]
+                      " ", "1h", "100ms", "2026-11-23T10:00:00Z", "by", "count", "p95", "é", "\\", "1MB", "-1h", "0.5", "x.y", "bin(", "bin", "5m)", "avg(duration)"]
         var parsed = 0
         for _ in 0..<20_000 {
             let text = (0..<Int(next() % 14)).map { _ in pieces[Int(next() % UInt64(pieces.count))] }.joined()
@@ -84,5 +84,76 @@ import Testing
             }
         }
         #expect(parsed > 1000)
+    }
+
+    @Test func binsAreGroupTerms() throws {
+        #expect(try parse("| count by bin(1h)").aggregation == Aggregation(function: .count, groupBy: [.bin(micros: 3_600_000_000)]))
+        #expect(try parse("| p95(duration) by bin(5m), route").aggregation
+            == Aggregation(function: .percentile(95, "duration"), groupBy: [.bin(micros: 300_000_000), "route"]))
+        // `bin` without parentheses is a field like any other.
+        #expect(try parse("| count by bin").aggregation == Aggregation(function: .count, groupBy: ["bin"]))
+        #expect(try parse("| count by a, b, c, bin(1d)").aggregation?.groupBy.count == 4)
+    }
+
+    @Test func badStagesSayWhatIsWrong() {
+        func error(_ text: String) -> String {
+            do { _ = try QueryParser.parse(text, nowMicros: now); return "parsed" } catch { return error.message }
+        }
+        #expect(error("| count by a, b, c, d, e").contains("at most 4"))
+        #expect(error("| count by bin(1h), bin(5m)").contains("at most one bin"))
+        #expect(error("| count by bin(soon)").contains("not a duration"))
+        #expect(error("| count by bin(1ms)").contains("from 1s to 1000d"))
+        #expect(error("| count by bin(5000d)").contains("from 1s to 1000d"))
+        #expect(error("| count by bin()").contains("expected a duration"))
+        #expect(error("| count by bin(1h").contains("expected )"))
+        #expect(error("| count by").contains("after by"))
+        #expect(error("| p100(duration)").contains("not an aggregation"))
+    }
+
+    /// Random valid stages: written out by `Aggregation.description`, each parses back to itself.
+    @Test func randomStagesRoundTrip() throws {
+        var state: UInt64 = 0xB1_5EED
+        func next(_ n: Int) -> Int {
+            state &+= 0x9E3779B97F4A7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+            return Int((z ^ (z >> 31)) % UInt64(n))
+        }
+        let fields = ["duration", "cost", "function", "route", "property.customer", "http.status", "db_calls", "model"]
+        let widths: [Int64] = [1_000_000, 30_000_000, 300_000_000, 3_600_000_000, 86_400_000_000, 1_500_000]
+        for _ in 0..<2000 {
+            let field = fields[next(fields.count)]
+            let function: Aggregation.Function = switch next(6) {
+            case 0: .count
+            case 1: .sum(field)
+            case 2: .avg(field)
+            case 3: .min(field)
+            case 4: .max(field)
+            default: .percentile(1 + next(99), field)
+            }
+            var terms: [Aggregation.GroupTerm] = (0..<next(5)).map { _ in .field(fields[next(fields.count)]) }
+            if !terms.isEmpty, next(2) == 0 { terms[next(terms.count)] = .bin(micros: widths[next(widths.count)]) }
+            let stage = Aggregation(function: function, groupBy: terms)
+            let filter = next(2) == 0 ? "level:error " : ""
+            let parsed = try QueryParser.parse(filter + "| " + stage.description, nowMicros: now)
+            #expect(parsed.aggregation == stage, "\(stage)")
+        }
+    }
+}
+
+@Suite struct QueryDigitIDTests {
+    /// Review: a trace or span id of decimal digits only is an id, kept as written; short numbers stay numbers.
+    @Test func longDigitRunsAndLeadingZerosStayText() throws {
+        func value(_ q: String) throws -> QueryValue? {
+            if case .field(_, .equals(let v)) = try QueryParser.parse(q).filter { return v }
+            return nil
+        }
+        #expect(try value("trace_id:01234567890123456789012345678901") == .text("01234567890123456789012345678901"))
+        #expect(try value("span_id:1234567890123456") == .text("1234567890123456"))
+        #expect(try value("span_id:0123") == .text("0123"))
+        #expect(try value("status:503") == .number(503))
+        #expect(try value("count:0") == .number(0))
+        #expect(try value("n:123456789012345") == .number(123456789012345))
     }
 }

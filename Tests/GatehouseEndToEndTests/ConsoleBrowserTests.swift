@@ -79,6 +79,32 @@ struct ConsoleBrowserTests {
         let shots = try FileManager.default.contentsOfDirectory(atPath: screenshots.path).filter { $0.hasSuffix(".png") }
         #expect(shots.count >= 16, "screenshots: \(shots.sorted())")
     }
+
+    /// The Performance page, a transaction's traces and a trace's waterfall in Chromium: the
+    /// script sends Sentry envelopes with `transaction` items (the hour before fast, now slow with
+    /// a failed call), the real sentry-sdk sends one with an error, and the script reads the table,
+    /// filters it, clicks through to the waterfall and checks where each bar is drawn.
+    /// Screenshots go to `.build/console-screenshots/performance-<backend>/`.
+    @Test("the Performance page and a trace's waterfall work in Chromium", arguments: Backend.allCases)
+    func performanceInChromium(_ backend: Backend) async throws {
+        let gatehouse = try await GatehouseProcess.start(yaml: tracesConfig, databaseURL: try backend.databaseURL(),
+                                                         environment: ["GATEHOUSE_ADMIN_TOKEN": Self.token])
+        defer { Task { _ = try? await gatehouse.stop() } }
+        let client = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/trace_client.py").path
+        let sent = try await ProcessRunner.runAsync(try TestEnvironment.python, [client, "--dsn", "http://\(ingestKey)@127.0.0.1:\(gatehouse.port)/42"])
+        #expect(sent.status == 0, "trace_client failed:\n\(sent.output)")
+
+        let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".build/console-screenshots/performance-\(backend.rawValue)")
+        try? FileManager.default.removeItem(at: screenshots)
+        try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/console_browser.py").path
+        let result = try await ProcessRunner.runAsync(try TestEnvironment.python, [
+            script, "--performance", "--base-url", gatehouse.baseURL, "--token", Self.token, "--ingest-key", ingestKey, "--screenshots", screenshots.path,
+        ])
+        #expect(result.status == 0, "the browser run failed:\n\(result.output)")
+        let shots = try FileManager.default.contentsOfDirectory(atPath: screenshots.path).filter { $0.hasSuffix(".png") }
+        #expect(shots.count >= 4, "screenshots: \(shots.sorted())")
+    }
 }
 
 /// What `telemetry_client.py logging` answers (the log endpoint's reply); only its shape matters here.

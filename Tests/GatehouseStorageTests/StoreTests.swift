@@ -225,6 +225,7 @@ struct UnavailableStore: RequestStore {
     func insert(_ records: [RequestRecord]) async throws { throw StoreError.unavailable("down") }
     func usage(_ query: UsageQuery) async throws -> UsageReport { throw StoreError.unavailable("down") }
     func requests(_ query: RequestListQuery) async throws -> RequestPage { throw StoreError.unavailable("down") }
+    func aggregate(_ query: AggregationQuery, filter: RequestFilter) async throws -> AggregationOutcome { throw StoreError.unavailable("down") }
     func request(id: String) async throws -> RequestRecord? { throw StoreError.unavailable("down") }
     func bodies(requestID: String) async throws -> CapturedBodies? { throw StoreError.unavailable("down") }
     func insertBodies(_ bodies: [CapturedBodies]) async throws { throw StoreError.unavailable("down") }

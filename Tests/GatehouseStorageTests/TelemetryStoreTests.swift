@@ -141,6 +141,8 @@ func makeEvent(_ id: String, issue: String, at ts: Int64, user: String? = nil, c
                 event("a4", issue: "A", at: base + hour + 5, tags: #"{"browser":"safari","bad":null}"#),
                 event("b1", issue: "B", at: base + 3, tags: #""not tags""#),
                 event("c1", issue: "C", at: base + 3 * hour, tags: "{}"),
+                // Review: a pair list with a bare element (a DSN holder's doing) crashed json_extract on SQLite.
+                event("d1", issue: "D", at: base + 4, tags: #"["x",["k","v"],7]"#),
             ])
 
             let counts = try await store.issueEventCounts(issueIDs: ["A", "B", "C", "none"], fromMicros: base, toMicros: base + 2 * hour, bucketMicros: hour)
@@ -157,6 +159,7 @@ func makeEvent(_ id: String, issue: String, at ts: Int64, user: String? = nil, c
                 IssueTagValue(key: "environment", value: "prod", count: 4, keyTotal: 4), IssueTagValue(key: "release", value: "1.0", count: 4, keyTotal: 4),
             ])
             #expect(try await store.issueTagValues(issueID: "B", valuesPerKey: 5).map(\.key) == ["environment", "release"])
+            #expect(try await store.issueTagValues(issueID: "D", valuesPerKey: 5).map { "\($0.key)=\($0.value)" } == ["environment=prod", "k=v", "release=1.0"])
 
             // Newest first: a4 and a3 share a microsecond, so the id orders them.
             func position(_ id: String?) async throws -> [String?]? {

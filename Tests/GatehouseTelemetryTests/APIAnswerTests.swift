@@ -45,11 +45,20 @@ import Testing
         #expect(try Self.json(detail) == #"{"count":3,"culprit":"app in f","events":[{"correlation_id":"c-1","culprit":"app in f","environment":null,"#
                 + #""event":{"exception":{"values":[{"type":"ValueError"}]},"tags":{"k":"v"}},"event_id":"e1","issue_id":"i1","level":"fatal","#
                 + #""project":"web","release":"app@1","timestamp":"\#(t0)","title":"ValueError: bad","type":"ValueError","user":null,"value":"bad"}],"#
-                + #""first_seen":"\#(t0)","id":"i1","last_release":null,"last_seen":"\#(t1)","level":"error","project":"web","regressed":false,"#
-                + #""status":"resolved","title":"ValueError: bad","type":"ValueError","users":1}"#)
+                + #""first_seen":"\#(t0)","id":"i1","ignore_events_left":null,"ignore_until":null,"ignore_until_count":null,"#
+                + #""last_release":null,"last_seen":"\#(t1)","level":"error","project":"web","regressed":false,"#
+                + #""status":"resolved","status_reason":null,"title":"ValueError: bad","type":"ValueError","users":1}"#)
         #expect(try APIJSON.decode(IssueDetail.self, from: try APIJSON.encode(detail)) == detail)
         #expect(!(try Self.json(ErrorEventView(event, withDocument: false))).contains(#""event":"#), "without its document the key is left out")
         #expect(try Self.json(IssueList(data: [IssueView(issue)])).hasPrefix(#"{"data":[{"count":3,"#))
+        // Ignored until 10 more events when it had 1: 2 have come since, 8 are to come.
+        var snoozed = issue
+        snoozed.status = .ignored
+        snoozed.ignoreUntilCount = 10
+        snoozed.ignoredAtCount = 1
+        snoozed.ignoreUntilMicros = Self.at
+        let view = IssueView(snoozed)
+        #expect(view.ignoreUntilCount == 10 && view.ignoreEventsLeft == 8 && view.ignoreUntil == t0 && view.statusReason == nil)
     }
 
     @Test func correlationEntriesCarryTheirKind() throws {
@@ -80,12 +89,12 @@ import Testing
             try #require(try JSONSerialization.jsonObject(with: try APIJSON.encode(value)) as? NSDictionary)
         }
         #expect(try typed(OTLPLogsExportResponse()) == protobuf(0, ""))
-        let partial = OTLPLogsExportResponse(partialSuccess: .init(rejectedLogRecords: 2, errorMessage: "record 0: x; record 3: y"))
+        let partial = OTLPLogsExportResponse(partialSuccess: .init(rejected: 2, errorMessage: "record 0: x; record 3: y"))
         #expect(try typed(partial) == protobuf(2, "record 0: x; record 3: y"))
         #expect(try Self.json(partial) == #"{"partialSuccess":{"errorMessage":"record 0: x; record 3: y","rejectedLogRecords":"2"}}"#)
         // protobuf's JSON readers take an int64 as a number too.
         let number = try APIJSON.decode(OTLPLogsExportResponse.self, from: Data(#"{"partialSuccess":{"rejectedLogRecords":2}}"#.utf8))
-        #expect(number.partialSuccess == .init(rejectedLogRecords: 2, errorMessage: ""))
+        #expect(number.partialSuccess == .init(rejected: 2, errorMessage: ""))
         #expect(throws: DecodingError.self) {
             try APIJSON.decode(OTLPLogsExportResponse.self, from: Data(#"{"partialSuccess":{"rejectedLogRecords":"two"}}"#.utf8))
         }

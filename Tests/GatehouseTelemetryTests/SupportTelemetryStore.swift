@@ -35,6 +35,7 @@ final class StubTelemetryStore: TelemetryStore {
     func latestLogSequence() async throws -> Int64 { throw NotUsed() }
     func logs(correlationID: String, limit: Int) async throws -> [LogRecord] { throw NotUsed() }
     func countLogs(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64 { throw NotUsed() }
+    func aggregate(_ target: TelemetryAggregationTarget, _ query: AggregationQuery) async throws -> AggregationOutcome { throw NotUsed() }
     func insertErrorEvents(_ events: [ErrorEvent]) async throws { throw NotUsed() }
     func issues(_ query: IssueListQuery) async throws -> [ErrorIssue] { throw NotUsed() }
     func issue(id: String) async throws -> ErrorIssue? { throw NotUsed() }

@@ -10,6 +10,11 @@ browser, exports the filtered rows, tails logs while a line is sent, resolves an
 and saves a silence, creates a key and sees its secret once, checks that a viewer can change
 nothing, that a form without its CSRF token is refused, and that the public status page shows
 only public probes. Prints each failure and exits 1 when there is one.
+
+    console_browser.py --performance --base-url URL --token TOKEN --ingest-key KEY --screenshots DIR
+
+sends Sentry transactions itself and checks only the Performance page, a transaction's traces
+and a trace's waterfall (see `performance`).
 """
 import argparse
 import json
@@ -87,13 +92,205 @@ def post_log(args, message):
         return answer.status
 
 
+def hex_id(length):
+    return os.urandom(length // 2).hex()
+
+
+def send_transaction(args, name, start, duration, spans, status="ok", environment="production", release="tasks@1.4.0"):
+    """Posts one Sentry envelope with a `transaction` item, as an SDK does: the root in
+    contexts.trace and `spans` given as (name, op, parent index or None for the root, offset s,
+    duration s, status). Returns the trace id."""
+    trace_id, root_id = hex_id(32), hex_id(16)
+    ids = [hex_id(16) for _ in spans]
+    items = [{
+        "trace_id": trace_id, "span_id": ids[i], "parent_span_id": root_id if parent is None else ids[parent],
+        "op": op, "description": description, "start_timestamp": start + offset, "timestamp": start + offset + length, "status": span_status,
+    } for i, (description, op, parent, offset, length, span_status) in enumerate(spans)]
+    event = {
+        "type": "transaction", "event_id": hex_id(32), "transaction": name, "platform": "python",
+        "start_timestamp": start, "timestamp": start + duration, "environment": environment, "release": release, "server_name": "api-1",
+        "contexts": {"trace": {"trace_id": trace_id, "span_id": root_id, "op": "http.server", "status": status}},
+        "tags": {"region": "eu-1"}, "spans": items, "sdk": {"name": "sentry.python", "version": "2.0.0"},
+    }
+    header = {"event_id": event["event_id"], "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    body = "\n".join([json.dumps(header), json.dumps({"type": "transaction"}), json.dumps(event)]).encode() + b"\n"
+    request = urllib.request.Request(args.base_url + "/api/42/envelope/", data=body, method="POST", headers={
+        "Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": f"Sentry sentry_key={args.ingest_key}, sentry_version=7"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        check(answer.status == 200, f"the envelope of {name} answered {answer.status}")
+    return trace_id
+
+
+def api_get(args, path):
+    request = urllib.request.Request(args.base_url + path, headers={"Authorization": f"Bearer {args.token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def performance(args, browser):
+    """The Performance page, one transaction's traces and a trace's waterfall, as a person
+    reaches them: the table shows the transactions sent, a slower p95 than the hour before is
+    marked, a row leads to its traces and a trace to its waterfall, whose bars sit where the
+    spans ran, and the errors and correlation links lead on."""
+    now = time.time()
+    # The hour before: `GET /api/tasks` was fast. Now it is slow, with a slow query and a failed call.
+    for i in range(3):
+        send_transaction(args, "GET /api/tasks", now - 5400 + i * 60, 0.020, [("SELECT tasks", "db.query", None, 0.002, 0.010, "ok")])
+    slow_tasks = [("SELECT tasks", "db.query", None, 0.005, 0.090, "ok"), ("fetch rows", "db.fetch", 0, 0.060, 0.030, "ok"),
+                  ("GET https://auth.example/verify", "http.client", None, 0.100, 0.030, "internal_error"),
+                  ("render tasks", "template.render", None, 0.132, 0.008, "ok")]
+    tasks_trace = None
+    for i in range(4):
+        tasks_trace = send_transaction(args, "GET /api/tasks", now - 600 + i * 30, 0.140 + i * 0.001, slow_tasks,
+                                       status="internal_error" if i == 3 else "ok")
+    send_transaction(args, "POST /api/login", now - 300, 0.015, [("SELECT users", "db.query", None, 0.001, 0.004, "ok")],
+                     environment="staging")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        names = [row["name"] for row in api_get(args, "/api/v1/transactions?from=-1h")["data"]]
+        if "GET /api/tasks" in names and "POST /api/login" in names and "POST /api/orders" in names:
+            break
+        time.sleep(0.3)
+    check("GET /api/tasks" in names, f"the transactions were stored: {names}")
+
+    admin = Console(browser, args, "admin")
+    page = admin.page
+    admin.sign_in("", args.token)
+
+    def refused(path, status):
+        answer = page.goto(admin.url(path), wait_until="load")
+        check(answer and answer.status == status, f"GET {path} answered {answer.status if answer else 0}, expected {status}")
+        # Chromium logs a 4xx document as a failed load: expected here, nothing else is.
+        check(all("Failed to load resource" in e for e in admin.errors), f"console errors on {path}: {admin.errors}")
+        admin.errors.clear()
+
+    admin.visit("/performance?range=1h", shot="performance")
+    check(page.locator("nav a", has_text="Performance").count() >= 1, "Performance is in the navigation")
+    table = page.locator("table.transactions tbody tr")
+    shown = [table.nth(i).locator("td").first.inner_text().strip() for i in range(table.count())]
+    check({"GET /api/tasks", "POST /api/login", "POST /api/orders"} <= set(shown), f"the table lists the transactions sent: {shown}")
+    tasks = page.locator("table.transactions tbody tr", has_text="GET /api/tasks")
+    cells = [c.strip() for c in tasks.locator("td").all_inner_texts()]
+    check(len(cells) == 8 and cells[1] == "4", f"GET /api/tasks ran 4 times in the last hour: {cells}")
+    check(cells[3] == "25%", f"one of its 4 failed: {cells}")
+    check(tasks.locator("td").last.locator(".pill.bad").count() == 1 and cells[7].startswith("+"),
+          f"its p95 rose from ~20 ms to ~140 ms and is marked: {cells}")
+
+    # A column's name sorts by it, keeping the range.
+    page.locator("table.transactions th a", has_text="p95").first.click()
+    page.wait_for_load_state("load")
+    names = [n.strip() for n in page.locator("table.transactions tbody tr td:first-child").all_inner_texts()]
+    check("sort=p95" in page.url and "range=1h" in page.url and names[0] == "GET /api/tasks", f"sorted by p95, slowest first: {page.url} {names}")
+
+    # The environment filter and a query narrow the table; a bad query says what is wrong.
+    page.fill("input[name=environment]", "staging")
+    page.press("input[name=environment]", "Enter")
+    page.wait_for_load_state("load")
+    check("environment=staging" in page.url, f"the filter is in the URL: {page.url}")
+    names = page.locator("table.transactions tbody tr td:first-child").all_inner_texts()
+    check([n.strip() for n in names] == ["POST /api/login"], f"only staging's transaction is left: {names}")
+    admin.visit("/performance?range=1h&q=op%3Ahttp.server+duration%3A%3E100ms")
+    names = [n.strip() for n in page.locator("table.transactions tbody tr td:first-child").all_inner_texts()]
+    check("GET /api/tasks" in names and "POST /api/login" not in names, f"the query runs over the root spans: {names}")
+    refused("/performance?range=1h&q=%28op%3Ahttp.server", 400)
+    check("The query did not run" in page.content(), "a bad query is explained")
+    admin.visit("/performance?range=1h&environment=nowhere")
+    check("No transaction matches these filters" in page.content(), "an empty filtered table says so")
+
+    # A row leads to the transaction's traces, a trace to its waterfall.
+    admin.visit("/performance?range=1h")
+    page.locator("table.transactions a", has_text="GET /api/tasks").click()
+    page.wait_for_load_state("load")
+    check("transaction=GET" in page.url, f"the row opens its transaction: {page.url}")
+    traces = page.locator("table.traces tbody tr")
+    check(traces.count() == 4, f"its 4 traces of the last hour are listed: {traces.count()}")
+    check(page.locator("table.traces svg.waterfall-bar rect").count() == traces.count(), "each trace has its duration bar")
+    admin.shot("performance-transaction")
+    page.locator(".tabs a", has_text="Slowest").click()
+    page.wait_for_load_state("load")
+    durations = page.locator("table.traces tbody tr td:nth-child(3)").all_inner_texts()
+    check("order=slowest" in page.url and len(durations) == 4, f"the slowest tab lists them: {page.url} {durations}")
+    page.locator("table.traces tbody tr a").first.click()
+    page.wait_for_load_state("load")
+    check("/traces/" in page.url, f"a trace opens its waterfall: {page.url}")
+    rows_ = page.locator(".waterfall-row:not(.waterfall-head)")
+    check(rows_.count() == 5, f"the waterfall shows the transaction and its 4 spans: {rows_.count()}")
+    check(page.locator(".waterfall-name.depth-2", has_text="fetch rows").count() == 1, "the fetch is indented under its query")
+    bars = page.locator(".waterfall-track svg rect")
+    xs = [float(bars.nth(i).get_attribute("x")) for i in range(bars.count())]
+    widths = [float(bars.nth(i).get_attribute("width")) for i in range(bars.count())]
+    check(len(xs) == 5 and xs[0] == 0 and widths[0] > 990, f"the root bar spans the trace: {xs} {widths}")
+    check(len(xs) == 5 and all(xs[i] < xs[i + 1] for i in range(4)), f"each later span's bar starts further right: {xs}")
+    failed = page.locator(".waterfall-row", has_text="auth.example/verify")
+    check(failed.locator("rect.span-error").count() == 1 and "internal_error" in failed.inner_text(), "the failed call is marked")
+    check(page.locator(".waterfall-track rect.span-slow").count() >= 1, "spans over the slow threshold are marked")
+    box = bars.nth(2).bounding_box()
+    track = page.locator(".waterfall-track").nth(2).bounding_box()
+    check(box and track and box["x"] > track["x"] + track["width"] * 0.3, f"the fetch's bar is drawn where it ran: {box} in {track}")
+    admin.shot("trace")
+    page.locator(".waterfall-name summary", has_text="SELECT tasks").click()
+    opened = page.locator("details[open] dl.fields")
+    check(opened.count() == 1 and "span id" in opened.inner_text() and "tasks@1.4.0" in opened.inner_text(), "opening a span shows its ids and release")
+    correlation = page.locator("a.button", has_text="Logs, errors and AI calls")
+    check(correlation.count() >= 1 and "/correlation/" in (correlation.first.get_attribute("href") or ""), "the trace links to its correlation page")
+    if correlation.count():
+        correlation.first.click()
+        page.wait_for_load_state("load")
+        back = page.locator("a.button[href^='/traces/']")
+        check("/correlation/" in page.url and back.count() == 1, f"the correlation page of a trace with no logs shows its trace: {page.url}")
+        admin.shot("correlation-of-trace")
+
+    # The sentry-sdk trace with an error: the error links to its issue.
+    orders = api_get(args, "/api/v1/spans?q=transaction%3A%22POST+%2Fapi%2Forders%22+is_transaction%3Atrue&limit=1")["data"][0]
+    admin.visit("/traces/" + orders["trace_id"], shot="trace-with-error")
+    error_link = page.locator("a[href^='/issues/']")
+    check(error_link.count() >= 1 and "could not be charged" in page.content(), "the trace lists its error")
+    if error_link.count():
+        error_link.first.click()
+        page.wait_for_load_state("load")
+        check("/issues/" in page.url and "ValueError" in page.content(), f"the error opens its issue: {page.url}")
+
+    # Ids that are not a trace: a page that says so, not a crash.
+    refused("/traces/not-a-trace", 400)
+    check("32 hex digits" in page.content(), "an id that is not a trace id says what one is")
+    refused("/traces/" + "0" * 32, 404)
+    check("No trace has the id" in page.content(), "an unknown trace says so")
+    admin.visit(f"/traces/{tasks_trace}")
+    check(not admin.errors, f"console errors: {admin.errors}")
+    admin.context.close()
+
+    # The waterfall in the dark theme, as the system asks.
+    dark = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    dark_page = dark.new_page()
+    dark_page.goto(args.base_url + "/login")
+    dark_page.fill("#email", "")
+    dark_page.fill("#password", args.token)
+    dark_page.click("button[type=submit]")
+    dark_page.wait_for_load_state("load")
+    dark_page.goto(args.base_url + f"/traces/{tasks_trace}")
+    Console.counter += 1
+    dark_page.screenshot(path=os.path.join(args.screenshots, f"{Console.counter:02d}-trace-dark.png"), full_page=True)
+    dark.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("base-url", "token", "viewer-email", "viewer-password", "ingest-key", "screenshots"):
+    for name in ("base-url", "token", "ingest-key", "screenshots"):
         parser.add_argument("--" + name, required=True)
+    parser.add_argument("--viewer-email")
+    parser.add_argument("--viewer-password")
+    parser.add_argument("--performance", action="store_true", help="only the Performance pages (sends its own transactions)")
     args = parser.parse_args()
     os.makedirs(args.screenshots, exist_ok=True)
     chromium = os.environ.get("GATEHOUSE_TEST_CHROMIUM") or "/usr/bin/chromium"
+
+    if args.performance:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
+            performance(args, browser)
+            browser.close()
+        print(json.dumps({"failures": FAILURES, "screenshots": Console.counter}))
+        return 1 if FAILURES else 0
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
@@ -115,7 +312,7 @@ def main():
         # Every page renders with the data, without console errors.
         for path, name in [("/?range=24h", "overview"), ("/requests?range=24h", "requests"), ("/spend?range=24h", "spend"),
                            ("/spend?range=24h&group=property&property=customer", "spend-by-customer"),
-                           ("/logs?range=24h", "logs"), ("/issues", "issues"), ("/alerts", "alerts"), ("/uptime?range=1h", "uptime"),
+                           ("/logs?range=24h", "logs"), ("/issues", "issues"), ("/performance?range=24h", "performance-gateway-calls"), ("/alerts", "alerts"), ("/uptime?range=1h", "uptime"),
                            ("/keys", "keys"), ("/switches", "switches"), ("/audit", "audit"), ("/accounts", "accounts"),
                            ("/settings", "settings"), ("/correlation/corr-openai-chat", "correlation")]:
             admin.visit(path, shot=name)

@@ -6,6 +6,7 @@ POST any path: recorded (path, headers, JSON body) and answered 200 {"ok": true}
 failure is queued for that path. Control and inspection:
 
     POST   /__control  {"fail": {"/slack": 2}}   the next 2 POSTs to /slack answer 500
+                       {"fail_status": 503}      failures answer 503 instead
                        {"health": 503}           GET /health answers 503 {"status": "down"} from now on
     GET    /__received[?path=/slack]             what was received, oldest first
     DELETE /__received                           forget it
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlparse
 lock = threading.Lock()
 received = []
 failures = {}
+failure_status = {"status": 500}
 health = {"status": 200}
 
 
@@ -70,21 +72,56 @@ class Handler(BaseHTTPRequestHandler):
             control = json.loads(raw or b"{}")
             with lock:
                 failures.update(control.get("fail", {}))
+                if "fail_status" in control:
+                    failure_status["status"] = int(control["fail_status"])
                 if "health" in control:
                     health["status"] = int(control["health"])
             return self.reply(200, {"ok": True})
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = raw.decode(errors="replace")
+        if "protobuf" in (self.headers.get("Content-Type") or "") and path.endswith("/v1/traces"):
+            payload = otlp_traces(raw)
+        else:
+            try:
+                payload = json.loads(raw) if raw else None
+            except ValueError:
+                payload = raw.decode(errors="replace")
         with lock:
             failing = failures.get(path, 0) > 0
             if failing:
                 failures[path] -= 1
-            received.append({"at": time.time(), "path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": payload, "answered": 500 if failing else 200})
+            status = failure_status["status"]
+            received.append({"at": time.time(), "path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": payload, "answered": status if failing else 200})
         if failing:
-            return self.reply(500, {"error": "receiver is down"})
+            return self.reply(status, {"error": "receiver is down"})
         self.reply(200 if path != "/pagerduty" else 202, {"ok": True} if path != "/pagerduty" else {"status": "success", "message": "Event processed"})
+
+
+def otlp_traces(raw):
+    """An OTLP/HTTP protobuf ExportTraceServiceRequest (a collector's view), read with
+    opentelemetry-proto: {"spans": [...]} with ids in hex and attributes as plain values."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    def value(v):
+        kind = v.WhichOneof("value")
+        if kind == "array_value":
+            return [value(x) for x in v.array_value.values]
+        if kind == "kvlist_value":
+            return {kv.key: value(kv.value) for kv in v.kvlist_value.values}
+        return None if kind is None else getattr(v, kind)
+
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(raw)
+    spans = []
+    for rs in request.resource_spans:
+        resource = {kv.key: value(kv.value) for kv in rs.resource.attributes}
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                spans.append({
+                    "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(), "parent_span_id": span.parent_span_id.hex(),
+                    "name": span.name, "kind": span.kind, "start": span.start_time_unix_nano, "end": span.end_time_unix_nano,
+                    "status_code": span.status.code, "resource": resource, "scope": ss.scope.name,
+                    "attributes": {kv.key: value(kv.value) for kv in span.attributes},
+                })
+    return {"spans": spans}
 
 
 def exit_with_parent():

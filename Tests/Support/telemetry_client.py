@@ -1,6 +1,6 @@
 """Sends telemetry to Gatehouse the way real apps do, for the end-to-end tests.
 
-    telemetry_client.py sentry --dsn DSN [--no-brotli] [--tag correlation_id=abc]
+    telemetry_client.py sentry --dsn DSN [--no-brotli] [--tag correlation_id=abc] [--message TEXT] [--no-user]
     telemetry_client.py logging --url http://127.0.0.1:PORT/api/v1/logs [--key KEY]
     telemetry_client.py otel --endpoint http://127.0.0.1:PORT/v1/logs [--key KEY]
 
@@ -28,8 +28,14 @@ def sentry(args):
     for key_value in args.tag or []:
         key, value = key_value.split("=", 1)
         sentry_sdk.set_tag(key, value)
-    sentry_sdk.set_user({"id": "user-1", "email": "ada@example.com"})
+    if not args.no_user:
+        sentry_sdk.set_user({"id": "user-1", "email": "ada@example.com"})
     sentry_sdk.add_breadcrumb(category="auth", message="signed in", level="info")
+    if args.message:  # only this one message event (its own issue)
+        sentry_sdk.capture_message(args.message, level="error")
+        sentry_sdk.flush(timeout=10)
+        print(json.dumps({"event_ids": sent, "compression": compression}))
+        return
 
     def lookup(user_id):
         raise ValueError(f"User {user_id} not found in https://api.example.com/users/{user_id}")
@@ -122,6 +128,8 @@ def main():
     s.add_argument("--dsn", required=True)
     s.add_argument("--no-brotli", action="store_true")
     s.add_argument("--tag", action="append")
+    s.add_argument("--message")
+    s.add_argument("--no-user", action="store_true")
     l = sub.add_parser("logging")
     l.add_argument("--url", required=True)
     l.add_argument("--key")

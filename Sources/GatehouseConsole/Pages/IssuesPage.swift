@@ -20,7 +20,9 @@ struct IssuesPage: Sendable {
         }
         r.post("/issues/{id}/status") { request, context in
             let id = PathSegment.decode(context.parameters.get("id") ?? "")
-            return await console.action(request, needsAdmin: true) { viewer, form in try await setStatus(id, form["status"], viewer: viewer) }
+            return await console.action(request, needsAdmin: true) { viewer, form in
+                try await setStatus(id, form["status"], ignore: form["ignore"], viewer: viewer)
+            }
         }
     }
 
@@ -108,6 +110,8 @@ struct IssuesPage: Sendable {
         var status: String
         var label: String
         var style: String
+        /// What ends an ignore: a count of events (`100`) or a duration (`24h`); empty: none.
+        var ignore = ""
     }
 
     struct EventLink {
@@ -126,6 +130,9 @@ struct IssuesPage: Sendable {
     /// over its latest 1,000 events, its latest events, and the triage buttons.
     func detail(_ id: String, _ input: Console.PageInput) async throws -> Console.PageOutput {
         guard let issue = try await deps.telemetry.issue(id: id) else {
+            if let target = try await deps.telemetry.mergedIssue(id: id) {
+                throw Console.PageFailure.notFound("This issue was merged into “\(Format.foreignID(target))” (\(TelemetryView.issueHref(target))): its events are there now.")
+            }
             throw Console.PageFailure.notFound("No issue has the id “\(Format.foreignID(id))”. Its events may all have been pruned by retention.")
         }
         let eventID = input.parameters["event"]
@@ -144,7 +151,9 @@ struct IssuesPage: Sendable {
         }
         let buttons: [StatusButton] = switch issue.status {
         case .unresolved: [StatusButton(action: href + "/status", status: "resolved", label: "Resolve", style: "primary"),
-                           StatusButton(action: href + "/status", status: "ignored", label: "Ignore", style: "")]
+                           StatusButton(action: href + "/status", status: "ignored", label: "Ignore", style: ""),
+                           StatusButton(action: href + "/status", status: "ignored", label: "Ignore 24 h", style: "", ignore: "24h"),
+                           StatusButton(action: href + "/status", status: "ignored", label: "Ignore 100 events", style: "", ignore: "100")]
         case .resolved: [StatusButton(action: href + "/status", status: "unresolved", label: "Reopen", style: "")]
         case .ignored: [StatusButton(action: href + "/status", status: "unresolved", label: "Reopen", style: ""),
                         StatusButton(action: href + "/status", status: "resolved", label: "Resolve", style: "primary")]
@@ -164,19 +173,34 @@ struct IssuesPage: Sendable {
         return Console.PageOutput(template: "issue", title: issue.title, body: body.compactMapValues { $0 }, showsRange: false)
     }
 
-    /// Resolve, ignore or reopen: the status change the API's PATCH makes, audited.
-    func setStatus(_ id: String, _ requested: String?, viewer: ConsoleViewer) async throws -> String {
+    /// Resolve, ignore (for ever, for `ignore` more events or for an `ignore` duration) or
+    /// reopen: the status change the API's PATCH makes, audited.
+    func setStatus(_ id: String, _ requested: String?, ignore: String?, viewer: ConsoleViewer) async throws -> String {
         let back = TelemetryView.issueHref(id)
         guard let status = requested.flatMap(IssueStatus.init(rawValue:)) else {
             return Console.url(back, [("error", "Choose one of unresolved, resolved or ignored.")])
         }
-        guard let before = try await deps.telemetry.issue(id: id), try await deps.telemetry.setIssueStatus(id: id, status: status) else {
+        var change = IssueStatusChange(status: status)
+        if status == .ignored, let ignore, !ignore.isEmpty {
+            if let count = Int64(ignore), (1...1_000_000_000).contains(count) {
+                change.ignoreUntilCount = count
+            } else if let span = TimeExpressions.durationMicros(ignore), span <= 366 * TimeExpressions.microsPerDay {
+                change.ignoreUntilMicros = TimeExpressions.nowMicros() + span
+            } else {
+                return Console.url(back, [("error", "Ignore for a number of events or a duration such as 24h.")])
+            }
+        }
+        guard let before = try await deps.telemetry.issue(id: id), try await deps.telemetry.updateIssueStatus(id: id, to: change) else {
             throw GatewayError.notFound("No issue has the id “\(Format.foreignID(id))”.")
         }
-        let details = String(decoding: try APIJSON.encode(["from": before.status.rawValue, "status": status.rawValue]), as: UTF8.self)
+        var audited = ["from": before.status.rawValue, "status": status.rawValue]
+        if let ignore, status == .ignored, !ignore.isEmpty { audited["until"] = ignore }
+        let details = String(decoding: try APIJSON.encode(audited), as: UTF8.self)
         try await console.audit(viewer, action: "issue.status", target: id, details: details)
         let done = switch status {
         case .resolved: "Resolved. If it happens again it comes back as a regression."
+        case .ignored where change.ignoreUntilCount != nil || change.ignoreUntilMicros != nil:
+            "Ignored for \(change.ignoreUntilCount.map { "\($0) more events" } ?? ignore ?? ""): the first event after that makes it unresolved again."
         case .ignored: "Ignored. New events still count, but it stays out of the unresolved list."
         case .unresolved: "Reopened."
         }
@@ -415,6 +439,11 @@ struct IssuesRow {
     var firstSeen: String
     var regressed: Bool
     var status: String
+    /// An ignore that ends: "3 more events (2 to go)", a time, or both.
+    var ignoreState: String
+    var hasIgnoreState: Bool
+    /// Unresolved again because its ignore's count or time passed.
+    var escalated: Bool
 
     init(_ issue: ErrorIssue) {
         id = issue.id
@@ -428,5 +457,14 @@ struct IssuesRow {
         firstSeen = Format.ago(issue.firstSeenMicros)
         regressed = issue.regressed
         status = issue.status.rawValue
+        var ends: [String] = []
+        if issue.status == .ignored, let count = issue.ignoreUntilCount {
+            let left = max(0, count - (issue.count - (issue.ignoredAtCount ?? 0)))
+            ends.append("\(Format.count(count)) more event\(count == 1 ? "" : "s") (\(Format.count(left)) to go)")
+        }
+        if issue.status == .ignored, let until = issue.ignoreUntilMicros { ends.append(Format.dateTime(until)) }
+        ignoreState = ends.joined(separator: " or ")
+        hasIgnoreState = !ends.isEmpty
+        escalated = issue.statusReason == "escalated"
     }
 }

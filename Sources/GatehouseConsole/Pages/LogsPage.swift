@@ -25,6 +25,7 @@ struct LogsPage: Sendable {
         let q = input.parameters["q"] ?? ""
         let cursor = input.parameters["cursor"]
         let range = input.range
+        if let groups = try await aggregation(q, range: range) { return groups }
         var page = LogPage(lines: [], nextCursor: nil)
         var problem: PageProblem?
         do {
@@ -73,8 +74,15 @@ struct LogsPage: Sendable {
             throw Console.PageFailure(status: error.status, title: "Not a correlation id", message: error.message)
         }
         let stamps = timeline.timeline.map { TimeExpressions.rfc3339Micros($0.timestamp) ?? 0 }
+        // The traces whose spans carry the id: a trace with no log line or error still has a page here.
+        let traces = timeline.traceIDs.map { ["id": $0, "href": TracePage.href($0)] }
         guard let first = stamps.first, let last = stamps.last else {
-            throw Console.PageFailure.notFound("Nothing carries the correlation id “\(Format.foreignID(id))”: no log line, error or AI call. It may be older than the retention keeps.")
+            guard !traces.isEmpty else {
+                throw Console.PageFailure.notFound("Nothing carries the correlation id “\(Format.foreignID(id))”: no log line, error, AI call or span. It may be older than the retention keeps.")
+            }
+            return Console.PageOutput(template: "correlation", title: "Correlation \(id)", body: [
+                "correlationID": id, "entries": [TimelineRow](), "traces": traces, "summary": "No log line, error or AI call; only spans",
+            ] as [String: Any], showsRange: false)
         }
         let entries = zip(timeline.timeline, stamps).map { TimelineRow($0, offsetMicros: $1 - first, range: input.range) }
         // Links to the searches that find the same id, over the span the timeline covers (a little
@@ -85,7 +93,7 @@ struct LogsPage: Sendable {
             return "\(n) \(noun)\(n == 1 ? "" : "s")"
         }
         return Console.PageOutput(template: "correlation", title: "Correlation \(id)", body: [
-            "correlationID": id, "entries": entries,
+            "correlationID": id, "entries": entries, "hasEntries": true, "traces": traces,
             "summary": [count(.log, "log line"), count(.error, "error"), count(.aiRequest, "AI call")].joined(separator: " · "),
             "firstSeen": Format.dateTime(first), "duration": Format.latency(micros: Double(last - first)),
             "logsHref": Console.url("/logs", [("q", TelemetryView.match("correlation_id", id))] + span),

@@ -147,6 +147,10 @@ struct RequestsPage: Sendable {
 
         var status: HTTPResponse.Status = .ok
         do {
+            if let groups = try await aggregation(parameters, range: range) {
+                body["aggregation"] = groups
+                return Console.PageOutput(template: "requests", title: "AI requests", body: body, status: status)
+            }
             let filter = try Self.filter(parameters)
             async let page = deps.requests.requests(RequestListQuery(filter: filter, fromMicros: range.fromMicros, toMicros: range.toMicros,
                                                                      limit: Self.pageSize, cursor: cursor, sort: sort))

@@ -3,7 +3,7 @@ import GatehouseCore
 /// The console's navigation and the frame around every page (the layout template's `chrome`).
 enum Nav {
     enum Item: String, CaseIterable, Sendable {
-        case overview, requests, spend, logs, issues, alerts, uptime, keys, switches, audit, accounts, settings
+        case overview, requests, spend, logs, issues, performance, alerts, uptime, keys, switches, audit, accounts, settings
 
         var label: String {
             switch self {
@@ -12,6 +12,7 @@ enum Nav {
             case .spend: "Spend"
             case .logs: "Logs"
             case .issues: "Issues"
+            case .performance: "Performance"
             case .alerts: "Alerts"
             case .uptime: "Uptime"
             case .keys: "Keys"
@@ -26,7 +27,7 @@ enum Nav {
     }
 
     static let sections: [(heading: String, items: [Item])] = [
-        ("Monitor", [.overview, .requests, .spend, .logs, .issues]),
+        ("Monitor", [.overview, .requests, .spend, .logs, .issues, .performance]),
         ("Operate", [.alerts, .uptime]),
         ("Manage", [.keys, .switches, .audit, .accounts, .settings]),
     ]

@@ -1,7 +1,7 @@
 /// Reads an alert expression:
 ///
 /// ```
-/// expr := signal ['(' argument ')'] ['over' duration] ['by' field] op threshold
+/// expr := signal ['(' argument ')'] ['over' duration] ['against' duration] ['by' field] op threshold
 /// op   := '>' | '>=' | '<' | '<='
 /// threshold := number ['%' | 'ms' | 's' | 'm' | 'k'] | '$' number
 /// ```
@@ -61,6 +61,23 @@ public enum AlertExpressionParser {
         if signal.needsWindow && window == nil { throw fail("\(signal.rawValue) needs a window: \(signal.rawValue) over 5m …") }
         if !signal.needsWindow && window != nil { throw fail("\(signal.rawValue) is a current value and takes no `over` window") }
 
+        var baselineOffset: Int64?
+        if rest.hasPrefix("against ") || rest.hasPrefix("against\t") {
+            guard signal == .transactionRegression else { throw fail("only transaction_regression compares `against` an earlier window") }
+            rest = rest.dropFirst(7)
+            skipSpaces()
+            let word = rest.prefix { !$0.isWhitespace }
+            guard let micros = TimeExpressions.durationMicros(String(word)), micros >= (window ?? 0), micros <= 31 * 86_400_000_000 else {
+                throw fail("`against` needs how far back the baseline lies, at least the window and at most 31d, such as 1d or 1w (got \"\(word)\")")
+            }
+            baselineOffset = micros
+            rest = rest.dropFirst(word.count)
+            skipSpaces()
+        }
+        if signal == .transactionRegression, let window, window > (baselineOffset ?? TimeExpressions.microsPerDay) {
+            throw fail("transaction_regression's window may be at most its baseline offset (a day unless `against` says otherwise)")
+        }
+
         var groupBy: [String] = []
         if rest.hasPrefix("by ") {
             rest = rest.dropFirst(3)
@@ -93,7 +110,8 @@ public enum AlertExpressionParser {
         rest = rest.dropFirst(op.rawValue.count)
         skipSpaces()
         let threshold = try value(String(rest).trimmingCharacters(in: .whitespaces), signal: signal)
-        return AlertExpression(signal: signal, argument: argument, windowMicros: window, groupBy: groupBy, comparison: op, threshold: threshold)
+        return AlertExpression(signal: signal, argument: argument, windowMicros: window, baselineOffsetMicros: baselineOffset, groupBy: groupBy,
+                               comparison: op, threshold: threshold)
     }
 
     static func value(_ text: String, signal: AlertSignal) throws(Failure) -> Double {

@@ -43,6 +43,12 @@ public enum AlertSignal: String, Sendable, CaseIterable {
     case probeDown = "probe_down"
     /// The fullest kind's rows against its retention row limit (0…1); `by kind` for each.
     case storageUse = "storage_use"
+    /// A percentile of transaction durations in the window (argument: a query over spans, such as
+    /// `name:"GET /api/tasks"`; `by transaction` for one alert per transaction name).
+    case transactionP50 = "transaction_p50", transactionP95 = "transaction_p95", transactionP99 = "transaction_p99"
+    /// How much slower the transactions' p95 is than over the same window a day (or, with
+    /// `against 1w`, a week) earlier, as a share: 0.5 is 50% slower. No value without a baseline.
+    case transactionRegression = "transaction_regression"
 
     /// Signals over a time window need `over <duration>`.
     public var needsWindow: Bool { ![.budgetUse, .probeDown, .storageUse].contains(self) }
@@ -54,14 +60,15 @@ public enum AlertSignal: String, Sendable, CaseIterable {
         case .budgetUse: ["budget"]
         case .probeDown: ["probe"]
         case .storageUse: ["kind"]
+        case .transactionP50, .transactionP95, .transactionP99, .transactionRegression: ["transaction"]
         default: []
         }
     }
     /// The unit a threshold is written in, for messages.
     public var unit: AlertUnit {
         switch self {
-        case .errorRate, .budgetUse, .storageUse: .ratio
-        case .latencyP50, .latencyP95, .latencyP99: .milliseconds
+        case .errorRate, .budgetUse, .storageUse, .transactionRegression: .ratio
+        case .latencyP50, .latencyP95, .latencyP99, .transactionP50, .transactionP95, .transactionP99: .milliseconds
         case .spend: .dollars
         case .requestRate: .perSecond
         default: .count
@@ -97,16 +104,19 @@ public struct AlertExpression: Sendable, Equatable {
     /// The text in parentheses: a query-language filter, or a probe name for `probe_down`.
     public var argument: String?
     public var windowMicros: Int64?
+    /// `transaction_regression … against 1w`: how far back the baseline window lies (default a day).
+    public var baselineOffsetMicros: Int64?
     public var groupBy: [String]
     public var comparison: Comparison
     /// In the signal's unit (ratios 0…1, milliseconds, dollars).
     public var threshold: Double
 
-    public init(signal: AlertSignal, argument: String? = nil, windowMicros: Int64? = nil, groupBy: [String] = [],
-                comparison: Comparison, threshold: Double) {
+    public init(signal: AlertSignal, argument: String? = nil, windowMicros: Int64? = nil, baselineOffsetMicros: Int64? = nil,
+                groupBy: [String] = [], comparison: Comparison, threshold: Double) {
         self.signal = signal
         self.argument = argument
         self.windowMicros = windowMicros
+        self.baselineOffsetMicros = baselineOffsetMicros
         self.groupBy = groupBy
         self.comparison = comparison
         self.threshold = threshold

@@ -57,11 +57,64 @@ public struct Aggregation: Sendable, Equatable {
         case percentile(Int, String)
     }
 
-    public var function: Function
-    public var groupBy: [String]
+    /// One term after `by`: a field, or `bin(1h)` (the record's time floored to a multiple of
+    /// the width, counted from 1970-01-01T00:00:00Z).
+    public enum GroupTerm: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+        case field(String)
+        case bin(micros: Int64)
 
-    public init(function: Function, groupBy: [String]) {
+        public init(stringLiteral value: String) { self = .field(value) }
+
+        /// As written in a query (`function`, `bin(1h)`): the name of the group's key.
+        public var description: String {
+            switch self {
+            case .field(let name): name
+            case .bin(let micros): "bin(\(TimeExpressions.formatDuration(micros: micros)))"
+            }
+        }
+    }
+
+    /// At most this many terms after `by` (a bin counts as one).
+    public static let maxGroupTerms = 4
+    /// A bin's width, 1s to 1000 days.
+    public static let minBinMicros: Int64 = 1_000_000
+    public static let maxBinMicros: Int64 = 1000 * 86_400_000_000
+
+    public var function: Function
+    public var groupBy: [GroupTerm]
+
+    public init(function: Function, groupBy: [GroupTerm]) {
         self.function = function
         self.groupBy = groupBy
+    }
+}
+
+extension Aggregation.Function {
+    /// The function as written (`count`, `sum`, `p95`).
+    public var name: String {
+        switch self {
+        case .count: "count"
+        case .sum: "sum"
+        case .avg: "avg"
+        case .min: "min"
+        case .max: "max"
+        case .percentile(let p, _): "p\(p)"
+        }
+    }
+
+    /// The field it reads; nil for `count`.
+    public var field: String? {
+        switch self {
+        case .count: nil
+        case .sum(let f), .avg(let f), .min(let f), .max(let f), .percentile(_, let f): f
+        }
+    }
+}
+
+extension Aggregation: CustomStringConvertible {
+    /// The stage as a query writes it, without the `|`: `p95(duration) by bin(5m), route`.
+    public var description: String {
+        let head = function.field.map { "\(function.name)(\($0))" } ?? function.name
+        return groupBy.isEmpty ? head : head + " by " + groupBy.map(\.description).joined(separator: ", ")
     }
 }

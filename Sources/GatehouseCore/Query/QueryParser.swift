@@ -197,6 +197,9 @@ public struct QueryParser {
 
     /// Numbers, durations (`100ms`), sizes (`1MB`), relative times (`-1h`), RFC 3339 times, or text.
     static func interpret(_ w: String, now: Int64) -> QueryValue {
+        // All digits but longer than a Double holds exactly, or with a leading zero: an id
+        // (a trace or span id of hex digits that happen to be decimal ones), kept as written.
+        if w.utf8.count > 1, w.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), w.utf8.count > 15 || w.hasPrefix("0") { return .text(w) }
         if let n = Double(w), n.isFinite, w.first != "+", !w.lowercased().hasPrefix("nan"), !w.lowercased().contains("inf") { return .number(n) }
         if w.hasPrefix("-"), let d = TimeExpressions.durationMicros(String(w.dropFirst())) { return .time(micros: now - d) }
         if let d = TimeExpressions.durationMicros(w) { return .duration(micros: d) }
@@ -243,17 +246,45 @@ public struct QueryParser {
                 function = .percentile(p, field)
             }
         }
-        var groupBy: [String] = []
+        var groupBy: [Aggregation.GroupTerm] = []
         if isKeyword("by") || isKeyword("BY") {
             advance()
             repeat {
                 if current.kind == .comma { advance() }
-                guard case .word(let field) = current.kind, Self.isFieldName(field) else { throw fail("expected a field name after by") }
-                groupBy.append(field)
+                let start = current
+                guard case .word(let field) = current.kind, Self.isFieldName(field) else {
+                    throw fail("expected a field name or bin(<duration>) after by")
+                }
                 advance()
+                if field.lowercased() == "bin", current.kind == .lparen {
+                    guard !groupBy.contains(where: { if case .bin = $0 { true } else { false } }) else {
+                        throw fail("group by at most one bin(…)", at: start)
+                    }
+                    groupBy.append(.bin(micros: try binWidth()))
+                } else {
+                    groupBy.append(.field(field))
+                }
+                guard groupBy.count <= Aggregation.maxGroupTerms else {
+                    throw fail("group by at most \(Aggregation.maxGroupTerms) fields", at: start)
+                }
             } while current.kind == .comma
-            guard groupBy.count <= 4 else { throw fail("group by at most 4 fields") }
         }
         return Aggregation(function: function, groupBy: groupBy)
+    }
+
+    /// `(1h)` after `bin`: a duration of whole milliseconds, from 1s to 1000 days.
+    private mutating func binWidth() throws(QuerySyntaxError) -> Int64 {
+        advance()
+        guard case .word(let text) = current.kind else { throw fail("expected a duration inside bin( ), such as bin(5m) or bin(1h)") }
+        guard let micros = TimeExpressions.durationMicros(text) else {
+            throw fail("\(text) is not a duration: write bin(30s), bin(5m), bin(1h) or bin(1d)")
+        }
+        guard micros >= Aggregation.minBinMicros, micros <= Aggregation.maxBinMicros, micros % 1000 == 0 else {
+            throw fail("a bin is from 1s to 1000d, in whole milliseconds")
+        }
+        advance()
+        guard current.kind == .rparen else { throw fail("expected ) after bin(\(text)") }
+        advance()
+        return micros
     }
 }

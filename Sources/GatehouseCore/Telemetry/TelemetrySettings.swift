@@ -6,6 +6,8 @@ public struct TelemetrySettings: Sendable, Equatable {
     public var slow = SlowThresholds()
     public var retention = Retention()
     public var limits = IngestLimits()
+    /// Where spans are also sent over OTLP/HTTP; nil: nowhere.
+    public var otlpExport: OTLPExportSettings?
     public init() {}
 
     public func project(forKey key: String) -> TelemetryProject? { projects.first { ConstantTime.equal($0.key, key) } }
@@ -39,8 +41,8 @@ public struct SlowThresholds: Sendable, Equatable {
 
 /// How long each kind of data is kept: by age, by row count, or both (0 turns a bound off).
 public struct Retention: Sendable, Equatable {
-    public var days: [TelemetryKind: Int] = [.requests: 90, .logs: 30, .errors: 90, .bodies: 14]
-    public var maxRows: [TelemetryKind: Int] = [.requests: 0, .logs: 10_000_000, .errors: 1_000_000, .bodies: 200_000]
+    public var days: [TelemetryKind: Int] = [.requests: 90, .logs: 30, .errors: 90, .bodies: 14, .spans: 30]
+    public var maxRows: [TelemetryKind: Int] = [.requests: 0, .logs: 10_000_000, .errors: 1_000_000, .bodies: 200_000, .spans: 10_000_000]
     /// How often the pruner runs.
     public var intervalSeconds = 300
     public init() {}

@@ -54,6 +54,8 @@ public enum TelemetryKind: String, Sendable, CaseIterable {
     case requests, logs, errors
     /// Captured request and response bodies: kept apart, and usually for less time, than their records.
     case bodies
+    /// Trace spans (Sentry transactions and their spans, OTLP spans, the gateway's own).
+    case spans
 }
 
 /// Where logs, error events and issues live. SQLite and PostgreSQL implement it.
@@ -67,6 +69,8 @@ public protocol TelemetryStore: Sendable {
     func logs(correlationID: String, limit: Int) async throws -> [LogRecord]
     /// Lines matching `filter` with `from ≤ ts < to` (alert rules' `count(…)`).
     func countLogs(filter: QueryNode?, fromMicros: Int64, toMicros: Int64) async throws -> Int64
+    /// A query's aggregation stage (`| count by function`) over logs, error events or spans.
+    func aggregate(_ target: TelemetryAggregationTarget, _ query: AggregationQuery) async throws -> AggregationOutcome
 
     /// Stores events and creates or updates their issues in the same transaction.
     func insertErrorEvents(_ events: [ErrorEvent]) async throws
@@ -88,6 +92,14 @@ public protocol TelemetryStore: Sendable {
     /// One event of an issue (its latest when `eventID` is nil) and its neighbours in time; nil
     /// when the issue has no such event.
     func issueEvent(issueID: String, eventID: String?) async throws -> IssueEventPosition?
+    /// Sets the status, with what ends an ignore; false when there is no such issue.
+    func updateIssueStatus(id: String, to change: IssueStatusChange) async throws -> Bool
+    /// Moves the sources' events into the target, adds their counts to it, deletes them, and
+    /// sends their future events to the target; the target as it is then. Throws
+    /// `IssueMergeError` (and changes nothing) when an id is unknown or of another project.
+    func mergeIssues(into targetID: String, from sourceIDs: [String]) async throws -> ErrorIssue
+    /// The issue a merged issue's id now leads to; nil when the id was never merged.
+    func mergedIssue(id: String) async throws -> String?
 
     func storageUse() async throws -> [StorageUse]
     /// Deletes up to `batch` rows of `kind` older than `beforeMicros`; returns how many went.
@@ -102,6 +114,17 @@ public protocol TelemetryStore: Sendable {
 
 extension TelemetryStore {
     public func retentionStepMicros(_ kind: TelemetryKind) -> Int64 { 1 }
+
+    /// For stores without ignore-until (test doubles): the status alone.
+    public func updateIssueStatus(id: String, to change: IssueStatusChange) async throws -> Bool {
+        try await setIssueStatus(id: id, status: change.status)
+    }
+
+    public func mergeIssues(into targetID: String, from sourceIDs: [String]) async throws -> ErrorIssue {
+        throw IssueMergeError.noTarget(targetID)
+    }
+
+    public func mergedIssue(id: String) async throws -> String? { nil }
 }
 
 /// How many events one issue had in one time bucket.

@@ -4,7 +4,8 @@ import Foundation
 extension YAMLReader {
     mutating func readTelemetry(_ value: Any, into t: inout TelemetrySettings) {
         guard let map = mapping(value, at: "telemetry") else { return }
-        check(map, at: "telemetry", allowed: ["projects", "slow_operations", "retention", "limits"])
+        check(map, at: "telemetry", allowed: ["projects", "slow_operations", "retention", "limits", "otlp_export"])
+        if let value = map["otlp_export"], !(value is NSNull) { t.otlpExport = readOTLPExport(value) }
         if let list = map["projects"].flatMap({ sequence($0, at: "telemetry.projects") }) {
             t.projects = list.enumerated().compactMap { i, item in
                 let at = "telemetry.projects[\(i)]"
@@ -81,6 +82,7 @@ extension YAMLReader {
                                         (l.maxMessageBytes, "max_message_bytes", 64, 16 << 20), (l.maxEventBytes, "max_event_bytes", 1024, 64 << 20)] {
             if value < low || value > high { errors.append(.init(key: "telemetry.limits.\(key)", problem: "must be between \(low) and \(high)")) }
         }
+        errors += validateOTLPExport(t.otlpExport)
         return errors
     }
 }

@@ -39,8 +39,10 @@ struct QuerySchema {
     /// The column bare words and phrases search.
     var messageColumn: String
     var dynamic: DynamicFields?
+    /// Sentry's search keys and tags (`SentrySearch`), on issues and error events.
+    var sentry: SentrySearch?
 
-    init(_ fields: [([String], String, Kind)], messageColumn: String, dynamic: DynamicFields?) {
+    init(_ fields: [([String], String, Kind)], messageColumn: String, dynamic: DynamicFields?, sentry: SentrySearch? = nil) {
         var c: [String: Column] = [:]
         for (names, sql, kind) in fields {
             for name in names { c[Self.normalize(name)] = Column(sql: sql, kind: kind) }
@@ -49,6 +51,7 @@ struct QuerySchema {
         self.fieldNames = fields.map { $0.0[0] }
         self.messageColumn = messageColumn
         self.dynamic = dynamic
+        self.sentry = sentry
     }
 
     static let requests = QuerySchema([
@@ -81,8 +84,8 @@ struct QuerySchema {
         (["title", "message"], "title", .text), (["type", "exception"], "type", .text), (["culprit"], "culprit", .text),
         (["status"], "status", .text), (["level"], "severity", .level), (["count", "events"], "event_count", .integer),
         (["first_seen", "firstSeen"], "first_seen", .time), (["last_seen", "lastSeen", "timestamp"], "last_seen", .time),
-        (["project"], "project", .text), (["regressed"], "regressed", .boolean), (["release"], "last_release", .text), (["id"], "id", .identifier),
-    ], messageColumn: "title", dynamic: nil)
+        (["project"], "project", .text), (["regressed"], "regressed", .boolean), (["last_release"], "last_release", .text), (["id"], "id", .identifier),
+    ], messageColumn: "title", dynamic: nil, sentry: .issues)
 
     /// Error events (what `errors(…)` alert rules count).
     static let errorEvents = QuerySchema([
@@ -90,7 +93,20 @@ struct QuerySchema {
         (["level"], "severity", .level), (["release"], "release", .text), (["environment", "env"], "environment", .text),
         (["project"], "project", .text), (["issue", "issue_id"], "issue_id", .text), (["user"], "user_key", .text),
         (["correlation_id", "correlationId", "request_id", "trace_id"], "correlation_id", .identifier), (["timestamp"], "ts", .time),
-    ], messageColumn: "title", dynamic: nil)
+    ], messageColumn: "title", dynamic: nil, sentry: .errorEvents)
+
+    /// Trace spans: the well-known fields are columns; anything else is an attribute path
+    /// (`http.status_code:>=500`, `db.system:postgresql`).
+    static let spans = QuerySchema([
+        (["trace_id", "trace", "traceId"], "trace_id", .identifier), (["span_id", "spanId"], "span_id", .identifier),
+        (["parent", "parent_span_id", "parentSpanId"], "parent_span_id", .identifier),
+        (["name"], "name", .text), (["op", "operation"], "op", .text), (["transaction"], "transaction_name", .text),
+        (["service"], "service", .text), (["project"], "project", .text), (["status"], "status", .text),
+        (["error", "is_error"], "is_error", .boolean), (["is_transaction"], "is_transaction", .boolean), (["duration"], "duration_us", .duration),
+        (["environment", "env"], "environment", .text), (["release"], "release", .text),
+        (["correlation_id", "correlationId", "request_id", "requestId", "correlation"], "correlation_id", .identifier),
+        (["timestamp", "time", "ts"], "ts", .time), (["source"], "source", .text),
+    ], messageColumn: "name", dynamic: .attributes(column: "attributes"))
 
     static func normalize(_ field: String) -> String { field.lowercased().replacingOccurrences(of: "_", with: "") }
 }
@@ -117,8 +133,11 @@ struct QueryCompiler {
             let key = b.bind(b.dialect.jsonKeyBind(String(name.dropFirst("property.".count)).lowercased()))
             return try text(b.dialect.jsonText(column: column, keyPlaceholder: key), name: name, match, &b)
         }
+        if let sentry = schema.sentry, let sql = try sentryField(sentry, name: name, match, &b) { return sql }
         guard let column = schema.columns[QuerySchema.normalize(name)] else {
             if case .attributes(let column) = schema.dynamic { return try attribute(column, name: name, match, &b) }
+            // As in Sentry, any other key is a tag.
+            if let sentry = schema.sentry { return try tag(sentry, key: name, match, &b) }
             let dynamic = if case .properties = schema.dynamic { " and property.<name>" } else { "" }
             throw QueryFieldError("unknown field `\(name)`; fields here are \(schema.fieldNames.joined(separator: ", "))\(dynamic)")
         }
@@ -142,7 +161,7 @@ struct QueryCompiler {
         }
     }
 
-    private func text(_ sql: String, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
+    func text(_ sql: String, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
         switch match {
         // The message is free text: `message:"Slow query"` finds the lines that contain it.
         case .equals(let v) where sql == schema.messageColumn:
@@ -154,11 +173,13 @@ struct QueryCompiler {
         }
     }
 
-    private func number(_ column: QuerySchema.Column, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
+    func number(_ column: QuerySchema.Column, name: String, _ match: FieldMatch, _ b: inout SQLBuilder) throws -> String {
         func value(_ v: QueryValue) throws -> Int64 {
             switch (column.kind, v) {
             // Saturating: an absurd number (`status:>1e300`) reaches the range check below, not a trap.
             case (.integer, .number(let n)): return Int64(saturating: n.rounded())
+            // Long digit runs and leading zeros stay text in the parser (they may be ids).
+            case (.integer, .text(let t)) where Int64(t) != nil: return Int64(t)!
             case (.duration, .duration(let micros)): return micros
             case (.duration, .number(let ms)): return Int64(saturating: (ms * 1000).rounded())
             case (.money, .number(let dollars)): return Int64(saturating: (dollars * 1_000_000).rounded())
