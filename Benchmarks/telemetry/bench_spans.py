@@ -25,13 +25,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_telemetry import free_port, request, stored_rows, timed, wait_ready  # noqa: E402
+from bench_telemetry import free_port, request, run_workers, stored_rows, timed, wait_ready  # noqa: E402
 
 NAMES = ["GET /api/tasks", "POST /api/tasks", "GET /api/tasks/{id}", "PATCH /api/tasks/{id}", "GET /api/users/me",
          "POST /api/billing/charge", "GET /health", "tasks.list", "tasks.sync", "POST /api/chat"]
@@ -71,34 +70,15 @@ def envelope(transactions):
 
 
 def ingest(port, bodies, connections):
-    queue = list(range(len(bodies)))
-    lock = threading.Lock()
-    errors = []
-
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    def send(conn, body, _lock):
         while True:
-            with lock:
-                if not queue:
-                    return
-                index = queue.pop()
-            while True:
-                status, data = request(conn, "POST", "/api/1/envelope/", bodies[index], {"Content-Type": "application/x-sentry-envelope"})
-                if status in (429, 503):  # full queue: back off and send again, as sentry-sdk does
-                    time.sleep(0.05)
-                    continue
-                if status != 200:
-                    errors.append((status, data[:200]))
-                    return
-                break
+            status, data = request(conn, "POST", "/api/1/envelope/", body, {"Content-Type": "application/x-sentry-envelope"})
+            if status in (429, 503):  # full queue: back off and send again, as sentry-sdk does
+                time.sleep(0.05)
+                continue
+            return None if status == 200 else (status, data[:200])
 
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(f"ingest failed: {errors[:3]}")
+    run_workers(port, bodies, connections, send)
 
 
 def schema_of(data_dir):

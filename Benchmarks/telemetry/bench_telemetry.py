@@ -82,11 +82,11 @@ def stored_rows(port, kind="logs"):
     return next(k["rows"] for k in json.loads(data)["kinds"] if k["kind"] == kind)
 
 
-def ingest(port, bodies, connections):
-    """POSTs the prepared NDJSON bodies over `connections` keep-alive connections."""
+def run_workers(port, bodies, connections, send):
+    """Each of `connections` threads takes the next body and calls send(conn, body) until none
+    are left; send returns an error to stop on, or None. Raises if any worker stopped on one."""
     queue = list(range(len(bodies)))
     lock = threading.Lock()
-    accepted = [0]
     errors = []
 
     def worker():
@@ -96,21 +96,10 @@ def ingest(port, bodies, connections):
                 if not queue:
                     return
                 index = queue.pop()
-            body = bodies[index]
-            while body:
-                status, data = request(conn, "POST", "/api/v1/logs", body, {"Content-Type": "application/x-ndjson"})
-                if status == 503:  # queue full: back off and resend, as a client should
-                    time.sleep(0.05)
-                    continue
-                if status != 200:
-                    errors.append((status, data[:200]))
-                    return
-                answer = json.loads(data)
-                with lock:
-                    accepted[0] += answer["accepted"]
-                # Lines refused because the queue filled mid-batch are sent again.
-                again = {r["index"] for r in answer["rejected"] if "send this line again" in r["reason"]}
-                body = ("\n".join(l for i, l in enumerate(body.decode().splitlines()) if i in again) + "\n").encode() if again else b""
+            error = send(conn, bodies[index], lock)
+            if error:
+                errors.append(error)
+                return
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for t in threads:
@@ -119,6 +108,29 @@ def ingest(port, bodies, connections):
         t.join()
     if errors:
         raise SystemExit(f"ingest failed: {errors[:3]}")
+
+
+def ingest(port, bodies, connections):
+    """POSTs the prepared NDJSON bodies over `connections` keep-alive connections."""
+    accepted = [0]
+
+    def send(conn, body, lock):
+        while body:
+            status, data = request(conn, "POST", "/api/v1/logs", body, {"Content-Type": "application/x-ndjson"})
+            if status == 503:  # queue full: back off and resend, as a client should
+                time.sleep(0.05)
+                continue
+            if status != 200:
+                return (status, data[:200])
+            answer = json.loads(data)
+            with lock:
+                accepted[0] += answer["accepted"]
+            # Lines refused because the queue filled mid-batch are sent again.
+            again = {r["index"] for r in answer["rejected"] if "send this line again" in r["reason"]}
+            body = ("\n".join(l for i, l in enumerate(body.decode().splitlines()) if i in again) + "\n").encode() if again else b""
+        return None
+
+    run_workers(port, bodies, connections, send)
     return accepted[0]
 
 

@@ -27,13 +27,7 @@ enum OTLPLogs {
         let json = contentType?.lowercased().contains("json") == true
         let request: Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
         do {
-            if json {
-                var options = JSONDecodingOptions()
-                options.ignoreUnknownFields = true
-                request = try .init(jsonUTF8Bytes: body, options: options)
-            } else {
-                request = try .init(serializedBytes: body)
-            }
+            request = try OTLPBody.decode(body, json: json)
         } catch {
             throw .undecodable("\(error)")
         }

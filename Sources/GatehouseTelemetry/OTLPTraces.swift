@@ -53,13 +53,7 @@ enum OTLPTraces {
         let json = contentType?.lowercased().contains("json") == true
         let request: Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
         do {
-            if json {
-                var options = JSONDecodingOptions()
-                options.ignoreUnknownFields = true
-                request = try .init(jsonUTF8Bytes: body, options: options)
-            } else {
-                request = try .init(serializedBytes: body)
-            }
+            request = try OTLPBody.decode(body, json: json)
         } catch {
             throw .undecodable("\(error)")
         }

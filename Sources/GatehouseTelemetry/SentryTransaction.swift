@@ -110,10 +110,11 @@ public enum SentryTransactionReader {
     static func hexID(_ value: Any?, length: Int, what: String) throws(Invalid) -> String {
         guard let raw = value as? String else { throw Invalid(description: "\(what) is missing: it must be \(length) hex digits") }
         let hex = (length == 32 ? raw.replacingOccurrences(of: "-", with: "") : raw).lowercased()
-        guard hex.utf8.count == length, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            throw Invalid(description: "\(what) must be \(length) hex digits, got \(String(reflecting: String(raw.prefix(80))))")
+        guard TraceParent.isID(hex, digits: length) else {
+            let allZeros = hex.utf8.count == length && hex.utf8.allSatisfy { $0 == UInt8(ascii: "0") }
+            throw Invalid(description: allZeros ? "\(what) must not be all zeros"
+                                                : "\(what) must be \(length) hex digits, got \(String(reflecting: String(raw.prefix(80))))")
         }
-        guard hex.utf8.contains(where: { $0 != 48 }) else { throw Invalid(description: "\(what) must not be all zeros") }
         return hex
     }
 

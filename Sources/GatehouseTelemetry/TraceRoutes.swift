@@ -36,8 +36,8 @@ public struct TraceRoutes: Sendable {
     /// Public for the console, which shows the same tree.
     public func trace(_ rawID: String) async throws -> TraceDetail {
         let id = rawID.replacingOccurrences(of: "-", with: "").lowercased()
-        guard id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            throw GatewayError.invalidRequest("the trace id must be 32 hex digits", param: "trace_id")
+        guard TraceParent.isID(id, digits: 32) else {
+            throw GatewayError.invalidRequest("the trace id must be 32 hex digits, not all zeros", param: "trace_id")
         }
         let stored = try await traces.spans(traceID: id, limit: TraceDetail.maxSpans + 1)
         guard !stored.isEmpty else { throw GatewayError.notFound("no trace with id \(id)") }
@@ -55,9 +55,10 @@ public struct TraceRoutes: Sendable {
             linked += try await telemetry.errorEvents(correlationID: other, limit: Self.maxLinkedErrors).filter { !ids.contains($0.eventID) }
         }
         linked.sort { $0.timestampMicros < $1.timestampMicros }
+        let queries = Self.databaseSpansPerTransaction(placed)
         // Attributes in tree order until the answer's budget is spent; later spans keep their timings.
         var budget = TraceDetail.maxAttributeBytes, attributesLeftOut = false
-        let tree = placed.map { entry -> TraceSpan in
+        let tree = placed.enumerated().map { index, entry -> TraceSpan in
             var span = entry.span
             let size = span.attributesJSON.utf8.count
             if size > budget {
@@ -66,7 +67,8 @@ public struct TraceRoutes: Sendable {
             } else {
                 budget -= size
             }
-            return TraceSpan(depth: entry.depth, offsetMilliseconds: Double(span.startMicros.subtractingSaturated(start)) / 1000, span: view(span))
+            return TraceSpan(depth: entry.depth, offsetMilliseconds: Double(span.startMicros.subtractingSaturated(start)) / 1000,
+                             span: view(span, databaseSpans: queries[index] ?? 0))
         }
         return TraceDetail(
             traceID: id, rootName: root?.name ?? "", start: TimeExpressions.format(micros: start),
@@ -171,15 +173,44 @@ public struct TraceRoutes: Sendable {
             fromMicros: try params.get("from").map { try APIParameters.instant($0, name: "from") },
             toMicros: try params.get("to").map { try APIParameters.instant($0, name: "to") },
             limit: try APIParameters.limit(params.get("limit"), fallback: 100, max: 1000))
-        return SpanSearchResult(data: try await traces.searchSpans(query).map(view))
+        return SpanSearchResult(data: try await traces.searchSpans(query).map { view($0) })
     }
 
-    /// A span as the API shows it, marked slow over the slow-operation threshold.
-    public func view(_ s: Span) -> SpanView {
-        SpanView(traceID: s.traceID, spanID: s.spanID, parentSpanID: s.parentSpanID, project: s.project, source: s.source.rawValue,
-                 service: s.service, name: s.name, op: s.op, transaction: s.transaction, isTransaction: s.isTransaction,
-                 timestamp: TimeExpressions.format(micros: s.startMicros), durationMilliseconds: Double(s.durationMicros) / 1000,
-                 status: s.status, error: s.isError, slow: Double(s.durationMicros) > slow.durationMilliseconds * 1000,
-                 environment: s.environment, release: s.release, correlationID: s.correlationID, attributes: JSONValue.object(text: s.attributesJSON))
+    /// A span as the API shows it, marked slow by the slow-operation thresholds log lines are
+    /// flagged by (`telemetry.slow`): its duration; the database calls or documents scanned it
+    /// records (`dbCalls`, `db_calls`, `docsScanned`); or, for a transaction, more database spans
+    /// inside it than `db_calls` (`databaseSpans`, counted over its trace: an N+1 query).
+    public func view(_ s: Span, databaseSpans: Int = 0) -> SpanView {
+        let attributes = JSONValue.object(text: s.attributesJSON)
+        func number(_ keys: [String]) -> Double {
+            for key in keys {
+                switch attributes[key] {
+                case .integer(let n)?: return Double(n)
+                case .number(let n)?: return n
+                default: continue
+                }
+            }
+            return 0
+        }
+        let isSlow = Double(s.durationMicros) > slow.durationMilliseconds * 1000 || Double(databaseSpans) > slow.dbCalls
+            || number(["dbCalls", "db_calls"]) > slow.dbCalls || number(["docsScanned", "docs_scanned"]) > slow.docsScanned
+        return SpanView(traceID: s.traceID, spanID: s.spanID, parentSpanID: s.parentSpanID, project: s.project, source: s.source.rawValue,
+                        service: s.service, name: s.name, op: s.op, transaction: s.transaction, isTransaction: s.isTransaction,
+                        timestamp: TimeExpressions.format(micros: s.startMicros), durationMilliseconds: Double(s.durationMicros) / 1000,
+                        status: s.status, error: s.isError, slow: isSlow,
+                        environment: s.environment, release: s.release, correlationID: s.correlationID, attributes: attributes)
+    }
+
+    /// For each transaction in a tree-ordered trace (by its index), the database spans (`op`
+    /// `db…`) under it and not under a transaction nested inside it.
+    static func databaseSpansPerTransaction(_ placed: [(depth: Int, span: Span)]) -> [Int: Int] {
+        var counts: [Int: Int] = [:]
+        var open: [(depth: Int, index: Int)] = []  // the transactions enclosing the current span
+        for (index, entry) in placed.enumerated() {
+            while let last = open.last, last.depth >= entry.depth { open.removeLast() }
+            if let owner = open.last, entry.span.op?.lowercased().hasPrefix("db") == true { counts[owner.index, default: 0] += 1 }
+            if entry.span.isTransaction { open.append((entry.depth, index)) }
+        }
+        return counts
     }
 }

@@ -70,7 +70,7 @@ import Testing
         // Mistakes get one line and exit 1.
         let badID = try await CLIEndToEndTests.run(["traces", "--url", base, "not-a-trace"])
         #expect(badID.status == 1 && badID.output.contains("32 hex digits"), "\(badID.output)")
-        let unknown = try await CLIEndToEndTests.run(["traces", "--url", base, String(repeating: "0", count: 32)])
+        let unknown = try await CLIEndToEndTests.run(["traces", "--url", base, String(repeating: "0", count: 31) + "1"])
         #expect(unknown.status == 1 && unknown.output.contains("no trace"), "\(unknown.output)")
         let badQuery = try await CLIEndToEndTests.run(["traces", "--url", base, "-q", "(op:db"])
         #expect(badQuery.status == 1 && badQuery.output.contains("`q`"), "\(badQuery.output)")

@@ -125,3 +125,37 @@ import Testing
         #expect(!SentryTransactionReader.maskName("GET api.example.com/v1?token=SECRET").contains("SECRET"))
     }
 }
+
+/// A trace store with nothing in it: `TraceRoutes.view` reads no store.
+struct EmptyTraceStore: TraceStore {
+    func insertSpans(_ spans: [Span]) async throws {}
+    func spans(traceID: String, limit: Int) async throws -> [Span] { [] }
+    func transactionSummaries(_ query: TransactionSummaryQuery) async throws -> [TransactionSummary] { [] }
+    func searchSpans(_ query: SpanSearchQuery) async throws -> [Span] { [] }
+}
+
+@Suite struct SlowSpanTests {
+    static func span(_ id: String, parent: String?, op: String, transaction: Bool = false, ms: Int64 = 1, attributes: String = "{}") -> Span {
+        Span(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: id, parentSpanID: parent, project: "web", source: .sentry, name: op, op: op,
+             isTransaction: transaction, startMicros: 0, durationMicros: ms * 1000, attributesJSON: attributes)
+    }
+
+    /// The slow-operation thresholds of log lines mark spans too: duration, the db calls and
+    /// documents a span records, and a transaction with more database spans than `db_calls`
+    /// (an N+1 query), counted without a nested transaction's own.
+    @Test func slowSpansFollowTheSlowOperationThresholds() {
+        var placed: [(depth: Int, span: Span)] = [(0, Self.span("a000000000000001", parent: nil, op: "http.server", transaction: true))]
+        placed += (0..<11).map { (1, Self.span(String(format: "b%015x", $0), parent: "a000000000000001", op: "db.query")) }
+        placed.append((1, Self.span("c000000000000001", parent: "a000000000000001", op: "http.client", transaction: true)))
+        placed += (0..<3).map { (2, Self.span(String(format: "d%015x", $0), parent: "c000000000000001", op: "db")) }
+        let counts = TraceRoutes.databaseSpansPerTransaction(placed)
+        #expect(counts == [0: 11, 12: 3])
+        let routes = TraceRoutes(traces: EmptyTraceStore(), telemetry: StubTelemetryStore(), slow: SlowThresholds())
+        #expect(routes.view(placed[0].span, databaseSpans: 11).slow, "11 database spans > db_calls 10")
+        #expect(!routes.view(placed[12].span, databaseSpans: 3).slow)
+        #expect(routes.view(Self.span("e000000000000001", parent: nil, op: "x", ms: 101)).slow, "101 ms > 100 ms")
+        #expect(routes.view(Self.span("e000000000000002", parent: nil, op: "x", attributes: #"{"dbCalls":51}"#)).slow)
+        #expect(routes.view(Self.span("e000000000000003", parent: nil, op: "x", attributes: #"{"docsScanned":20000}"#)).slow)
+        #expect(!routes.view(Self.span("e000000000000004", parent: nil, op: "x", attributes: #"{"dbCalls":"many"}"#)).slow)
+    }
+}

@@ -253,7 +253,7 @@ def performance(args, browser):
     # Ids that are not a trace: a page that says so, not a crash.
     refused("/traces/not-a-trace", 400)
     check("32 hex digits" in page.content(), "an id that is not a trace id says what one is")
-    refused("/traces/" + "0" * 32, 404)
+    refused("/traces/" + "0" * 31 + "1", 404)
     check("No trace has the id" in page.content(), "an unknown trace says so")
     admin.visit(f"/traces/{tasks_trace}")
     check(not admin.errors, f"console errors: {admin.errors}")
