@@ -18,33 +18,18 @@ extension SQLRequestStore {
         var conditions = try filterConditions(query.filter, &builder)
         conditions.append("ts >= \(builder.bind(.int(query.fromMicros)))")
         conditions.append("ts < \(builder.bind(.int(query.toMicros)))")
-        let partition = group == nil ? "" : "PARTITION BY group_key "
-        let inner: String
-        let wanted: String
-        if let count {
-            inner = "SELECT latency_us, ROW_NUMBER() OVER (ORDER BY latency_us) - 1 AS position FROM requests\(SQLBuilder.whereClause(conditions))"
-            wanted = "position IN (" + LatencyPercentiles.ranks(count: count).sorted().map { builder.bind(.int($0)) }.joined(separator: ", ") + ")"
-        } else {
-            // The same ranks as `LatencyPercentiles.ranks`, from each group's own count (REAL arithmetic, as in Swift).
-            inner = """
-                SELECT group_key, latency_us, ROW_NUMBER() OVER (\(partition)ORDER BY latency_us) - 1 AS position,
-                       COUNT(*) OVER (\(partition.trimmingCharacters(in: .whitespaces))) AS n
-                FROM (SELECT \(keyExpression) AS group_key, latency_us FROM requests\(SQLBuilder.whereClause(conditions))) keyed
-                """
-            // p is bound, so the database multiplies the very double Swift does.
-            wanted = [0.5, 0.95, 0.99].map { p in
-                let lower = "CAST(\(builder.bind(.double(p))) * (n - 1) AS INTEGER)"
-                return "position BETWEEN \(lower) AND \(lower) + 1"
-            }.joined(separator: " OR ")
+        guard let count else {
+            let keyed = "SELECT \(keyExpression) AS group_key, latency_us AS v FROM requests\(SQLBuilder.whereClause(conditions))"
+            return try await driver.rankedPercentiles(keyed: keyed, &builder, nullKey: Self.noGroup).mapValues(\.percentiles)
         }
-        let sql = "SELECT \(group == nil ? "NULL AS group_key, " : "group_key, ")latency_us, position\(count == nil ? ", n" : "") FROM (\(inner)) ranked WHERE \(wanted)"
-        var values: [String: (n: Int64, at: [Int64: Int64])] = [:]
-        for row in try await driver.query(sql, builder.binds) {
-            let key = row["group_key"].text ?? Self.noGroup
-            let n = count ?? row["n"].int ?? 0
-            values[key, default: (n, [:])].at[row["position"].int ?? 0] = row["latency_us"].int ?? 0
+        // Ungrouped with the count known: only the ranks it reads, without a window to count.
+        let inner = "SELECT latency_us, ROW_NUMBER() OVER (ORDER BY latency_us) - 1 AS position FROM requests\(SQLBuilder.whereClause(conditions))"
+        let wanted = "position IN (" + LatencyPercentiles.ranks(count: count).sorted().map { builder.bind(.int($0)) }.joined(separator: ", ") + ")"
+        var at: [Int64: Int64] = [:]
+        for row in try await driver.query("SELECT latency_us, position FROM (\(inner)) ranked WHERE \(wanted)", builder.binds) {
+            at[row["position"].int ?? 0] = row["latency_us"].int ?? 0
         }
-        return values.compactMapValues { entry in LatencyPercentiles.compute(count: entry.n) { entry.at[$0] } }
+        return LatencyPercentiles.compute(count: count) { at[$0] }.map { [Self.noGroup: $0] } ?? [:]
     }
 
     /// Percentiles over the calls themselves: PostgreSQL's `percentile_cont`, or the ranked

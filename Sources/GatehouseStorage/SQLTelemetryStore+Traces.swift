@@ -135,7 +135,7 @@ extension SQLTelemetryStore: TraceStore {
     /// Each transaction name's count and duration percentiles in `[from, to)`: PostgreSQL's
     /// `percentile_cont`; on SQLite the database ranks each name's durations and hands back only
     /// the values at the ranks the interpolation reads, interpolated as `percentile_cont` does
-    /// (the approach of `SQLRequestStore.percentilesInSQL`).
+    /// (`SQLDriver.rankedPercentiles`, which usage's grouped percentiles use too).
     /// Only `names` (the busiest, at most `maxNames`) are ranked: a window of a million distinct
     /// names reads no more than a thousand names' worth.
     private func transactionPercentiles(_ query: TransactionSummaryQuery, names: [String], from: Int64, to: Int64) async throws
@@ -156,27 +156,7 @@ extension SQLTelemetryStore: TraceStore {
             }
             return result
         }
-        // p is bound, so the database multiplies the very double Swift does.
-        let wanted = [0.5, 0.95, 0.99].map { p in
-            let lower = "CAST(\(b.bind(.double(p))) * (n - 1) AS INTEGER)"
-            return "position BETWEEN \(lower) AND \(lower) + 1"
-        }.joined(separator: " OR ")
-        let sql = """
-            SELECT name, duration_us, position, n FROM (
-                SELECT name, duration_us, ROW_NUMBER() OVER (PARTITION BY name ORDER BY duration_us) - 1 AS position,
-                       COUNT(*) OVER (PARTITION BY name) AS n
-                FROM spans\(SQLBuilder.whereClause(conditions))
-            ) ranked WHERE \(wanted)
-            """
-        var values: [String: (n: Int64, at: [Int64: Int64])] = [:]
-        for row in try await driver.query(sql, b.binds) {
-            guard let name = row["name"].text else { continue }
-            values[name, default: (row["n"].int ?? 0, [:])].at[row["position"].int ?? 0] = row["duration_us"].int ?? 0
-        }
-        for (name, entry) in values {
-            if let percentiles = LatencyPercentiles.compute(count: entry.n, value: { entry.at[$0] }) { result[name] = (entry.n, percentiles) }
-        }
-        return result
+        return try await driver.rankedPercentiles(keyed: "SELECT name AS group_key, duration_us AS v FROM spans\(SQLBuilder.whereClause(conditions))", &b)
     }
 
     static func decodeSpan(_ row: SQLRow) throws -> Span {
