@@ -193,6 +193,10 @@ for _ in $(seq 1 300); do
 done
 [ "$ready" = 1 ] || { cat "$work/serve.log" >&2; fail "gatehouse serve was not ready within 30 s"; }
 curl -fsS "$base/health" >&2; echo >&2
+# The static binary must run Swift concurrency on NIO's event loops (ConcurrencyExecutor): without
+# it every call hops to Dispatch's threads and back, silently costing a third of its CPU.
+grep -q '"executor":"nio-event-loops"' "$work/serve.log" \
+  || { grep -i 'listening\|concurrency' "$work/serve.log" >&2; fail "the release binary did not move Swift concurrency onto NIO's event loops"; }
 
 # --- a real SDK call ----------------------------------------------------------------------------
 phase sdk-call "openai client (host) -> gatehouse (root) -> mock provider (host)"

@@ -46,7 +46,7 @@ public struct JSONObjectWriter: Sendable {
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func appendString(_ text: String, to bytes: inout [UInt8]) {
+    public static func appendString(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {

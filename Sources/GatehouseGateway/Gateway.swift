@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The AI gateway: OpenAI- and Anthropic-compatible routes that forward each call to its
@@ -91,7 +92,9 @@ public struct Gateway: Sendable {
 
     func handle(_ route: GatewayRoute, request: Request, context: GatehouseRequestContext) async -> Response {
         var meter = CallMeter(route: route, correlationID: context.correlationID, traceparent: request.headers[Self.traceparentHeader])
-        let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+        // Canonical (lowercase) names: HTTP names are case-insensitive, and every check below
+        // compares lowercase names without lowercasing each header again.
+        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         do {
             let metadata = try CallMetadata.read(headers)
             meter.userID = metadata.user
@@ -202,7 +205,7 @@ public struct Gateway: Sendable {
 
         let injectUsage = inbound.streamNeedsUsageOption && !inbound.clientRequestedUsage
         // The caller's `traceparent` is replaced by ours: our span is the provider's parent.
-        let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name.lowercased()) && $0.name.lowercased() != "traceparent" }
+        let forwarded = headers.filter { HeaderPolicy.forwardsRequestHeader($0.name) && $0.name != "traceparent" }
             + [(name: "traceparent", value: meter.trace.upstreamHeader)]
         let ordered = usable.count == 1 ? usable : { var rng = SystemRandomNumberGenerator(); return DeploymentOrder.order(usable, using: &rng) }()
         let upstreamTimeout = Duration.seconds(config.gateway.upstreamTimeoutSeconds)
@@ -290,7 +293,8 @@ public struct Gateway: Sendable {
             do {
                 // The deadline and the idle timeout also hold after the first byte, and after the
                 // client has gone (the rest is read so the provider's usage still lands).
-                try await TimedUpstreamBody.read(upstream.body, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout) {
+                try await TimedUpstreamBody.read(upstream.body, started: meter.startedAt, totalSeconds: timeoutSeconds, idleTimeout: idleTimeout,
+                                                 timerLoop: MultiThreadedEventLoopGroup.singleton.any()) {
                     try await relay.pump($0, into: &writer, meter: &meter, clocks: $1)
                 }
                 try await relay.flushRemainder(into: &writer)
@@ -453,7 +457,13 @@ public struct Gateway: Sendable {
             health.record(provider: record.provider, success: !upstreamFault, latencyMicros: record.latencyMicros,
                           error: upstreamFault ? record.errorMessage : nil)
         }
-        await sink.record(record)
+        if Task.isCancelled {
+            // A read cut by its clocks cancels the call's task; a record still waits for room
+            // in the recorder's queue like any other, never dropped for that.
+            _ = await Task { await sink.record(record) }.value
+        } else {
+            await sink.record(record)
+        }
     }
 
     // MARK: - Helpers

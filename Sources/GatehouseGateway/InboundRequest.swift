@@ -97,6 +97,9 @@ struct InboundRequest {
     }
 
     static func encodeJSONString(_ s: String) -> [UInt8] {
-        (try? JSONEncoder().encode(s)).map { [UInt8]($0) } ?? Array("\"\"".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count + 2)
+        JSONObjectWriter.appendString(s, to: &bytes)
+        return bytes
     }
 }

@@ -135,11 +135,15 @@ struct StreamRelay {
         if let clientGone { throw ClientGone(underlying: clientGone) }
     }
 
-    /// Writes to the client unless it has gone; a failed write marks it gone.
+    /// Writes to the client unless it has gone; a failed write marks it gone. A write cut by
+    /// the read's own clocks (they cancel the task) is not the client leaving: the call is
+    /// recorded as the timeout it is.
     private mutating func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter) async {
         guard clientGone == nil else { return }
         do {
             try await writer.write(buffer)
+        } catch is CancellationError where Task.isCancelled {
+            return
         } catch {
             clientGone = error
         }

@@ -9,49 +9,99 @@ public enum UsageExtraction {
     ///
     /// Every count is a number from outside: of any size, sign or form (1e300, -5, 2^64), it is
     /// read as `0...TokenUsage.maximumCount`, never trapping.
-    public static func openAI(_ usage: [String: Any]) -> TokenUsage {
-        func int(_ key: String) -> Int { TokenUsage.count(json: usage[key]) }
-        func detail(_ object: String, _ key: String) -> Int {
-            TokenUsage.count(json: (usage[object] as? [String: Any])?[key])
-        }
-        if usage["input_tokens"] != nil || usage["output_tokens"] != nil {
-            return TokenUsage(inputTokens: int("input_tokens"), outputTokens: int("output_tokens"),
-                              cachedInputTokens: detail("input_tokens_details", "cached_tokens"),
-                              reasoningTokens: detail("output_tokens_details", "reasoning_tokens"))
-        }
-        return TokenUsage(inputTokens: int("prompt_tokens"), outputTokens: int("completion_tokens"),
-                          cachedInputTokens: detail("prompt_tokens_details", "cached_tokens"),
-                          reasoningTokens: detail("completion_tokens_details", "reasoning_tokens"))
-    }
+    public static func openAI(_ usage: [String: Any]) -> TokenUsage { openAI(DecodedFields(object: usage)) }
 
     /// Anthropic's usage, normalized to OpenAI's convention: `inputTokens` counts every prompt
     /// token, the cache reads and writes included (Anthropic reports them beside `input_tokens`).
-    public static func anthropic(_ usage: [String: Any]) -> TokenUsage {
-        func int(_ key: String) -> Int { TokenUsage.count(json: usage[key]) }
-        let read = int("cache_read_input_tokens"), written = int("cache_creation_input_tokens")
+    public static func anthropic(_ usage: [String: Any]) -> TokenUsage { anthropic(DecodedFields(object: usage)) }
+
+    static func openAI(_ usage: some UsageFields) -> TokenUsage {
+        if usage.has("input_tokens") || usage.has("output_tokens") {
+            return TokenUsage(inputTokens: usage.count("input_tokens"), outputTokens: usage.count("output_tokens"),
+                              cachedInputTokens: usage.detail("input_tokens_details", "cached_tokens"),
+                              reasoningTokens: usage.detail("output_tokens_details", "reasoning_tokens"))
+        }
+        return TokenUsage(inputTokens: usage.count("prompt_tokens"), outputTokens: usage.count("completion_tokens"),
+                          cachedInputTokens: usage.detail("prompt_tokens_details", "cached_tokens"),
+                          reasoningTokens: usage.detail("completion_tokens_details", "reasoning_tokens"))
+    }
+
+    static func anthropic(_ usage: some UsageFields) -> TokenUsage {
+        let read = usage.count("cache_read_input_tokens"), written = usage.count("cache_creation_input_tokens")
         // Each part is at most `maximumCount`, so the sum cannot overflow; it is bounded again.
-        return TokenUsage(inputTokens: TokenUsage.bounded(int("input_tokens") + read + written), outputTokens: int("output_tokens"),
+        return TokenUsage(inputTokens: TokenUsage.bounded(usage.count("input_tokens") + read + written), outputTokens: usage.count("output_tokens"),
                           cachedInputTokens: read, cacheCreationInputTokens: written)
     }
 
-    /// Usage and model from a complete JSON response body. Only the `usage` member is decoded;
-    /// the rest (often most of the body) is just scanned.
+    /// Usage and model from a complete JSON response body. Nothing is decoded into objects:
+    /// `model` and the usage counts are read from the bytes where the scanner found them.
     public static func fromBody(_ body: [UInt8], dialect: APIDialect) -> (usage: TokenUsage?, model: String?) {
         guard let members = try? JSONObjectScanner.members(of: body) else { return (nil, nil) }
         var model: String?
-        var usageObject: [String: Any]?
+        var usage: ScannedFields?
         for member in members {
             switch member.key {
             case "model" where body[member.valueRange.lowerBound] == UInt8(ascii: "\""):
                 model = JSONObjectScanner.decodeString(body[member.valueRange])
             case "usage":
-                usageObject = JSONDecoderBridge.object(body[member.valueRange]) as? [String: Any]
+                // Duplicates: the last one counts, as JSON parsers keep the last.
+                usage = ScannedFields(Array(body[member.valueRange]))
             default:
                 break
             }
         }
-        guard let usageObject else { return (nil, model) }
-        return (dialect == .anthropic ? anthropic(usageObject) : openAI(usageObject), model)
+        guard let usage else { return (nil, model) }
+        return (dialect == .anthropic ? anthropic(usage) : openAI(usage), model)
+    }
+}
+
+/// The counts of a usage object, however it was read.
+protocol UsageFields {
+    func has(_ key: String) -> Bool
+    /// The member's number as a token count (`TokenUsage.count`); 0 when absent or not a number.
+    func count(_ key: String) -> Int
+    /// A number inside a nested object (`prompt_tokens_details.cached_tokens`).
+    func detail(_ object: String, _ key: String) -> Int
+}
+
+/// A usage object decoded by Foundation (stream events, which are decoded whole).
+struct DecodedFields: UsageFields {
+    let object: [String: Any]
+    func has(_ key: String) -> Bool { object[key] != nil }
+    func count(_ key: String) -> Int { TokenUsage.count(json: object[key]) }
+    func detail(_ object: String, _ key: String) -> Int { TokenUsage.count(json: (self.object[object] as? [String: Any])?[key]) }
+}
+
+/// A usage object read from its raw bytes by the scanner, with no Foundation objects (the
+/// non-streamed answer's path, on every call).
+struct ScannedFields: UsageFields {
+    let bytes: [UInt8]
+    let members: [JSONObjectScanner.Member]
+
+    /// Nil when `bytes` is not a JSON object.
+    init?(_ bytes: [UInt8]) {
+        guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), first == UInt8(ascii: "{"),
+              let members = try? JSONObjectScanner.members(of: bytes) else { return nil }
+        self.bytes = bytes
+        self.members = members
+    }
+
+    private func value(_ key: String) -> ArraySlice<UInt8>? { members.last { $0.key == key }.map { bytes[$0.valueRange] } }
+
+    func has(_ key: String) -> Bool { value(key) != nil }
+
+    func count(_ key: String) -> Int {
+        guard let raw = value(key), let first = raw.first, first == UInt8(ascii: "-") || (0x30...0x39).contains(first) else { return 0 }
+        let text = String(decoding: raw, as: UTF8.self)
+        if let exact = Int(text) { return TokenUsage.bounded(exact) }
+        // Beyond Int's range or written with a fraction or exponent (1e300, 12.5): saturate.
+        guard let double = Double(text), !double.isNaN else { return 0 }
+        return TokenUsage.bounded(Int(saturating: double))
+    }
+
+    func detail(_ object: String, _ key: String) -> Int {
+        guard let raw = value(object), let nested = ScannedFields(Array(raw)) else { return 0 }
+        return nested.count(key)
     }
 }
 

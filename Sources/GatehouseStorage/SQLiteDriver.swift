@@ -56,7 +56,11 @@ final class SQLiteDriver: SQLDriver {
             // replaces it a file another process holds locked spins the open at full CPU.
             // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes
             // (an OS crash may lose the last commits), the usual trade for a log-like workload.
-            for pragma in ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
+            // A batch insert keeps a statement journal (it may stop half-way on a conflict); in a
+            // temp file, writing it and deleting it at each commit was a sixth of a proxied call's
+            // CPU (docs/benchmarks.md). In memory it is a few pages per batch.
+            for pragma in ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+                           "PRAGMA temp_store=MEMORY"] {
                 _ = try await writer.query(pragma, [])
             }
             for _ in 0..<readerCount {

@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
         }
         LoggingSetup.bootstrap(format: config.logFormat, level: config.logLevel)
         let logger = Logger(label: "gatehouse")
+        if !ConcurrencyExecutor.onEventLoops && !ConcurrencyExecutor.turnedOff {
+            logger.warning("Swift concurrency could not move onto NIO's event loops; every call will hop between threads and cost more CPU")
+        }
         let started = ContinuousClock.now
         let server: GatehouseServer
         do {
@@ -37,7 +40,7 @@ struct Serve: AsyncParsableCommand {
                 let elapsed = ContinuousClock.now - started
                 logger.notice("gatehouse is listening", metadata: [
                     "address": "\(config.servesHTTPS ? "https" : "http")://\(config.host):\(port)", "store": "\(Redactor.redactURL(config.resolvedDatabaseURL))",
-                    "providers": "\(config.providers.map(\.name).joined(separator: ","))",
+                    "providers": "\(config.providers.map(\.name).joined(separator: ","))", "executor": "\(ConcurrencyExecutor.name)",
                     "startup_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
                 ])
             }

@@ -196,6 +196,33 @@ import Testing
         }
     }
 
+    /// The answer's usage is read from its bytes (no Foundation objects on every call): it must
+    /// read each count as Foundation's decoding did, for every text a provider may put there.
+    /// (Booleans differ on purpose: `true` is not a count. 1E400 is readable JSON to the scanner,
+    /// which saturates it, where Foundation refuses the whole body.)
+    @Test func scannedUsageReadsEveryCountAsDecodedUsage() throws {
+        var rng = SplitMix(seed: 14)
+        let texts = Self.anyTexts.filter { !["true", "false", "1E400"].contains($0) }
+        for round in 0..<1500 {
+            func v() -> String { texts.randomElement(using: &rng)! }
+            let (a, b, c, d) = (v(), v(), v(), v())
+            for usage in [#"{"prompt_tokens":\#(a),"completion_tokens":\#(b),"prompt_tokens_details":{"cached_tokens":\#(c)},"completion_tokens_details":{"reasoning_tokens":\#(d)}}"#,
+                          #"{"input_tokens":\#(a),"output_tokens":\#(b),"input_tokens_details":{"cached_tokens":\#(c)},"output_tokens_details":{"reasoning_tokens":\#(d)}}"#,
+                          #"{"input_tokens" : \#(a), "output_tokens":\#(b),"cache_read_input_tokens":\#(c),"cache_creation_input_tokens":\#(d)}"#] {
+                let bytes = Array(usage.utf8)
+                let decoded = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "\(usage)")
+                let scanned = try #require(ScannedFields(bytes))
+                #expect(UsageExtraction.openAI(scanned) == UsageExtraction.openAI(decoded), "round \(round): \(usage)")
+                #expect(UsageExtraction.anthropic(scanned) == UsageExtraction.anthropic(decoded), "round \(round): \(usage)")
+                let body = Array(#"{"model":"gpt-4o","usage":\#(usage)}"#.utf8)
+                #expect(UsageExtraction.fromBody(body, dialect: .openAI).usage == UsageExtraction.openAI(decoded))
+            }
+        }
+        // Not an object, or not JSON: no usage, never a trap.
+        for text in ["[]", "12", #""x""#, "{", "{\"a\":}", ""] { #expect(ScannedFields(Array(text.utf8)) == nil, "\(text)") }
+        #expect(UsageExtraction.fromBody(Array(#"{"usage":[1,2]}"#.utf8), dialect: .openAI).usage == nil)
+    }
+
     func event(_ name: String?, _ data: String) -> SSEEvent {
         SSEEvent(event: name, data: data, hasData: true, raw: Array(data.utf8))
     }

@@ -36,10 +36,12 @@ public final class ResponseCache: Sendable {
         var ttl = settings.ttlSeconds
         for (name, value) in headers {
             let lower = name.lowercased()
-            let v = value.trimmingCharacters(in: .whitespaces).lowercased()
+            // Only the cache headers' values are read (trimming every header cost each call).
             if lower == "gatehouse-cache" || lower == "helicone-cache-enabled" {
+                let v = value.trimmingCharacters(in: .whitespaces).lowercased()
                 enabled = v == "true" || v == "1" || v == "yes"
             } else if lower == "cache-control" {
+                let v = value.trimmingCharacters(in: .whitespaces).lowercased()
                 for directive in v.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
                     if directive == "no-store" || directive == "no-cache" { enabled = false }
                     if directive.hasPrefix("max-age="), let seconds = Int(directive.dropFirst(8)), seconds > 0 {
